@@ -1,0 +1,157 @@
+/**
+ * tide's typed errors. Every error is data: it carries the pipeline, resource, table, column and
+ * the offending item or value where they are known, so a user can find the bad input and a
+ * Temporal activity can decide whether retrying can help (`retryable`).
+ *
+ * `instanceof` is symbol-based (as in the Temporal SDK): errors cross module copies and bundles.
+ */
+
+export interface TideErrorFields {
+  pipeline?: string;
+  resource?: string;
+  table?: string;
+  column?: string;
+  /** The item (as yielded) or value that caused the error; truncated when rendered. */
+  item?: unknown;
+  value?: unknown;
+  loadId?: string;
+  cause?: unknown;
+}
+
+const MARK = Symbol.for('tide.error');
+
+function preview(v: unknown, max = 300): string {
+  let s: string;
+  try {
+    s = typeof v === 'string' ? JSON.stringify(v) : JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? `${x}n` : x));
+  } catch {
+    s = String(v);
+  }
+  if (s === undefined) s = String(v);
+  return s.length > max ? `${s.slice(0, max)}…` : s;
+}
+
+/** Base of all tide errors. */
+export class TideError extends Error {
+  /** Whether retrying the same input can succeed (network, server restart). Bad input is not retryable. */
+  readonly retryable: boolean = false;
+  readonly pipeline?: string;
+  readonly resource?: string;
+  readonly table?: string;
+  readonly column?: string;
+  readonly item?: unknown;
+  readonly value?: unknown;
+  readonly loadId?: string;
+
+  constructor(message: string, fields: TideErrorFields = {}) {
+    const where = [
+      fields.pipeline && `pipeline "${fields.pipeline}"`,
+      fields.resource && `resource "${fields.resource}"`,
+      fields.table && `table "${fields.table}"`,
+      fields.column && `column "${fields.column}"`,
+    ].filter(Boolean);
+    let full = message;
+    if (where.length) full += ` [${where.join(', ')}]`;
+    if (fields.value !== undefined) full += `\n  value: ${preview(fields.value)}`;
+    if (fields.item !== undefined) full += `\n  item: ${preview(fields.item)}`;
+    super(full, fields.cause !== undefined ? { cause: fields.cause } : undefined);
+    this.pipeline = fields.pipeline;
+    this.resource = fields.resource;
+    this.table = fields.table;
+    this.column = fields.column;
+    this.item = fields.item;
+    this.value = fields.value;
+    this.loadId = fields.loadId;
+    Object.defineProperty(this, 'name', { value: new.target.name, enumerable: false, configurable: true });
+    Object.defineProperty(this, MARK, { value: new.target.name });
+  }
+
+  /** Returns a copy of the error's fields with the pipeline name filled in where missing. */
+  static [Symbol.hasInstance](this: unknown, x: unknown): boolean {
+    if (this === TideError) return typeof x === 'object' && x !== null && MARK in x;
+    return Function.prototype[Symbol.hasInstance].call(this as object, x);
+  }
+}
+
+/** A resource, transformer or source was defined wrongly (bad options, a started generator…). */
+export class ResourceDefinitionError extends TideError {}
+
+/** A started generator was passed where a resource function is expected (dlt's IncrementalUnboundError). */
+export class IncrementalUnboundError extends ResourceDefinitionError {}
+
+/** The resource's own code threw while extracting. */
+export class ExtractError extends TideError {}
+
+/** An item could not be turned into rows (cyclic object, bad key, invalid date…). */
+export class NormalizeError extends TideError {}
+
+/** A null or missing value in a key column (primary key, merge key). */
+export class CannotCoerceNullError extends NormalizeError {}
+
+/** The destination rejected the load; `sqlState` and the Postgres fields are copied from the server error. */
+export class LoadError extends TideError {
+  override readonly retryable: boolean;
+  readonly sqlState?: string;
+  readonly detail?: string;
+  readonly where?: string;
+  readonly sql?: string;
+  constructor(
+    message: string,
+    fields: TideErrorFields & { sqlState?: string; detail?: string; where?: string; sql?: string; retryable?: boolean } = {},
+  ) {
+    super(message, fields);
+    this.sqlState = fields.sqlState;
+    this.detail = fields.detail;
+    this.where = fields.where;
+    this.sql = fields.sql;
+    this.retryable = fields.retryable ?? false;
+  }
+}
+
+/** The stored schema and the data disagree in a way evolution cannot fix. */
+export class SchemaError extends TideError {}
+
+/** Configuration (config.toml, env, options) is invalid. */
+export class ConfigurationError extends TideError {}
+
+/** Incremental cursor path missing from an item with onCursorValueMissing: 'raise'. */
+export class IncrementalCursorPathMissing extends TideError {
+  readonly cursorPath: string;
+  constructor(message: string, fields: TideErrorFields & { cursorPath: string }) {
+    super(message, fields);
+    this.cursorPath = fields.cursorPath;
+  }
+}
+
+/** Incremental cursor value is null with onCursorValueMissing: 'raise'. */
+export class IncrementalCursorValueNone extends IncrementalCursorPathMissing {}
+
+/** A cursor value cannot be compared with the start/end values (e.g. a date against a number). */
+export class IncrementalCursorInvalidCoercion extends TideError {
+  readonly cursorPath: string;
+  constructor(message: string, fields: TideErrorFields & { cursorPath: string }) {
+    super(message, fields);
+    this.cursorPath = fields.cursorPath;
+  }
+}
+
+/** The incremental's primary key is missing from an item. */
+export class IncrementalPrimaryKeyMissing extends TideError {
+  readonly primaryKeyColumn: string;
+  constructor(message: string, fields: TideErrorFields & { primaryKeyColumn: string }) {
+    super(message, fields);
+    this.primaryKeyColumn = fields.primaryKeyColumn;
+  }
+}
+
+/** Fills in fields (typically the pipeline name) that an inner layer could not know. */
+export function withContext<E extends TideError>(err: E, fields: TideErrorFields): E {
+  const target = err as unknown as Record<string, unknown>;
+  for (const [k, v] of Object.entries(fields)) {
+    if (v !== undefined && target[k] === undefined) Object.defineProperty(err, k, { value: v, enumerable: true });
+  }
+  if (fields.pipeline && !err.message.includes(`pipeline "${fields.pipeline}"`)) {
+    err.message = `${err.message.split('\n')[0]} (pipeline "${fields.pipeline}")${err.message.slice(err.message.split('\n')[0].length)}`;
+  }
+  return err;
+}

@@ -1,0 +1,158 @@
+/**
+ * The dataset schema: tables, columns and their hints, in dlt's vocabulary so the stored schema
+ * (`_dlt_version.schema`) reads like dlt's. The normalizer evolves it; the destination turns it into DDL.
+ */
+
+/** dlt's data types. Postgres mapping lives in destinations/postgres. */
+export type DataType = 'text' | 'bigint' | 'double' | 'bool' | 'timestamp' | 'date' | 'time' | 'decimal' | 'json' | 'binary';
+
+export const DATA_TYPES: readonly DataType[] = ['text', 'bigint', 'double', 'bool', 'timestamp', 'date', 'time', 'decimal', 'json', 'binary'];
+
+export type WriteDispositionName = 'append' | 'replace' | 'merge';
+export type MergeStrategy = 'delete-insert' | 'scd2' | 'upsert' | 'insert-only';
+export const MERGE_STRATEGIES: readonly MergeStrategy[] = ['delete-insert', 'scd2', 'upsert', 'insert-only'];
+
+/** `writeDisposition: { disposition: 'merge', strategy: 'scd2', … }`. */
+export interface MergeConfig {
+  disposition: 'merge';
+  strategy?: MergeStrategy;
+  /** scd2: names of the validity columns (default `_dlt_valid_from`, `_dlt_valid_to`). */
+  validityColumnNames?: [string, string];
+  /** scd2: the literal marking an active record instead of NULL, e.g. `'9999-12-31'`. */
+  activeRecordTimestamp?: string | Date;
+  /** scd2: the timestamp used as valid-from / valid-to of this load (default: the load's creation time). */
+  boundaryTimestamp?: string | Date;
+  /** scd2: a user column holding the row version hash; `_dlt_id` is then random. */
+  rowVersionColumnName?: string;
+}
+
+export type WriteDisposition = WriteDispositionName | MergeConfig | { disposition: 'append' | 'replace' };
+
+/** Column hints a user may set through `columns: { name: {...} }`. */
+export interface ColumnHint {
+  dataType?: DataType;
+  nullable?: boolean;
+  primaryKey?: boolean;
+  mergeKey?: boolean;
+  /** Rows whose value here is true (bool column) or non-null (any other type) delete the matching rows. */
+  hardDelete?: boolean;
+  /** Which row survives staging deduplication by primary key. */
+  dedupSort?: 'asc' | 'desc';
+  unique?: boolean;
+  precision?: number;
+  scale?: number;
+}
+
+/** A column of a table, with its normalized name and every hint. */
+export interface ColumnSchema extends ColumnHint {
+  name: string;
+  dataType: DataType;
+  nullable: boolean;
+  /** `_dlt_id` of root tables. */
+  rowKey?: boolean;
+  /** `_dlt_parent_id` of nested tables. */
+  parentKey?: boolean;
+  /** `_dlt_root_id` of nested tables. */
+  rootKey?: boolean;
+  /** A variant column `<col>__v_<type>` made when a value could not be coerced. */
+  variant?: boolean;
+  /** The cursor column of an incremental. */
+  incremental?: boolean;
+  /** scd2 validity columns and row version column. */
+  x_valid_from?: boolean;
+  x_valid_to?: boolean;
+  x_row_version?: boolean;
+  x_active_record_timestamp?: string;
+}
+
+export interface TableSchema {
+  name: string;
+  /** Set on nested tables: the parent table's name. */
+  parent?: string;
+  /** Root tables: the resource that produced it. */
+  resource?: string;
+  writeDisposition?: WriteDispositionName;
+  mergeStrategy?: MergeStrategy;
+  /** scd2 settings of a root table (validity column names, active timestamp, boundary, row version column). */
+  scd2?: {
+    validFrom: string;
+    validTo: string;
+    activeRecordTimestamp?: string;
+    boundaryTimestamp?: string;
+    rowVersionColumn?: string;
+  };
+  /** Columns in creation order. */
+  columns: Record<string, ColumnSchema>;
+  /**
+   * Hints for columns that have no data yet (normalized names): applied when the column is
+   * created, so a hinted column that only ever holds nulls is still never created (NM-13).
+   */
+  columnHints?: Record<string, ColumnHint>;
+  /** Nested tables: max depth below the root table (maxTableNesting of its resource). */
+  maxTableNesting?: number;
+  /** `_dlt_root_id` propagated to nested tables of this root. */
+  rootKeyPropagation?: boolean;
+}
+
+export interface Schema {
+  name: string;
+  tables: Record<string, TableSchema>;
+}
+
+export const DLT_ID = '_dlt_id';
+export const DLT_LOAD_ID = '_dlt_load_id';
+export const DLT_PARENT_ID = '_dlt_parent_id';
+export const DLT_LIST_IDX = '_dlt_list_idx';
+export const DLT_ROOT_ID = '_dlt_root_id';
+export const DLT_VALID_FROM = '_dlt_valid_from';
+export const DLT_VALID_TO = '_dlt_valid_to';
+
+export const LOADS_TABLE = '_dlt_loads';
+export const STATE_TABLE = '_dlt_pipeline_state';
+export const VERSION_TABLE = '_dlt_version';
+
+/** The tables tide (and dlt) keep for bookkeeping; they never receive user data. */
+export function isSystemTable(name: string): boolean {
+  return name.startsWith('_dlt_');
+}
+
+export function newSchema(name: string): Schema {
+  return { name, tables: {} };
+}
+
+/** The root table of `table` (itself for a root). */
+export function rootTableOf(schema: Schema, table: string): TableSchema {
+  let t = schema.tables[table];
+  while (t?.parent) t = schema.tables[t.parent];
+  return t;
+}
+
+/** Nested tables of a root, parents before children (the order data must be inserted in). */
+export function nestedTablesOf(schema: Schema, root: string): TableSchema[] {
+  const out: TableSchema[] = [];
+  const walk = (name: string) => {
+    for (const t of Object.values(schema.tables)) {
+      if (t.parent === name) {
+        out.push(t);
+        walk(t.name);
+      }
+    }
+  };
+  walk(root);
+  return out;
+}
+
+/** Columns that have a data type (null-only columns are never created). */
+export function columnList(table: TableSchema): ColumnSchema[] {
+  return Object.values(table.columns);
+}
+
+export function keyColumns(table: TableSchema, hint: 'primaryKey' | 'mergeKey'): string[] {
+  return Object.values(table.columns)
+    .filter((c) => c[hint])
+    .map((c) => c.name);
+}
+
+export function cloneSchema(schema: Schema): Schema {
+  return structuredClone(schema);
+}
