@@ -67,7 +67,7 @@ export class TideError extends Error {
   }
 
   /** Returns a copy of the error's fields with the pipeline name filled in where missing. */
-  static [Symbol.hasInstance](this: unknown, x: unknown): boolean {
+  static override [Symbol.hasInstance](this: unknown, x: unknown): boolean {
     if (this === TideError) return typeof x === 'object' && x !== null && MARK in x;
     return Function.prototype[Symbol.hasInstance].call(this as object, x);
   }

@@ -1,0 +1,61 @@
+/**
+ * tide: incremental data loading for TypeScript, orchestrated by Temporal.
+ *
+ * @example
+ * import { pipeline, resource, incremental } from 'tide';
+ * const issues = resource(async function* (ctx) { yield await fetchSince(ctx.incremental!.startValue) },
+ *   { name: 'issues', primaryKey: 'id', writeDisposition: 'merge', incremental: incremental('updated_at', { initialValue: '1970-01-01T00:00:00Z' }) });
+ * const p = pipeline({ pipelineName: 'github', datasetName: 'github_data' });
+ * console.log(await p.run(issues));
+ */
+
+// defining data
+export { resource, transformer, source, Resource, Source } from './pipeline/resource.ts';
+export type {
+  ResourceContext,
+  ResourceOptions,
+  TransformerOptions,
+  SourceOptions,
+  ResourceFunction,
+  TransformerFunction,
+  PipeStep,
+} from './pipeline/resource.ts';
+
+// incremental
+export { incremental, Incremental, IncrementalDef } from './pipeline/incremental/index.ts';
+export type { IncrementalOptions } from './pipeline/incremental/index.ts';
+
+// state
+export { current } from './pipeline/state.ts';
+export type { PipelineState, SourceState } from './pipeline/state.ts';
+
+// running
+export { pipeline, Pipeline, newLoadId } from './pipeline/pipeline.ts';
+export type { PipelineOptions, RunOptions, RunInfo, RunProgress, RefreshMode, IntervalInput } from './pipeline/pipeline.ts';
+export { definePipeline } from './pipeline/define.ts';
+export type { PipelineDefinition, ScheduleSpec, ScheduleEvery } from './pipeline/define.ts';
+
+// schema
+export type { ColumnHint, ColumnSchema, DataType, MergeConfig, MergeStrategy, Schema, TableSchema, WriteDisposition } from './pipeline/schema.ts';
+
+// destinations
+export { postgres } from './destinations/postgres/client.ts';
+export type { PostgresOptions } from './destinations/postgres/client.ts';
+export type { Destination, DestinationClient } from './pipeline/destination.ts';
+
+// errors
+export {
+  TideError,
+  ResourceDefinitionError,
+  IncrementalUnboundError,
+  ExtractError,
+  NormalizeError,
+  CannotCoerceNullError,
+  LoadError,
+  SchemaError,
+  ConfigurationError,
+  IncrementalCursorPathMissing,
+  IncrementalCursorValueNone,
+  IncrementalCursorInvalidCoercion,
+  IncrementalPrimaryKeyMissing,
+} from './pipeline/errors.ts';

@@ -1,0 +1,80 @@
+/**
+ * The destination interface the engine loads through. `destinations/postgres` implements it; the
+ * engine never imports a database driver.
+ */
+import type { Schema, WriteDispositionName } from './schema.ts';
+import type { PipelineState } from './state.ts';
+
+export type Row = Record<string, unknown>;
+
+/** A load's data for one table, applied at commit with its disposition. */
+export interface TableLoadPlan {
+  table: string;
+  disposition: WriteDispositionName;
+  /** Rows staged for this table in this load. */
+  rows: number;
+}
+
+export interface CommitRequest {
+  schema: Schema;
+  /** Root tables (and their nested tables) of this load with their dispositions. */
+  tables: TableLoadPlan[];
+  /** Replace tables of extracted resources that produced no rows: emptied in this load. */
+  truncate: string[];
+  /**
+   * Called inside the load transaction, under a per-pipeline lock, with the newest committed state
+   * (another run may have committed since this one read it). Returns the state to store with this
+   * load, or undefined to write no state row.
+   */
+  resolveState?: (latest: PipelineState | undefined) => PipelineState | undefined;
+  /** Write a `_dlt_version` row (the schema changed). */
+  schemaChanged: boolean;
+  schemaVersionHash: string;
+  /** The data interval the load covered, recorded in `_dlt_loads` (tide's ledger columns). */
+  interval?: { start: string; end: string };
+}
+
+/** One load: rows streamed in, then one transaction that applies everything. */
+export interface LoadSession {
+  readonly loadId: string;
+  /** Buffers a row of `table` (normalized); `item` is the item it came from, for error messages. Returns true when buffers are full: call flush(). */
+  add(table: string, row: Row, item: unknown, resource: string): boolean;
+  /** Refresh (ST-14) inside the load transaction: drop tables, or empty them. */
+  prepare(p: { drop: string[]; truncate: string[] }): Promise<void>;
+  /** Sends buffered rows to the database (COPY). */
+  flush(): Promise<void>;
+  /** Applies dispositions, writes state / schema / `_dlt_loads`, commits. */
+  commit(req: CommitRequest): Promise<void>;
+  /** Discards everything of this load. */
+  rollback(): Promise<void>;
+  /** Rows sent so far per table. */
+  readonly rowCounts: Readonly<Record<string, number>>;
+}
+
+export interface RestoredState {
+  state?: PipelineState;
+  schema?: Schema;
+}
+
+export interface DestinationClient {
+  readonly datasetName: string;
+  /** Creates the dataset and the bookkeeping tables when missing. */
+  ensureDataset(): Promise<void>;
+  /** The newest state of a completed load, and the newest stored schema. */
+  restore(pipelineName: string, schemaName: string): Promise<RestoredState>;
+  beginLoad(opts: { loadId: string; pipelineName: string; schema: Schema; batchSize?: number }): Promise<LoadSession>;
+  query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+  /** Drops tables (and their rows) of the dataset. */
+  dropTables(tables: string[]): Promise<void>;
+  /** Drops the whole dataset schema. */
+  dropDataset(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A destination: how to open a client for a dataset. */
+export interface Destination {
+  readonly type: string;
+  open(datasetName: string): Promise<DestinationClient>;
+  /** Releases shared resources (pools, an embedded server this destination started). */
+  close(): Promise<void>;
+}

@@ -1,0 +1,223 @@
+/**
+ * Extraction: runs resources (and the transformers fed by them) with their context, pipes every
+ * yielded item or page through the resource's steps (maps, filters, then the incremental filter,
+ * then the limit) and hands the surviving items to a sink, page by page.
+ */
+import type { DateTime } from 'luxon';
+import { ExtractError, TideError, withContext } from './errors.ts';
+import { Incremental, type BindContext } from './incremental/index.ts';
+import type { Resource, ResourceContext } from './resource.ts';
+import { resourceProps } from './resource.ts';
+import { currentStorage, type CurrentContext, type SourceState, type StateObject } from './state.ts';
+
+/** A resource as this run extracts it. */
+export interface ExtractNode {
+  resource: Resource;
+  /** Whether its items are loaded (a parent pulled in only to feed a transformer is not). */
+  load: boolean;
+  children: ExtractNode[];
+  resourceState: StateObject;
+  sourceState: SourceState;
+}
+
+export interface ExtractOptions {
+  pipelineName: string;
+  sourceName: string;
+  interval?: { start: DateTime; end: DateTime };
+  config?: BindContext['config'];
+  log: (message: string) => void;
+  warn: (message: string) => void;
+  /** Receives the surviving items of one yield (never empty). May return a promise (backpressure). */
+  sink: (node: ExtractNode, items: unknown[]) => void | Promise<void>;
+}
+
+/** Items of a data array are handed on in pages of this size. */
+const DATA_PAGE = 1000;
+
+interface Running {
+  node: ExtractNode;
+  ctx: ResourceContext;
+  current: CurrentContext;
+  inc?: Incremental;
+  yields: number;
+  limit?: number;
+  done: boolean;
+}
+
+function toPage(value: unknown): unknown[] {
+  if (value === undefined || value === null) return [];
+  return Array.isArray(value) ? value : [value];
+}
+
+function isIterable(x: unknown): x is Iterable<unknown> {
+  return x !== null && typeof x === 'object' && typeof (x as Iterable<unknown>)[Symbol.iterator] === 'function';
+}
+function isAsyncIterable(x: unknown): x is AsyncIterable<unknown> {
+  return x !== null && typeof x === 'object' && typeof (x as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function';
+}
+
+type Yielder = { next(): Promise<IteratorResult<unknown>> | IteratorResult<unknown>; close(): Promise<void> | void; pages: boolean };
+
+/** Turns whatever a resource produced into something we can pull yields from. */
+function yielder(output: unknown, fromData: boolean): Yielder {
+  if (isAsyncIterable(output)) {
+    const it = output[Symbol.asyncIterator]();
+    return { next: () => it.next(), close: async () => void (await it.return?.()), pages: !fromData };
+  }
+  if (isIterable(output) && typeof output !== 'string') {
+    if (Array.isArray(output)) {
+      // plain data: hand it on in pages; a function returning an array returned one page
+      if (!fromData) {
+        let given = false;
+        return { next: () => (given ? { done: true, value: undefined } : ((given = true), { done: false, value: output })), close: () => undefined, pages: true };
+      }
+      let i = 0;
+      return {
+        next: () => (i >= output.length ? { done: true, value: undefined } : { done: false, value: output.slice(i, (i += DATA_PAGE)) }),
+        close: () => undefined,
+        pages: true,
+      };
+    }
+    const it = output[Symbol.iterator]();
+    return { next: () => it.next(), close: () => void it.return?.(), pages: !fromData };
+  }
+  let given = false;
+  return { next: () => (given ? { done: true, value: undefined } : ((given = true), { done: false, value: output })), close: () => undefined, pages: true };
+}
+
+export class Extractor {
+  readonly #opts: ExtractOptions;
+  readonly #running = new Map<ExtractNode, Running>();
+
+  constructor(opts: ExtractOptions) {
+    this.#opts = opts;
+  }
+
+  #start(node: ExtractNode): Running {
+    let r = this.#running.get(node);
+    if (r) return r;
+    const props = resourceProps(node.resource);
+    const name = node.resource.name;
+    const o = this.#opts;
+    const incDef = node.resource.incremental;
+    let inc: Incremental | undefined;
+    if (incDef) {
+      const pk = props.options.primaryKey;
+      inc = Incremental.bind(incDef, {
+        pipelineName: o.pipelineName,
+        sourceName: o.sourceName,
+        resourceName: name,
+        resourceState: node.resourceState,
+        resourcePrimaryKey: pk === undefined ? undefined : Array.isArray(pk) ? pk : [pk],
+        interval: o.interval ? { start: o.interval.start.toJSDate(), end: o.interval.end.toJSDate() } : undefined,
+        config: o.config,
+        log: o.log,
+        warn: o.warn,
+      });
+    }
+    const ctx: ResourceContext = Object.freeze({
+      incremental: inc,
+      state: node.resourceState,
+      sourceState: node.sourceState,
+      interval: o.interval,
+      resourceName: name,
+      pipelineName: o.pipelineName,
+      log: (m: string) => o.log(`[${name}] ${m}`),
+    });
+    const current: CurrentContext = {
+      pipelineName: o.pipelineName,
+      sourceName: o.sourceName,
+      resourceName: name,
+      resourceState: node.resourceState,
+      sourceState: node.sourceState,
+    };
+    r = { node, ctx, current, inc, yields: 0, limit: props.limit, done: props.limit === 0 };
+    this.#running.set(node, r);
+    return r;
+  }
+
+  #wrap(e: unknown, r: Running): TideError {
+    const fields = { pipeline: this.#opts.pipelineName, resource: r.node.resource.name };
+    if (e instanceof TideError) return withContext(e, fields);
+    return new ExtractError(`Resource "${r.node.resource.name}" failed: ${(e as Error)?.message ?? String(e)}`, { ...fields, cause: e });
+  }
+
+  /** Runs a root resource to the end (or until its limit / incremental closes it). */
+  async run(node: ExtractNode): Promise<void> {
+    const r = this.#start(node);
+    if (r.done) return;
+    const props = resourceProps(node.resource);
+    let output: unknown;
+    try {
+      output = props.fn ? currentStorage.run(r.current, () => props.fn!(r.ctx, ...props.args)) : props.data;
+      if (output instanceof Promise) output = await currentStorage.run(r.current, () => output as Promise<unknown>);
+    } catch (e) {
+      throw this.#wrap(e, r);
+    }
+    await this.#drain(r, yielder(output, !props.fn), true);
+  }
+
+  /** Runs a transformer once for one parent item. */
+  async #runChild(node: ExtractNode, item: unknown): Promise<void> {
+    const r = this.#start(node);
+    if (r.done) return;
+    const props = resourceProps(node.resource);
+    let output: unknown;
+    try {
+      output = currentStorage.run(r.current, () => props.fn!(r.ctx, item, ...props.args));
+      if (output instanceof Promise) output = await currentStorage.run(r.current, () => output as Promise<unknown>);
+    } catch (e) {
+      throw this.#wrap(e, r);
+    }
+    // transformers are never closed by the incremental (INC-37): they can check canClose() themselves
+    await this.#drain(r, yielder(output, false), false);
+  }
+
+  async #drain(r: Running, y: Yielder, closable: boolean): Promise<void> {
+    for (;;) {
+      let res: IteratorResult<unknown>;
+      try {
+        const n = currentStorage.run(r.current, () => y.next());
+        res = n instanceof Promise ? await n : n;
+      } catch (e) {
+        throw this.#wrap(e, r);
+      }
+      if (res.done) return;
+      let items: unknown[];
+      try {
+        items = this.#pipe(r, toPage(res.value));
+      } catch (e) {
+        await Promise.resolve(y.close()).catch(() => undefined);
+        throw this.#wrap(e, r);
+      }
+      if (items.length) {
+        if (r.node.load) await this.#opts.sink(r.node, items);
+        for (const child of r.node.children) for (const it of items) await this.#runChild(child, it);
+        r.yields += 1;
+        if (r.limit !== undefined && r.yields >= r.limit) r.done = true;
+      }
+      if (r.done || (closable && r.inc?.shouldClose)) {
+        await currentStorage.run(r.current, async () => y.close());
+        return;
+      }
+    }
+  }
+
+  /** steps (maps, filters) → incremental: the order dlt uses (INC-41). */
+  #pipe(r: Running, page: unknown[]): unknown[] {
+    let items = page;
+    const steps = resourceProps(r.node.resource).steps;
+    if (steps.length) {
+      items = [];
+      outer: for (let x of page) {
+        for (const s of steps) {
+          if (s.kind === 'map') x = s.fn(x);
+          else if (!s.fn(x)) continue outer;
+        }
+        items.push(x);
+      }
+    }
+    if (r.inc) items = r.inc.process(items);
+    return items;
+  }
+}

@@ -1,0 +1,16 @@
+export { Normalizer } from './normalizer.ts';
+export type { NormalizerOptions, EmitFn } from './normalizer.ts';
+export {
+  normalizeIdentifier,
+  normalizePath,
+  makePath,
+  shortenFragments,
+  shortenIdentifier,
+  breakPath,
+  PATH_SEPARATOR,
+  EMPTY_KEY_IDENTIFIER,
+} from './naming.ts';
+export { inferType, valueType, coerceValue, parseIsoTimestamp, pyFloatRepr } from './types.ts';
+export type { CoerceResult } from './types.ts';
+export { fastUniqueId } from './ids.ts';
+export { uniqueId, nestedRowId, digest10, digest128, sortedJson, dedupHash } from './hash.ts';
