@@ -246,7 +246,7 @@ export class Pipeline {
         // a (possibly started) generator handed to run(): consumed once, as data
         const it = data as AsyncIterable<unknown> | Iterable<unknown>;
         r = defineResource(() => it, { name });
-      } else r = defineResource(data, { name });
+      } else r = defineResource(data as Iterable<unknown>, { name });
       src = new Source(defaultSchemaName(this.pipelineName), [r], {});
     }
     const props = sourceProps(src);

@@ -193,7 +193,9 @@ function nameOf(fnOrData: unknown, opts: ResourceOptions | undefined, fallback: 
  * @example
  * const issues = resource(async function* (ctx, repo: string) { yield await getPage(repo) }, { name: 'issues', primaryKey: 'id' });
  */
-export function resource(fnOrData: ResourceFunction | unknown, options: ResourceOptions = {}): Resource {
+export function resource<A extends unknown[]>(fn: (ctx: ResourceContext, ...args: A) => ResourceOutput, options?: ResourceOptions): Resource;
+export function resource(data: Iterable<unknown> | AsyncIterable<unknown> | Resource, options?: ResourceOptions): Resource;
+export function resource(fnOrData: unknown, options: ResourceOptions = {}): Resource {
   if (fnOrData instanceof Resource) return options && Object.keys(options).length ? fnOrData.with(options) : fnOrData;
   if (isStartedGenerator(fnOrData)) {
     throw new IncrementalUnboundError(
@@ -220,7 +222,7 @@ export function resource(fnOrData: ResourceFunction | unknown, options: Resource
 }
 
 /** Defines a transformer: a resource that runs once per item of `dataFrom`. */
-export function transformer(fn: TransformerFunction, options: TransformerOptions): Resource {
+export function transformer<A extends unknown[]>(fn: (ctx: ResourceContext, item: any, ...args: A) => ResourceOutput, options: TransformerOptions): Resource {
   if (!(options?.dataFrom instanceof Resource)) {
     throw new ResourceDefinitionError('transformer() needs { dataFrom: <resource> }', { resource: options?.name });
   }
