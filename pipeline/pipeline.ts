@@ -463,6 +463,11 @@ export class Pipeline {
         void node;
       }
       pruneEmptyState(draft);
+      draft.pipeline_name = this.pipelineName;
+      draft.dataset_name = this.datasetName;
+      draft.default_schema_name = draft.default_schema_name ?? schema.name;
+      draft.schema_names = [...new Set([...(draft.schema_names ?? []), schema.name])].sort();
+      draft.destination_type = 'tide.destinations.postgres';
       const stateChanged = bumpVersion(draft);
       const afterHash = schemaHash(schema);
       const schemaChanged = afterHash !== beforeHash;
@@ -474,11 +479,6 @@ export class Pipeline {
         this.#schemas.set(schema.name, schema);
         return { loadId: null, pipelineName: this.pipelineName, datasetName: this.datasetName, tables: {}, startedAt, finishedAt: new Date() };
       }
-      draft.pipeline_name = this.pipelineName;
-      draft.dataset_name = this.datasetName;
-      draft.default_schema_name = draft.default_schema_name ?? schema.name;
-      draft.schema_names = [...new Set([...(draft.schema_names ?? []), schema.name])].sort();
-      draft.destination_type = 'tide.destinations.postgres';
       const touched = new Set(plan.all.map((n) => n.resource.name));
       await s.commit({
         schema,

@@ -115,12 +115,12 @@ export class BoundarySet {
   /** A strictly better last value arrived: forget carried and collected keys. */
   reset(): void {
     this.carry = false;
-    if (this.ints.size) this.ints = new Set();
+    if (this.ints.size) this.ints.clear();
     if (this.others.length) {
-      this.others = [];
-      this.otherHashes = [];
+      this.others.length = 0;
+      this.otherHashes.length = 0;
     }
-    if (this.intHashes.size) this.intHashes = new Map();
+    if (this.intHashes.size) this.intHashes.clear();
     this.version++;
   }
 

@@ -72,9 +72,12 @@ export function parseIso(s: string): IsoParts | undefined {
 function tzSuffix(s: string): string {
   const n = s.length;
   const last = s.charCodeAt(n - 1);
-  if (last === 90 /* Z */) return 'Z';
-  const c6 = s.charCodeAt(n - 6);
-  if ((c6 === 43 || c6 === 45) && s.charCodeAt(n - 3) === 58) return s.slice(n - 6);
+  if (last === 90 /* Z */ || last === 122 /* z */) return 'Z';
+  // an offset can only follow the time part (index > 10): '+hh', '+hhmm', '+hh:mm'
+  for (let i = n - 1; i > 10 && i >= n - 6; i--) {
+    const c = s.charCodeAt(i);
+    if (c === 43 || c === 45) return s.slice(i);
+  }
   return '';
 }
 

@@ -157,10 +157,11 @@ function configToOptions(cfg: Record<string, unknown>, section: string): { curso
     const key = map[k];
     if (!key || v === undefined) continue;
     let val = v;
-    // smol-toml returns TomlDate (a Date subclass); a date-only / local value keeps its TOML spelling
+    // smol-toml returns TomlDate (a Date subclass): it becomes its ISO-8601 spelling (`2024-01-01`,
+    // `2024-01-01T00:00:00.000Z`, `…+02:00`, naive local), which keeps the state plain JSON and compares
+    // by instant with both string and Date cursors
     if (val instanceof Date && typeof (val as { isDate?: () => boolean }).isDate === 'function') {
-      const td = val as Date & { isDate(): boolean; isLocal(): boolean; toISOString(): string };
-      val = td.isDate() || td.isLocal() ? td.toISOString() : new Date(td.getTime());
+      val = (val as Date).toISOString();
     }
     if (key === 'lag' && typeof val === 'string' && val.trim() !== '' && !Number.isNaN(Number(val))) val = Number(val);
     if (key === 'allowExternalSchedulers' && typeof val === 'string') val = val === 'true';
@@ -394,8 +395,16 @@ export class Incremental {
       throw e;
     }
     // never cross initial_value
-    if (!isNil(this.initialValue) && this.dir * compare(this.initialValue, v) >= 0) return this.initialValue;
-    return v;
+    let c: number;
+    try {
+      c = isNil(this.initialValue) ? -1 : this.dir * compare(this.initialValue, v);
+    } catch (e) {
+      throw new ConfigurationError(
+        `Incremental \`initial_value=${show(this.initialValue)}\` and the stored last_value ${show(value)} are not comparable: ${(e as Error).message}`,
+        { resource: this.ctx.resourceName, cause: e },
+      );
+    }
+    return c >= 0 ? this.initialValue : v;
   }
 
   private coercion(e: unknown, against: unknown, label: string, rowValue: unknown, item: unknown): TideError {

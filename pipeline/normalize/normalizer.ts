@@ -16,10 +16,10 @@ import type { ColumnHint, ColumnSchema, DataType, Schema, TableSchema } from '..
 import { DLT_ID, DLT_LIST_IDX, DLT_LOAD_ID, DLT_PARENT_ID, DLT_ROOT_ID } from '../schema.ts';
 import { CannotCoerceNullError, NormalizeError } from '../errors.ts';
 import { TideError } from '../errors.ts';
-import { digest10, nestedRowId, sortedJson } from './hash.ts';
+import { digest10, sortedJson } from './hash.ts';
 import { EMPTY_KEY_IDENTIFIER, PATH_SEPARATOR, isBlank, normalizePath, shortenFragments } from './naming.ts';
 import { coerceValue, inferType, valueType } from './types.ts';
-import { fastUniqueId } from './ids.ts';
+import { fastNestedRowId, fastUniqueId } from './ids.ts';
 
 export interface NormalizerOptions {
   loadId: string;
@@ -124,6 +124,7 @@ export class Normalizer {
   private rootInfos = new Map<string, RootInfo>();
   private tableNames = new Map<string, string>();
   private rows: [string, Dict][] = [];
+  private keyCache = new Map<string, string>();
 
   constructor(schema: Schema, opts: NormalizerOptions) {
     this.schema = schema;
@@ -211,6 +212,15 @@ export class Normalizer {
     return info;
   }
 
+  /** Normalized column name of an item key (dlt: `normalize_path`, blank → `_empty`), cached. */
+  private normalizeKey(k: string): string {
+    let normK = isBlank(k) ? EMPTY_KEY_IDENTIFIER : normalizePath(k, MAX_LENGTH);
+    if (normK === '') normK = EMPTY_KEY_IDENTIFIER;
+    if (this.keyCache.size >= 100_000) this.keyCache.clear();
+    this.keyCache.set(k, normK);
+    return normK;
+  }
+
   private tableName(fullPath: string): string {
     if (fullPath.length <= MAX_LENGTH) return fullPath;
     let t = this.tableNames.get(fullPath);
@@ -246,8 +256,8 @@ export class Normalizer {
       for (const k in cur) {
         if (!Object.prototype.hasOwnProperty.call(cur, k)) continue;
         const v = cur[k];
-        let normK = isBlank(k) ? EMPTY_KEY_IDENTIFIER : normalizePath(k, MAX_LENGTH);
-        if (normK === '') normK = EMPTY_KEY_IDENTIFIER;
+        let normK = this.keyCache.get(k);
+        if (normK === undefined) normK = this.normalizeKey(k);
         const name = prefix ? shortenFragments([prefix, normK], MAX_LENGTH) : normK;
         if (typeof v === 'object' && v !== null) {
           if (Array.isArray(v)) {
@@ -277,7 +287,7 @@ export class Normalizer {
     let rowId = row[DLT_ID];
     if (!rowId) {
       if (!f.isRoot) {
-        rowId = nestedRowId(String(f.parentId), tableName, f.pos);
+        rowId = fastNestedRowId(String(f.parentId), tableName, f.pos);
         row[DLT_PARENT_ID] = f.parentId;
         row[DLT_LIST_IDX] = f.pos;
       } else if (root.rowId === 'key_hash') {
@@ -350,7 +360,7 @@ export class Normalizer {
     if (f.extend) Object.assign(row, f.extend);
     row[DLT_PARENT_ID] = f.parentId;
     row[DLT_LIST_IDX] = f.pos;
-    row[DLT_ID] = nestedRowId(String(f.parentId), f.table, f.pos);
+    row[DLT_ID] = fastNestedRowId(String(f.parentId), f.table, f.pos);
     this.rows.push([f.table, this.coerceRow(f.table, f.parent, row, null, undefined)]);
   }
 

@@ -582,13 +582,18 @@ describe('types and timezones (INC-34/35, PP-8)', () => {
     expect(compare('2024-01-01', '2024-01-01T00:00:00Z')).toBe(0);
     expect(compare(new Date('2024-01-01T00:00:00Z'), '2024-01-01T01:00:00+01:00')).toBe(0);
     expect(compare('b', 'a')).toBe(1);
+    expect(compare('2024-01-01T10:00:00+0200', '2024-01-01T09:30:00+0100')).toBe(-1);
+    expect(compare('2024-01-01T10:00:00+0200', '2024-01-01T09:00:00+0100')).toBe(0);
+    expect(compare('2024-01-01T10:00:00+02', '2024-01-01T09:30:00+01')).toBe(-1);
+    expect(compare('2024-01-01T10:00:00-05:00', '2024-01-01T10:00:00+05:00')).toBe(1);
     const { kept } = run(incremental('t', { initialValue: '2024-01-01T00:00:00+02:00' }), mkctx().ctx, [[
       { t: '2023-12-31T22:00:00Z' },
       { t: '2023-12-31T21:59:59Z' },
       { t: '2024-01-01T00:00:00' },
       { t: '2023-12-31T23:30:00+01:00' },
     ]]);
-    expect(ids(kept, 't')).toEqual(['2023-12-31T22:00:00Z', '2024-01-01T00:00:00']);
+    // 23:30+01:00 = 22:30Z: inside the range although it sorts lexicographically before the start string
+    expect(ids(kept, 't')).toEqual(['2023-12-31T22:00:00Z', '2024-01-01T00:00:00', '2023-12-31T23:30:00+01:00']);
   });
   it('Date cursors and Date vs ISO string', () => {
     const rs: Record<string, unknown> = {};
@@ -686,6 +691,21 @@ describe('fromConfig (seeds: id_after)', () => {
     const r3 = run(incremental.fromConfig({ initialValue: 140 }), { ...ctx, resourceState: {} }, [records]);
     expect(r3.kept).toHaveLength(10);
   });
+  it('TOML datetimes become ISO strings; env values are parsed', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tide-inc-'));
+    writeFileSync(join(dir, 'config.toml'), '[p.sources.r]\ncursor_path = "item.ts"\ninitial_value = 2024-01-01T00:00:00Z\nprimary_key = ["a", "b"]\n');
+    const cfg = loadConfig(dir);
+    const env = { P__SOURCES__R__LAG: '1.5', P__SOURCES__R__ALLOW_EXTERNAL_SCHEDULERS: 'true', P__SOURCES__R__ON_CURSOR_VALUE_MISSING: 'exclude', p__sources__r__lag: '9' };
+    const c = configLookup('p', 'r', env, cfg)!;
+    expect(c).toMatchObject({ cursor_path: 'item.ts', lag: 1.5, allow_external_schedulers: true, on_cursor_value_missing: 'exclude', primary_key: ['a', 'b'] });
+    const inc = Incremental.bind(incremental.fromConfig(), { ...mkctx().ctx, config: () => c });
+    expect(inc.initialValue).toBe('2024-01-01T00:00:00.000Z');
+    expect(inc.cursorPath).toBe('item.ts');
+    expect(inc.process([{ item: { ts: '2023-12-31T23:59:59Z' }, a: 1, b: 2 }, { item: { ts: '2024-01-01T00:00:00Z' }, a: 1, b: 3 }, { a: 5 }])).toHaveLength(1);
+    expect(configLookup('p', 'nope', {}, cfg)).toBeUndefined();
+    expect(loadConfig(join(dir, 'missing'))).toEqual({});
+  });
+
   it('missing cursor_path names the TOML section', () => {
     const ctx = { ...mkctx().ctx, pipelineName: 'pl', resourceName: 'res', config: () => ({ initial_value: 1 }) };
     expect(() => Incremental.bind(incremental.fromConfig(), ctx)).toThrow(/\[pl\.sources\.res\]/);

@@ -1,0 +1,125 @@
+/**
+ * The benchmark's data: REST-like JSON items (an issue tracker's API page), generated
+ * deterministically from a seeded PRNG and written once to `bench/.data/items-<n>.jsonl`, so tide
+ * and dlt load byte-identical input. Thirteen top-level fields: ints, strings, ISO timestamp
+ * strings (one nullable), a float, bools, a nested object (flattened into `user__*` columns) and a
+ * list of 0–3 small objects (the nested table `items__labels`).
+ */
+import { createWriteStream, existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
+import { once } from 'node:events';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
+export const DATA_DIR = join(BENCH_DIR, '.data');
+
+const SEED = 0x7_1de;
+
+/** mulberry32: a tiny, fast, seedable PRNG (32-bit state), good enough for test data. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const WORDS = [
+  'fix', 'crash', 'when', 'loading', 'schema', 'merge', 'cursor', 'state', 'postgres', 'copy', 'timeout',
+  'retry', 'backfill', 'nested', 'table', 'column', 'type', 'error', 'slow', 'memory', 'leak', 'docs',
+  'add', 'support', 'for', 'incremental', 'primary', 'key', 'deploy', 'worker', 'über', 'naïve', 'テスト',
+];
+const LABELS = [
+  { name: 'bug', color: 'd73a4a' },
+  { name: 'enhancement', color: 'a2eeef' },
+  { name: 'documentation', color: '0075ca' },
+  { name: 'good first issue', color: '7057ff' },
+  { name: 'performance', color: 'fbca04' },
+  { name: 'wontfix', color: 'ffffff' },
+];
+const STATES = ['open', 'closed'] as const;
+const BASE_MS = Date.UTC(2022, 0, 1);
+const SPAN_MS = 3 * 365 * 24 * 3600 * 1000;
+
+export interface BenchItem {
+  id: number;
+  node_id: string;
+  number: number;
+  title: string;
+  state: (typeof STATES)[number];
+  locked: boolean;
+  comments: number;
+  score: number;
+  created_at: string;
+  updated_at: string;
+  closed_at: string | null;
+  body: string | null;
+  user: { login: string; id: number; site_admin: boolean };
+  labels: { name: string; color: string }[];
+}
+
+/** Item `i` of the stream driven by `rnd` (call in order: items depend on the PRNG's position). */
+export function makeItem(i: number, rnd: () => number): BenchItem {
+  const words = (n: number) => {
+    let s = WORDS[(rnd() * WORDS.length) | 0];
+    for (let k = 1; k < n; k++) s += ` ${WORDS[(rnd() * WORDS.length) | 0]}`;
+    return s;
+  };
+  const created = BASE_MS + Math.floor(rnd() * SPAN_MS);
+  const updated = created + Math.floor(rnd() * 30 * 24 * 3600 * 1000);
+  const state = STATES[rnd() < 0.6 ? 0 : 1];
+  const nLabels = (rnd() * 4) | 0;
+  const labels: BenchItem['labels'] = [];
+  for (let k = 0; k < nLabels; k++) labels.push(LABELS[(rnd() * LABELS.length) | 0]);
+  const userId = 1000 + ((rnd() * 50_000) | 0);
+  const r = rnd();
+  // bodies: mostly short text, some multi-line (exercises COPY escaping), some absent
+  const body = r < 0.15 ? null : r < 0.3 ? `${words(8)}\n\nSteps:\n1. ${words(5)}\n2. ${words(4)}\t(see \\logs)` : words(12 + ((rnd() * 12) | 0));
+  return {
+    id: 100_000_000 + i,
+    node_id: `I_kwDO${(i * 2654435761 >>> 0).toString(36).padStart(7, '0')}`,
+    number: i + 1,
+    title: words(3 + ((rnd() * 6) | 0)),
+    state,
+    locked: rnd() < 0.05,
+    comments: (rnd() * 40) | 0,
+    score: Math.round(rnd() * 1e6) / 1e3,
+    created_at: new Date(created).toISOString(),
+    updated_at: new Date(updated).toISOString(),
+    closed_at: state === 'closed' ? new Date(updated).toISOString() : null,
+    body,
+    user: { login: `user_${userId}`, id: userId, site_admin: rnd() < 0.01 },
+    labels,
+  };
+}
+
+/** The JSONL file of `n` items (delete `bench/.data/` after changing `makeItem`: files are reused). */
+export function dataFile(n: number): string {
+  return join(DATA_DIR, `items-${n}.jsonl`);
+}
+
+/** Makes sure `bench/.data/items-<n>.jsonl` exists; returns its path and whether it was generated now. */
+export async function ensureDataFile(n: number, log: (m: string) => void = () => undefined): Promise<{ file: string; generated: boolean; bytes: number }> {
+  const file = dataFile(n);
+  if (existsSync(file)) return { file, generated: false, bytes: statSync(file).size };
+  mkdirSync(DATA_DIR, { recursive: true });
+  log(`generating ${n.toLocaleString('en-US')} items → ${file}`);
+  const tmp = `${file}.${process.pid}.tmp`;
+  const out = createWriteStream(tmp);
+  const rnd = prng(SEED);
+  let chunk = '';
+  for (let i = 0; i < n; i++) {
+    chunk += `${JSON.stringify(makeItem(i, rnd))}\n`;
+    if (chunk.length >= 1 << 20) {
+      if (!out.write(chunk)) await once(out, 'drain');
+      chunk = '';
+    }
+  }
+  out.end(chunk);
+  await once(out, 'finish');
+  renameSync(tmp, file);
+  return { file, generated: true, bytes: statSync(file).size };
+}
