@@ -15,6 +15,13 @@ export interface TableLoadPlan {
   rows: number;
 }
 
+export interface StateCommit {
+  base: PipelineState;
+  draft: PipelineState;
+  sourceName: string;
+  touched: string[];
+}
+
 export interface CommitRequest {
   schema: Schema;
   /** Root tables (and their nested tables) of this load with their dispositions. */
@@ -22,12 +29,11 @@ export interface CommitRequest {
   /** Replace tables of extracted resources that produced no rows: emptied in this load. */
   truncate: string[];
   /**
-   * Called inside the load transaction, under a per-pipeline lock, with the newest committed state
-   * (another run may have committed since this one read it). Returns the state to store with this
-   * load, or undefined to write no state row.
+   * The state to commit. Inside the load transaction, under a per-pipeline lock, the destination
+   * reads the newest committed state: if another run committed since `base` was read, `draft`'s
+   * changes (the touched resources, the source keys it changed) are laid over it.
    */
-  resolveState?: (latest: PipelineState | undefined) => PipelineState | undefined;
-  /** Write a `_dlt_version` row (the schema changed). */
+  state?: StateCommit;
   schemaChanged: boolean;
   schemaVersionHash: string;
   /** The data interval the load covered, recorded in `_dlt_loads` (tide's ledger columns). */
@@ -62,7 +68,13 @@ export interface DestinationClient {
   ensureDataset(): Promise<void>;
   /** The newest state of a completed load, and the newest stored schema. */
   restore(pipelineName: string, schemaName: string): Promise<RestoredState>;
-  beginLoad(opts: { loadId: string; pipelineName: string; schema: Schema; batchSize?: number }): Promise<LoadSession>;
+  /**
+   * Starts a load. `direct`: rows and the load commit in one transaction (`commit`). `stage`:
+   * `commit` only stages the package; `loadPackage` applies it later, idempotently.
+   */
+  beginLoad(opts: { loadId: string; pipelineName: string; schema: Schema; batchSize?: number; mode?: 'direct' | 'stage' }): Promise<LoadSession>;
+  /** Applies a staged package in one transaction; a load id already committed is a no-op (`applied: false`). */
+  loadPackage(pipelineName: string, loadId: string): Promise<{ applied: boolean; tables: Record<string, number> }>;
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
   /** Drops tables (and their rows) of the dataset. */
   dropTables(tables: string[]): Promise<void>;

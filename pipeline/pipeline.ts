@@ -349,10 +349,40 @@ export class Pipeline {
    * Data, the new state and the `_dlt_loads` row commit in one transaction, or nothing does.
    */
   async run(data: unknown, opts: RunOptions = {}): Promise<RunInfo> {
+    return this.#guard(() => this.#run(data, opts, 'direct'));
+  }
+
+  /**
+   * The first half of a run, for orchestrators: extracts and normalizes `data` and stages the rows
+   * and the pending state in the destination (`<dataset>_staging`), committed on their own. Nothing
+   * is visible in the dataset until `load(loadId)`. Returns a small reference, never rows.
+   */
+  async extract(data: unknown, opts: RunOptions = {}): Promise<RunInfo> {
+    return this.#guard(() => this.#run(data, opts, 'stage'));
+  }
+
+  /**
+   * The second half: applies a staged package in one transaction (data, state, `_dlt_loads`).
+   * Idempotent by load id: a package already loaded is not loaded again (`applied: false`).
+   */
+  async load(loadId: string): Promise<{ loadId: string; applied: boolean; tables: Record<string, { rows: number }> }> {
+    return this.#guard(async () => {
+      const client = await this.#clientFor();
+      const r = await client.loadPackage(this.pipelineName, loadId);
+      await this.#sync(client, this.#state.default_schema_name ?? defaultSchemaName(this.pipelineName));
+      if (!this.devMode) {
+        const schema = this.#schemas.get(this.#state.default_schema_name ?? defaultSchemaName(this.pipelineName));
+        if (schema) this.#writeLocal(this.#state, schema);
+      }
+      return { loadId, applied: r.applied, tables: Object.fromEntries(Object.entries(r.tables).map(([t, n]) => [t, { rows: n }])) };
+    });
+  }
+
+  async #guard<T>(fn: () => Promise<T>): Promise<T> {
     if (this.#running) throw new TideError(`Pipeline "${this.pipelineName}" is already running: runs of one pipeline object are sequential`);
     this.#running = true;
     try {
-      return await this.#run(data, opts);
+      return await fn();
     } catch (e) {
       if (e instanceof TideError) throw withContext(e, { pipeline: this.pipelineName });
       throw e;
@@ -361,7 +391,7 @@ export class Pipeline {
     }
   }
 
-  async #run(data: unknown, opts: RunOptions): Promise<RunInfo> {
+  async #run(data: unknown, opts: RunOptions, mode: 'direct' | 'stage'): Promise<RunInfo> {
     const startedAt = new Date();
     const client = await this.#clientFor();
     await client.ensureDataset();
@@ -391,7 +421,7 @@ export class Pipeline {
       }
       const refreshed = this.#refresh(plan, schema, opts.refresh);
       const loadId = newLoadId();
-      session = await client.beginLoad({ loadId, pipelineName: this.pipelineName, schema, batchSize: this.#batchSize });
+      session = await client.beginLoad({ loadId, pipelineName: this.pipelineName, schema, batchSize: this.#batchSize, mode });
       if (refreshed.drop.length || refreshed.truncate.length) await session.prepare(refreshed);
       // one normalizer per resource, so a bad item is reported with its resource
       const normalizers = new Map<string, Normalizer>();
@@ -487,13 +517,13 @@ export class Pipeline {
         schemaChanged,
         schemaVersionHash: afterHash,
         interval: interval ? { start: interval.start.toISO()!, end: interval.end.toISO()! } : undefined,
-        resolveState: stateChanged || refreshed.forceState
-          ? (latest) => mergeConcurrentState(latest, committed, draft, plan.sourceName, touched)
-          : undefined,
+        state: stateChanged || refreshed.forceState ? { base: committed, draft, sourceName: plan.sourceName, touched: [...touched] } : undefined,
       });
-      this.#state = draft;
-      this.#schemas.set(schema.name, schema);
-      if (!this.devMode) this.#writeLocal(draft, schema);
+      if (mode === 'direct') {
+        this.#state = draft;
+        this.#schemas.set(schema.name, schema);
+        if (!this.devMode) this.#writeLocal(draft, schema);
+      } else this.#state = realState; // committed only when the package is loaded
       const out: Record<string, { rows: number }> = {};
       for (const [t, n] of Object.entries(s.rowCounts)) out[t] = { rows: n };
       for (const t of truncate) out[t] ??= { rows: 0 };
@@ -542,44 +572,6 @@ function envInterval(): { start: DateTime; end: DateTime } | undefined {
   if (!s && !e) return undefined;
   if (!s || !e) throw new ConfigurationError('Set both TIDE_INTERVAL_START and TIDE_INTERVAL_END (ISO-8601), or neither');
   return { start: toDateTime(s, 'TIDE_INTERVAL_START'), end: toDateTime(e, 'TIDE_INTERVAL_END') };
-}
-
-/**
- * Another run of this pipeline may have committed since this one read the state (parallel
- * workers). Keep its changes and lay this run's on top: the resources this run extracted and the
- * source-level keys it changed. Versions stay increasing.
- */
-export function mergeConcurrentState(
-  latest: PipelineState | undefined,
-  base: PipelineState,
-  mine: PipelineState,
-  sourceName: string,
-  touched: Set<string>,
-): PipelineState {
-  if (!latest || latest._state_version <= base._state_version) return mine;
-  const merged: PipelineState = structuredClone(latest);
-  const mySrc = mine.sources?.[sourceName];
-  const baseSrc = base.sources?.[sourceName] ?? {};
-  const out = sourceStateOf(merged, sourceName);
-  if (mySrc) {
-    for (const [k, v] of Object.entries(mySrc)) {
-      if (k === 'resources') continue;
-      if (JSON.stringify(v) !== JSON.stringify((baseSrc as Record<string, unknown>)[k])) out[k] = structuredClone(v);
-    }
-    for (const k of Object.keys(baseSrc)) if (k !== 'resources' && !(k in mySrc)) delete out[k];
-  }
-  const outRes = (out.resources ??= {});
-  for (const r of touched) {
-    const mineR = mySrc?.resources?.[r];
-    if (mineR) outRes[r] = structuredClone(mineR);
-    else delete outRes[r];
-  }
-  merged._state_version = latest._state_version;
-  merged._version_hash = latest._version_hash;
-  bumpVersion(merged);
-  if (merged._state_version <= latest._state_version) merged._state_version = latest._state_version + 1;
-  Object.assign(mine, merged);
-  return merged;
 }
 
 /** Creates a pipeline. */

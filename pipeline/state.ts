@@ -173,3 +173,42 @@ export const current = Object.freeze({
     return requireCurrent('pipelineName').pipelineName;
   },
 });
+
+/**
+ * Another run of this pipeline may have committed since this one read the state (parallel
+ * workers). Keep its changes and lay this run's on top: the resources this run extracted and the
+ * source-level keys it changed. Versions stay increasing.
+ */
+export function mergeConcurrentState(
+  latest: PipelineState | undefined,
+  base: PipelineState,
+  mine: PipelineState,
+  sourceName: string,
+  touched: Iterable<string>,
+): PipelineState {
+  if (!latest || latest._state_version <= base._state_version) return mine;
+  const merged: PipelineState = structuredClone(latest);
+  const mySrc = mine.sources?.[sourceName];
+  const baseSrc = base.sources?.[sourceName] ?? {};
+  const out = sourceStateOf(merged, sourceName);
+  if (mySrc) {
+    for (const [k, v] of Object.entries(mySrc)) {
+      if (k === 'resources') continue;
+      if (JSON.stringify(v) !== JSON.stringify((baseSrc as Record<string, unknown>)[k])) out[k] = structuredClone(v);
+    }
+    for (const k of Object.keys(baseSrc)) if (k !== 'resources' && !(k in mySrc)) delete out[k];
+  }
+  const outRes = (out.resources ??= {});
+  for (const r of touched) {
+    const mineR = mySrc?.resources?.[r];
+    if (mineR) outRes[r] = structuredClone(mineR);
+    else delete outRes[r];
+  }
+  merged._state_version = latest._state_version;
+  merged._version_hash = latest._version_hash;
+  bumpVersion(merged);
+  if (merged._state_version <= latest._state_version) merged._state_version = latest._state_version + 1;
+  Object.assign(mine, merged);
+  return merged;
+}
+

@@ -9,7 +9,7 @@ import type { Schema } from '../../pipeline/schema.ts';
 import { LOADS_TABLE, STATE_TABLE, VERSION_TABLE } from '../../pipeline/schema.ts';
 import { decompressState } from '../../pipeline/state.ts';
 import { ensureEmbeddedPostgres } from './embedded.ts';
-import { PostgresLoadSession } from './load.ts';
+import { applyPackage, PACKAGES_TABLE, PostgresLoadSession, stagingSchemaOf, type LoadMode } from './load.ts';
 import { fromStoredSchema } from '../../pipeline/schema-store.ts';
 import { ident, qualified } from './sql.ts';
 
@@ -81,6 +81,11 @@ class PostgresClient implements DestinationClient {
       await c.query(
         `CREATE TABLE IF NOT EXISTS ${qualified(ds, VERSION_TABLE)} (version bigint NOT NULL, engine_version bigint NOT NULL, inserted_at timestamp with time zone NOT NULL, schema_name varchar NOT NULL, version_hash varchar NOT NULL, schema varchar NOT NULL)`,
       );
+      // staged packages of the extract → load split (Temporal): one table set per load id
+      await c.query(`CREATE SCHEMA IF NOT EXISTS ${ident(stagingSchemaOf(ds))}`);
+      await c.query(
+        `CREATE TABLE IF NOT EXISTS ${qualified(stagingSchemaOf(ds), PACKAGES_TABLE)} (load_id varchar PRIMARY KEY, pipeline_name varchar NOT NULL, created_at timestamp with time zone NOT NULL, package jsonb NOT NULL)`,
+      );
       await c.query('COMMIT');
     } catch (e) {
       await c.query('ROLLBACK').catch(() => undefined);
@@ -110,8 +115,12 @@ class PostgresClient implements DestinationClient {
     };
   }
 
-  async beginLoad(opts: { loadId: string; pipelineName: string; schema: Schema; batchSize?: number }): Promise<LoadSession> {
+  async beginLoad(opts: { loadId: string; pipelineName: string; schema: Schema; batchSize?: number; mode?: LoadMode }): Promise<LoadSession> {
     return PostgresLoadSession.begin(this.pool, this.datasetName, opts);
+  }
+
+  async loadPackage(pipelineName: string, loadId: string): Promise<{ applied: boolean; tables: Record<string, number> }> {
+    return applyPackage(this.pool, this.datasetName, pipelineName, loadId);
   }
 
   async query<T>(text: string, params?: unknown[]): Promise<T[]> {
@@ -130,6 +139,7 @@ class PostgresClient implements DestinationClient {
 
   async dropDataset(): Promise<void> {
     await this.pool.query(`DROP SCHEMA IF EXISTS ${ident(this.datasetName)} CASCADE`);
+    await this.pool.query(`DROP SCHEMA IF EXISTS ${ident(stagingSchemaOf(this.datasetName))} CASCADE`);
   }
 
   async close(): Promise<void> {}

@@ -1,21 +1,34 @@
 /**
- * One load into Postgres, in one transaction: rows stream in with COPY while the resources run
- * (append tables straight into their table, replace and merge tables into temporary staging tables
- * visible to this load only), then dispositions, the state row, the schema version and the
- * `_dlt_loads` row are written and everything commits together, or nothing does.
+ * Loads into Postgres, in one transaction each.
+ *
+ * - `direct` (an in-process `run()`): rows stream in with COPY while the resources run — append
+ *   tables straight into their table, replace and merge tables into TEMP staging tables visible to
+ *   this load only — then dispositions, the state row, the schema version and the `_dlt_loads` row
+ *   are written and everything commits together, or nothing does.
+ * - `stage` (the Temporal `extract` activity): rows go to tables of the load in `<dataset>_staging`
+ *   and a package row records what the load will do; that transaction commits on its own. Later
+ *   `applyPackage` (the `load` activity) applies the package in one transaction, idempotently: a
+ *   load id already in `_dlt_loads` is a no-op.
  */
 import type pg from 'pg';
 import type { CommitRequest, LoadSession, Row } from '../../pipeline/destination.ts';
 import { LoadError } from '../../pipeline/errors.ts';
-import type { ColumnSchema, Schema, TableSchema } from '../../pipeline/schema.ts';
+import type { ColumnSchema, Schema } from '../../pipeline/schema.ts';
 import { LOADS_TABLE, STATE_TABLE, VERSION_TABLE, nestedTablesOf, rootTableOf } from '../../pipeline/schema.ts';
 import { toStoredSchema } from '../../pipeline/schema-store.ts';
-import { compressState, decompressState, STATE_ENGINE_VERSION } from '../../pipeline/state.ts';
+import { compressState, decodeTypedJson, decompressState, encodeTypedJson, mergeConcurrentState, STATE_ENGINE_VERSION } from '../../pipeline/state.ts';
 import { uniqueId } from '../../pipeline/normalize/hash.ts';
 import { toLoadError } from './client.ts';
 import { copyRows, EncodeError, RowEncoder } from './copy.ts';
 import { applyMerge } from './merge.ts';
 import { addColumnsSql, createTableSql, ident, pgType, qualified } from './sql.ts';
+
+export type LoadMode = 'direct' | 'stage';
+
+export const PACKAGES_TABLE = '_tide_packages';
+export function stagingSchemaOf(ds: string): string {
+  return `${ds}_staging`;
+}
 
 interface Buffer {
   rows: Row[];
@@ -24,67 +37,140 @@ interface Buffer {
 }
 
 interface Relation {
-  /** schema-qualified name */
+  /** schema-qualified, quoted name */
   name: string;
   columns: Set<string>;
-  /** column list the cached encoder was built for */
   encoder?: RowEncoder;
   encoderSize?: number;
 }
 
 const COPY_WHERE = /COPY [^,]+, line (\d+)(?:, column ([^:]+))?/;
 
-export class PostgresLoadSession implements LoadSession {
-  readonly rowCounts: Record<string, number> = {};
-  readonly #client: pg.PoolClient;
-  readonly #ds: string;
-  readonly #schema: Schema;
-  readonly #pipeline: string;
-  readonly #batchSize: number;
-  readonly #buffers = new Map<string, Buffer>();
-  /** final tables as they exist in the database */
-  readonly #final = new Map<string, Relation>();
-  /** staging tables of replace / merge tables */
-  readonly #staging = new Map<string, Relation>();
-  #buffered = 0;
-  #pending: Promise<void> = Promise.resolve();
-  #done = false;
+/** A transaction on one connection, with the dataset's tables as they exist in it. */
+class Tx {
+  readonly final = new Map<string, Relation>();
+  done = false;
+  constructor(
+    readonly client: pg.PoolClient,
+    readonly ds: string,
+    readonly pipeline: string,
+  ) {}
 
-  private constructor(
-    client: pg.PoolClient,
-    ds: string,
-    readonly loadId: string,
-    pipeline: string,
-    schema: Schema,
-    batchSize: number,
-  ) {
-    this.#client = client;
-    this.#ds = ds;
-    this.#pipeline = pipeline;
-    this.#schema = schema;
-    this.#batchSize = batchSize;
-  }
-
-  static async begin(pool: pg.Pool, ds: string, opts: { loadId: string; pipelineName: string; schema: Schema; batchSize?: number }): Promise<PostgresLoadSession> {
+  static async open(pool: pg.Pool, ds: string, pipeline: string): Promise<Tx> {
     const client = await pool.connect();
     try {
       await client.query('BEGIN');
-      const s = new PostgresLoadSession(client, ds, opts.loadId, opts.pipelineName, opts.schema, opts.batchSize ?? 10_000);
+      const tx = new Tx(client, ds, pipeline);
       const cols = await client.query<{ table_name: string; column_name: string }>(
         'SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = $1',
         [ds],
       );
       for (const r of cols.rows) {
-        let rel = s.#final.get(r.table_name);
-        if (!rel) s.#final.set(r.table_name, (rel = { name: qualified(ds, r.table_name), columns: new Set() }));
+        let rel = tx.final.get(r.table_name);
+        if (!rel) tx.final.set(r.table_name, (rel = { name: qualified(ds, r.table_name), columns: new Set() }));
         rel.columns.add(r.column_name);
       }
-      return s;
+      return tx;
     } catch (e) {
       await client.query('ROLLBACK').catch(() => undefined);
       client.release();
-      throw toLoadError(e, { pipeline: opts.pipelineName });
+      throw toLoadError(e, { pipeline });
     }
+  }
+
+  async q(text: string, params?: unknown[], table?: string): Promise<pg.QueryResult> {
+    try {
+      return await this.client.query(text, params as unknown[]);
+    } catch (e) {
+      throw toLoadError(e, { sql: text, table, pipeline: this.pipeline });
+    }
+  }
+
+  /** Creates or evolves a final table to match the schema. */
+  async ensureFinal(schema: Schema, table: string): Promise<Relation> {
+    const ts = schema.tables[table];
+    const cols = Object.values(ts.columns);
+    let rel = this.final.get(table);
+    if (!rel) {
+      await this.q(createTableSql(this.ds, ts, cols), undefined, table);
+      rel = { name: qualified(this.ds, table), columns: new Set() };
+      this.final.set(table, rel);
+      // the table may have existed (created by a concurrent load): make sure every column is there
+      if (cols.length) await this.q(addColumnsSql(this.ds, table, cols), undefined, table);
+      for (const c of cols) rel.columns.add(c.name);
+    } else {
+      const missing = cols.filter((c) => !rel!.columns.has(c.name));
+      if (missing.length) {
+        await this.q(addColumnsSql(this.ds, table, missing), undefined, table);
+        for (const c of missing) rel.columns.add(c.name);
+      }
+    }
+    return rel;
+  }
+
+  async commit(): Promise<void> {
+    await this.q('COMMIT');
+    this.done = true;
+    this.client.release();
+  }
+
+  async rollback(): Promise<void> {
+    if (this.done) return;
+    this.done = true;
+    try {
+      await this.client.query('ROLLBACK');
+      this.client.release();
+    } catch (e) {
+      // a broken connection must not go back to the pool
+      this.client.release(e as Error);
+    }
+  }
+}
+
+/** What a staged package records: everything the load step needs, and nothing else. */
+interface PackageRecord {
+  request: Omit<CommitRequest, 'state'> & { state?: { base: string; draft: string; sourceName: string; touched: string[] } };
+  prepare: { drop: string[]; truncate: string[] };
+  staging: Record<string, string>;
+  rowCounts: Record<string, number>;
+}
+
+export class PostgresLoadSession implements LoadSession {
+  readonly rowCounts: Record<string, number> = {};
+  readonly #tx: Tx;
+  readonly #mode: LoadMode;
+  readonly #schema: Schema;
+  readonly #batchSize: number;
+  readonly #buffers = new Map<string, Buffer>();
+  /** staging tables of this load (TEMP in direct mode, `<dataset>_staging` tables in stage mode) */
+  readonly #staging = new Map<string, Relation>();
+  #prepare: { drop: string[]; truncate: string[] } = { drop: [], truncate: [] };
+  #buffered = 0;
+  #pending: Promise<void> = Promise.resolve();
+
+  private constructor(tx: Tx, readonly loadId: string, mode: LoadMode, schema: Schema, batchSize: number) {
+    this.#tx = tx;
+    this.#mode = mode;
+    this.#schema = schema;
+    this.#batchSize = batchSize;
+  }
+
+  static async begin(
+    pool: pg.Pool,
+    ds: string,
+    opts: { loadId: string; pipelineName: string; schema: Schema; batchSize?: number; mode?: LoadMode },
+  ): Promise<PostgresLoadSession> {
+    const tx = await Tx.open(pool, ds, opts.pipelineName);
+    return new PostgresLoadSession(tx, opts.loadId, opts.mode ?? 'direct', opts.schema, opts.batchSize ?? 10_000);
+  }
+
+  get #pipeline(): string {
+    return this.#tx.pipeline;
+  }
+
+  async prepare(p: { drop: string[]; truncate: string[] }): Promise<void> {
+    this.#prepare = { drop: [...p.drop], truncate: [...p.truncate] };
+    if (this.#mode === 'direct') await applyPrepare(this.#tx, this.#prepare);
   }
 
   add(table: string, row: Row, item: unknown, resource: string): boolean {
@@ -93,16 +179,6 @@ export class PostgresLoadSession implements LoadSession {
     b.rows.push(row);
     b.items.push(item);
     return ++this.#buffered >= this.#batchSize;
-  }
-
-  async prepare(p: { drop: string[]; truncate: string[] }): Promise<void> {
-    const drop = p.drop.filter((t) => this.#final.has(t));
-    if (drop.length) {
-      await this.#q(`DROP TABLE IF EXISTS ${drop.map((t) => qualified(this.#ds, t)).join(', ')} CASCADE`);
-      for (const t of drop) this.#final.delete(t);
-    }
-    const truncate = p.truncate.filter((t) => this.#final.has(t));
-    if (truncate.length) await this.#q(`TRUNCATE ${truncate.map((t) => qualified(this.#ds, t)).join(', ')}`);
   }
 
   async flush(): Promise<void> {
@@ -119,56 +195,38 @@ export class PostgresLoadSession implements LoadSession {
     this.#pending = chain;
   }
 
-  #disposition(table: string): TableSchema {
+  /** Where rows of `table` go in this load. */
+  async #target(table: string): Promise<Relation> {
     const root = rootTableOf(this.#schema, table);
     if (!root) throw new LoadError(`Table "${table}" is not in the schema`, { table, pipeline: this.#pipeline });
-    return root;
-  }
-
-  async #q(text: string, params?: unknown[], table?: string): Promise<pg.QueryResult> {
-    try {
-      return await this.#client.query(text, params as unknown[]);
-    } catch (e) {
-      throw toLoadError(e, { sql: text, table, pipeline: this.#pipeline });
+    const cols = Object.values(this.#schema.tables[table].columns);
+    if (this.#mode === 'direct') {
+      const rel = await this.#tx.ensureFinal(this.#schema, table);
+      if (root.writeDisposition !== 'replace' && root.writeDisposition !== 'merge') return rel;
     }
-  }
-
-  /** Creates or evolves the final table (and its staging table) to match the schema. */
-  async #ensureTable(table: string): Promise<Relation> {
-    const ts = this.#schema.tables[table];
-    const cols = Object.values(ts.columns);
-    let rel = this.#final.get(table);
-    if (!rel) {
-      await this.#q(createTableSql(this.#ds, ts, cols), undefined, table);
-      rel = { name: qualified(this.#ds, table), columns: new Set() };
-      this.#final.set(table, rel);
-      // the table may have existed (created by a concurrent load): make sure every column is there
-      await this.#q(addColumnsSql(this.#ds, table, cols), undefined, table);
-      for (const c of cols) rel.columns.add(c.name);
-    } else {
-      const missing = cols.filter((c) => !rel!.columns.has(c.name));
-      if (missing.length) {
-        await this.#q(addColumnsSql(this.#ds, table, missing), undefined, table);
-        for (const c of missing) rel.columns.add(c.name);
-      }
-    }
-    const root = this.#disposition(table);
-    if (root.writeDisposition === 'replace' || root.writeDisposition === 'merge') return this.#ensureStaging(table, cols);
-    return rel;
+    return this.#ensureStaging(table, cols);
   }
 
   async #ensureStaging(table: string, cols: ColumnSchema[]): Promise<Relation> {
     let st = this.#staging.get(table);
+    const colDdl = (c: ColumnSchema) => `${ident(c.name)} ${pgType(c)}`;
     if (!st) {
-      const name = ident(`tide_stg_${this.#staging.size}`);
-      // TEMP: visible to this load only (dlt#4297); dropped with the transaction
-      await this.#q(`CREATE TEMP TABLE ${name} (${cols.map((c) => `${ident(c.name)} ${pgTypeOf(c)}`).join(', ')}) ON COMMIT DROP`, undefined, table);
+      let name: string;
+      if (this.#mode === 'direct') {
+        // TEMP: visible to this load only (dlt#4297); dropped with the transaction
+        name = ident(`tide_stg_${this.#staging.size}`);
+        await this.#tx.q(`CREATE TEMP TABLE ${name} (${cols.map(colDdl).join(', ')}) ON COMMIT DROP`, undefined, table);
+      } else {
+        // a table of this load only, in the staging schema, until the load step applies it
+        name = qualified(stagingSchemaOf(this.#tx.ds), `l${this.loadId.replace('.', '_')}_${this.#staging.size}`);
+        await this.#tx.q(`CREATE TABLE ${name} (${cols.map(colDdl).join(', ')})`, undefined, table);
+      }
       st = { name, columns: new Set(cols.map((c) => c.name)) };
       this.#staging.set(table, st);
     } else {
       const missing = cols.filter((c) => !st!.columns.has(c.name));
       if (missing.length) {
-        await this.#q(`ALTER TABLE ${st.name} ${missing.map((c) => `ADD COLUMN ${ident(c.name)} ${pgTypeOf(c)}`).join(', ')}`, undefined, table);
+        await this.#tx.q(`ALTER TABLE ${st.name} ${missing.map((c) => `ADD COLUMN ${colDdl(c)}`).join(', ')}`, undefined, table);
         for (const c of missing) st.columns.add(c.name);
       }
     }
@@ -176,7 +234,7 @@ export class PostgresLoadSession implements LoadSession {
   }
 
   async #copyBatch(table: string, buf: Buffer): Promise<void> {
-    const target = await this.#ensureTable(table);
+    const target = await this.#target(table);
     const cols = Object.values(this.#schema.tables[table].columns);
     if (!target.encoder || target.encoderSize !== cols.length) {
       target.encoder = new RowEncoder(cols);
@@ -195,7 +253,7 @@ export class PostgresLoadSession implements LoadSession {
       });
     };
     try {
-      await copyRows(this.#client, schemaName, tableName, target.encoder, buf.rows, fail);
+      await copyRows(this.#tx.client, schemaName, tableName, target.encoder, buf.rows, fail);
     } catch (e) {
       if (e instanceof LoadError) throw e;
       const pe = e as pg.DatabaseError;
@@ -222,99 +280,181 @@ export class PostgresLoadSession implements LoadSession {
   async commit(req: CommitRequest): Promise<void> {
     await this.flush();
     await this.#pending;
-    const ds = this.#ds;
-    const pipelineLock = `tide:state:${ds}:${this.#pipeline}`;
     try {
-      // per-table advisory locks in a fixed order: parallel loads into one table serialize, never deadlock
-      const roots = [...new Set([...req.tables.map((t) => rootTableOf(req.schema, t.table)?.name ?? t.table), ...req.truncate])].sort();
-      for (const r of roots) await this.#q('SELECT pg_advisory_xact_lock(hashtext($1))', [`tide:table:${ds}.${r}`]);
-
-      // tables that exist in the schema but got no rows in this load still need creating (e.g. a replace that emptied them)
-      for (const root of roots) {
-        const rootSchema = req.schema.tables[root];
-        if (!rootSchema) continue;
-        const family = [rootSchema, ...nestedTablesOf(req.schema, root)];
-        const disposition = rootSchema.writeDisposition ?? 'append';
-        if (disposition === 'replace') {
-          const existing = family.filter((t) => this.#final.has(t.name)).map((t) => qualified(ds, t.name));
-          if (existing.length) await this.#q(`TRUNCATE ${existing.join(', ')}`, undefined, root);
-          for (const t of family) await this.#insertFromStaging(t.name);
-        } else if (disposition === 'merge') {
-          await applyMerge({
-            q: (text, params) => this.#q(text, params, root),
-            ds,
-            schema: req.schema,
-            root: rootSchema,
-            family,
-            staging: (t) => this.#staging.get(t)?.name,
-            finalExists: (t) => this.#final.has(t),
-            loadId: this.loadId,
-          });
-        }
-      }
-
-      if (req.resolveState) {
-        await this.#q('SELECT pg_advisory_xact_lock(hashtext($1))', [pipelineLock]);
-        const latest = await this.#q(
-          `SELECT s.state FROM ${qualified(ds, STATE_TABLE)} s JOIN ${qualified(ds, LOADS_TABLE)} l ON l.load_id = s._dlt_load_id
-           WHERE s.pipeline_name = $1 AND l.status = 0 ORDER BY s.version DESC, s._dlt_load_id DESC LIMIT 1`,
-          [this.#pipeline],
-        );
-        const state = req.resolveState(latest.rows[0] ? decompressState(latest.rows[0].state) : undefined);
-        if (state) {
-          await this.#q(
-            `INSERT INTO ${qualified(ds, STATE_TABLE)} (version, engine_version, pipeline_name, state, created_at, version_hash, _dlt_load_id, _dlt_id) VALUES ($1, $2, $3, $4, now(), $5, $6, $7)`,
-            [state._state_version, STATE_ENGINE_VERSION, this.#pipeline, compressState(state), state._version_hash ?? null, this.loadId, uniqueId()],
-          );
-        }
-      }
-      if (req.schemaChanged) {
-        const v = await this.#q(`SELECT coalesce(max(version), 0) + 1 AS v FROM ${qualified(ds, VERSION_TABLE)} WHERE schema_name = $1`, [req.schema.name]);
-        const version = Number(v.rows[0].v);
-        await this.#q(
-          `INSERT INTO ${qualified(ds, VERSION_TABLE)} (version, engine_version, inserted_at, schema_name, version_hash, schema) VALUES ($1, 11, now(), $2, $3, $4)`,
-          [version, req.schema.name, req.schemaVersionHash, JSON.stringify(toStoredSchema(req.schema, version))],
+      if (this.#mode === 'direct') {
+        await applyLoad(this.#tx, this.loadId, req, (t) => this.#staging.get(t)?.name, this.rowCounts);
+      } else {
+        const record: PackageRecord = {
+          request: {
+            ...req,
+            state: req.state && {
+              base: encodeTypedJson(req.state.base),
+              draft: encodeTypedJson(req.state.draft),
+              sourceName: req.state.sourceName,
+              touched: req.state.touched,
+            },
+          },
+          prepare: this.#prepare,
+          staging: Object.fromEntries([...this.#staging].map(([t, r]) => [t, r.name])),
+          rowCounts: this.rowCounts,
+        };
+        await this.#tx.q(
+          `INSERT INTO ${qualified(stagingSchemaOf(this.#tx.ds), PACKAGES_TABLE)} (load_id, pipeline_name, created_at, package) VALUES ($1, $2, now(), $3)`,
+          [this.loadId, this.#pipeline, JSON.stringify(record)],
         );
       }
-      const rows = Object.values(this.rowCounts).reduce((a, b) => a + b, 0);
-      await this.#q(
-        `INSERT INTO ${qualified(ds, LOADS_TABLE)} (load_id, schema_name, status, inserted_at, schema_version_hash, tide_pipeline_name, tide_interval_start, tide_interval_end, tide_rows) VALUES ($1, $2, 0, now(), $3, $4, $5, $6, $7)`,
-        [this.loadId, req.schema.name, req.schemaVersionHash, this.#pipeline, req.interval?.start ?? null, req.interval?.end ?? null, rows],
-      );
-      await this.#q('COMMIT');
-      this.#done = true;
+      await this.#tx.commit();
     } catch (e) {
       await this.rollback();
       throw e;
-    } finally {
-      if (this.#done) this.#client.release();
     }
-  }
-
-  async #insertFromStaging(table: string): Promise<void> {
-    const st = this.#staging.get(table);
-    if (!st) return;
-    await this.#ensureTable(table);
-    const cols = [...st.columns].map(ident).join(', ');
-    await this.#q(`INSERT INTO ${qualified(this.#ds, table)} (${cols}) SELECT ${cols} FROM ${st.name}`, undefined, table);
   }
 
   async rollback(): Promise<void> {
-    if (this.#done) return;
-    this.#done = true;
     await this.#pending.catch(() => undefined);
-    try {
-      await this.#client.query('ROLLBACK');
-      this.#client.release();
-    } catch (e) {
-      // a broken connection must not go back to the pool
-      this.#client.release(e as Error);
-    }
+    await this.#tx.rollback();
   }
 }
 
-function pgTypeOf(c: ColumnSchema): string {
-  return pgType(c);
+async function applyPrepare(tx: Tx, p: { drop: string[]; truncate: string[] }): Promise<void> {
+  const drop = p.drop.filter((t) => tx.final.has(t));
+  if (drop.length) {
+    await tx.q(`DROP TABLE IF EXISTS ${drop.map((t) => qualified(tx.ds, t)).join(', ')} CASCADE`);
+    for (const t of drop) tx.final.delete(t);
+  }
+  const truncate = p.truncate.filter((t) => tx.final.has(t));
+  if (truncate.length) await tx.q(`TRUNCATE ${truncate.map((t) => qualified(tx.ds, t)).join(', ')}`);
+}
+
+/** The load step proper: dispositions, state, schema version, `_dlt_loads` — inside `tx`. */
+async function applyLoad(
+  tx: Tx,
+  loadId: string,
+  req: CommitRequest,
+  staging: (table: string) => string | undefined,
+  rowCounts: Record<string, number>,
+): Promise<void> {
+  const ds = tx.ds;
+  // per-table advisory locks in a fixed order: parallel loads into one table serialize, never deadlock
+  const roots = [...new Set([...req.tables.map((t) => rootTableOf(req.schema, t.table)?.name ?? t.table), ...req.truncate])].sort();
+  for (const r of roots) await tx.q('SELECT pg_advisory_xact_lock(hashtext($1))', [`tide:table:${ds}.${r}`]);
+
+  for (const root of roots) {
+    const rootSchema = req.schema.tables[root];
+    if (!rootSchema) continue;
+    const family = [rootSchema, ...nestedTablesOf(req.schema, root)];
+    const disposition = rootSchema.writeDisposition ?? 'append';
+    if (disposition === 'replace') {
+      const existing = family.filter((t) => tx.final.has(t.name)).map((t) => qualified(ds, t.name));
+      if (existing.length) await tx.q(`TRUNCATE ${existing.join(', ')}`, undefined, root);
+      for (const t of family) await insertFromStaging(tx, req.schema, t.name, staging(t.name));
+    } else if (disposition === 'merge') {
+      for (const t of family) if (staging(t.name)) await tx.ensureFinal(req.schema, t.name);
+      await applyMerge({
+        q: (text, params) => tx.q(text, params, root),
+        ds,
+        schema: req.schema,
+        root: rootSchema,
+        family,
+        staging,
+        finalExists: (t) => tx.final.has(t),
+        finalColumns: (t) => [...(tx.final.get(t)?.columns ?? [])],
+        loadId,
+      });
+    } else {
+      // append: already in place in direct mode; from the staging tables in stage mode
+      for (const t of family) await insertFromStaging(tx, req.schema, t.name, staging(t.name));
+    }
+  }
+
+  if (req.state) {
+    await tx.q('SELECT pg_advisory_xact_lock(hashtext($1))', [`tide:state:${ds}:${tx.pipeline}`]);
+    const latest = await tx.q(
+      `SELECT s.state FROM ${qualified(ds, STATE_TABLE)} s JOIN ${qualified(ds, LOADS_TABLE)} l ON l.load_id = s._dlt_load_id
+       WHERE s.pipeline_name = $1 AND l.status = 0 ORDER BY s.version DESC, s._dlt_load_id DESC LIMIT 1`,
+      [tx.pipeline],
+    );
+    const state = mergeConcurrentState(
+      latest.rows[0] ? decompressState(latest.rows[0].state) : undefined,
+      req.state.base,
+      req.state.draft,
+      req.state.sourceName,
+      req.state.touched,
+    );
+    await tx.q(
+      `INSERT INTO ${qualified(ds, STATE_TABLE)} (version, engine_version, pipeline_name, state, created_at, version_hash, _dlt_load_id, _dlt_id) VALUES ($1, $2, $3, $4, now(), $5, $6, $7)`,
+      [state._state_version, STATE_ENGINE_VERSION, tx.pipeline, compressState(state), state._version_hash ?? null, loadId, uniqueId()],
+    );
+  }
+  if (req.schemaChanged) {
+    const v = await tx.q(`SELECT coalesce(max(version), 0) + 1 AS v FROM ${qualified(ds, VERSION_TABLE)} WHERE schema_name = $1`, [req.schema.name]);
+    const version = Number(v.rows[0].v);
+    await tx.q(
+      `INSERT INTO ${qualified(ds, VERSION_TABLE)} (version, engine_version, inserted_at, schema_name, version_hash, schema) VALUES ($1, 11, now(), $2, $3, $4)`,
+      [version, req.schema.name, req.schemaVersionHash, JSON.stringify(toStoredSchema(req.schema, version))],
+    );
+  }
+  const rows = Object.values(rowCounts).reduce((a, b) => a + b, 0);
+  await tx.q(
+    `INSERT INTO ${qualified(ds, LOADS_TABLE)} (load_id, schema_name, status, inserted_at, schema_version_hash, tide_pipeline_name, tide_interval_start, tide_interval_end, tide_rows) VALUES ($1, $2, 0, now(), $3, $4, $5, $6, $7)`,
+    [loadId, req.schema.name, req.schemaVersionHash, tx.pipeline, req.interval?.start ?? null, req.interval?.end ?? null, rows],
+  );
+}
+
+async function insertFromStaging(tx: Tx, schema: Schema, table: string, staged: string | undefined): Promise<void> {
+  if (!staged) return;
+  await tx.ensureFinal(schema, table);
+  const cols = Object.keys(schema.tables[table].columns).filter((c) => !schema.tables[table].columns[c].x_valid_from && !schema.tables[table].columns[c].x_valid_to);
+  const list = cols.map(ident).join(', ');
+  await tx.q(`INSERT INTO ${qualified(tx.ds, table)} (${list}) SELECT ${list} FROM ${staged}`, undefined, table);
+}
+
+export interface AppliedPackage {
+  loadId: string;
+  /** false when the load id was already committed (a retried load step). */
+  applied: boolean;
+  tables: Record<string, number>;
+  state?: string;
+}
+
+/**
+ * The load step of a staged package: applies it in one transaction and drops its staging tables.
+ * Idempotent by load id.
+ */
+export async function applyPackage(pool: pg.Pool, ds: string, pipeline: string, loadId: string): Promise<AppliedPackage> {
+  const tx = await Tx.open(pool, ds, pipeline);
+  try {
+    // one load step per package at a time
+    await tx.q('SELECT pg_advisory_xact_lock(hashtext($1))', [`tide:package:${ds}:${loadId}`]);
+    const done = await tx.q(`SELECT 1 FROM ${qualified(ds, LOADS_TABLE)} WHERE load_id = $1`, [loadId]);
+    const pkgRow = await tx.q(`SELECT package FROM ${qualified(stagingSchemaOf(ds), PACKAGES_TABLE)} WHERE load_id = $1`, [loadId]);
+    if (done.rowCount) {
+      await tx.rollback();
+      return { loadId, applied: false, tables: pkgRow.rows[0] ? (pkgRow.rows[0].package as PackageRecord).rowCounts : {} };
+    }
+    if (!pkgRow.rowCount) throw new LoadError(`Load package ${loadId} not found in ${stagingSchemaOf(ds)}: it was never staged or was dropped`, { pipeline, loadId });
+    const pkg = pkgRow.rows[0].package as PackageRecord;
+    const r = pkg.request;
+    const req: CommitRequest = {
+      ...r,
+      state: r.state && {
+        base: decodeTypedJson(r.state.base) as never,
+        draft: decodeTypedJson(r.state.draft) as never,
+        sourceName: r.state.sourceName,
+        touched: r.state.touched,
+      },
+    };
+    await applyPrepare(tx, pkg.prepare);
+    await applyLoad(tx, loadId, req, (t) => pkg.staging[t], pkg.rowCounts);
+    const stagedTables = Object.values(pkg.staging);
+    if (stagedTables.length) await tx.q(`DROP TABLE IF EXISTS ${stagedTables.join(', ')}`);
+    await tx.q(`DELETE FROM ${qualified(stagingSchemaOf(ds), PACKAGES_TABLE)} WHERE load_id = $1`, [loadId]);
+    await tx.commit();
+    return { loadId, applied: true, tables: pkg.rowCounts };
+  } catch (e) {
+    await tx.rollback();
+    throw e;
+  }
 }
 
 function splitQualified(name: string): [string, string] {
