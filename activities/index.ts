@@ -1,0 +1,134 @@
+/**
+ * Temporal activities: thin wrappers over `pipeline/`. `extract` stages a load package and returns a
+ * reference (never rows), heartbeating its progress; `load` applies the package in one transaction
+ * and is idempotent by load id. Errors that retrying cannot fix become non-retryable failures.
+ */
+import { Context, ApplicationFailure } from '@temporalio/activity';
+import { join } from 'node:path';
+import { pipeline, type Pipeline } from '../pipeline/pipeline.ts';
+import type { PipelineDefinition } from '../pipeline/define.ts';
+import type { Destination } from '../pipeline/destination.ts';
+import { ExtractError, LoadError, TideError } from '../pipeline/errors.ts';
+import { tideHome } from '../destinations/postgres/embedded.ts';
+
+/** A data interval as ISO-8601 strings (payload-friendly). */
+export interface IntervalArg {
+  start: string;
+  end: string;
+}
+
+export type RunKind = 'scheduled' | 'backfill' | 'manual';
+
+export interface ExtractInput {
+  pipeline: string;
+  interval?: IntervalArg;
+  kind?: RunKind;
+}
+
+/** What `extract` returns: a reference to the staged package. */
+export interface ExtractResult {
+  /** null when there was nothing to load */
+  loadId: string | null;
+  datasetName: string;
+  tables: Record<string, number>;
+  items: number;
+}
+
+export interface LoadInput {
+  pipeline: string;
+  loadId: string;
+}
+
+export interface LoadResult {
+  loadId: string;
+  /** false when this load id had already been committed (a retried load) */
+  applied: boolean;
+  tables: Record<string, number>;
+}
+
+/** Failure types retrying cannot fix (bad input, schema conflicts, definitions). */
+export const NON_RETRYABLE_ERROR_TYPES = [
+  'NormalizeError',
+  'CannotCoerceNullError',
+  'SchemaError',
+  'ConfigurationError',
+  'ResourceDefinitionError',
+  'IncrementalUnboundError',
+  'IncrementalCursorPathMissing',
+  'IncrementalCursorValueNone',
+  'IncrementalCursorInvalidCoercion',
+  'IncrementalPrimaryKeyMissing',
+  'UnknownPipeline',
+];
+
+function toFailure(e: unknown): unknown {
+  if (!(e instanceof TideError)) return e;
+  const retryable = e instanceof ExtractError || (e instanceof LoadError && e.retryable);
+  return ApplicationFailure.create({
+    message: e.message,
+    type: e.name,
+    nonRetryable: !retryable,
+    details: [{ pipeline: e.pipeline, resource: e.resource, table: e.table, column: e.column }],
+    cause: e,
+  });
+}
+
+export interface ActivityOptions {
+  /** One destination (connection pool) shared by every activity of the worker. */
+  destination?: Destination;
+  /** The local working folder (state is always restored from the destination first). */
+  pipelinesDir?: string;
+}
+
+/** Builds the activities for a set of pipeline definitions. */
+export function createActivities(defs: readonly PipelineDefinition[], opts: ActivityOptions = {}) {
+  const byName = new Map(defs.map((d) => [d.name, d]));
+  const pipelinesDir = opts.pipelinesDir ?? join(tideHome(), 'worker', 'pipelines');
+
+  const open = (name: string): { def: PipelineDefinition; p: Pipeline } => {
+    const def = byName.get(name);
+    if (!def) throw ApplicationFailure.nonRetryable(`No pipeline "${name}" on this worker (it has: ${[...byName.keys()].join(', ')})`, 'UnknownPipeline');
+    const p = pipeline({ pipelineName: def.name, datasetName: def.datasetName, destination: def.destination ?? opts.destination, pipelinesDir });
+    return { def, p };
+  };
+
+  return {
+    /** Extract + normalize + stage. Heartbeats `{ items, rows }`. */
+    async extract(input: ExtractInput): Promise<ExtractResult> {
+      const { def, p } = open(input.pipeline);
+      const ctx = Context.current();
+      try {
+        let items = 0;
+        const info = await p.extract(await def.source(), {
+          ...def.runOptions,
+          interval: input.interval,
+          onProgress: (pr) => {
+            items = pr.items;
+            ctx.heartbeat({ items: pr.items, rows: pr.rows });
+          },
+        });
+        const tables = Object.fromEntries(Object.entries(info.tables).map(([t, v]) => [t, v.rows]));
+        return { loadId: info.loadId, datasetName: info.datasetName, tables, items: items || Object.values(tables).reduce((a, b) => a + b, 0) };
+      } catch (e) {
+        throw toFailure(e);
+      } finally {
+        if (!def.destination && !opts.destination) await p.close();
+      }
+    },
+
+    /** Applies a staged package; a retry after a commit is a no-op. */
+    async load(input: LoadInput): Promise<LoadResult> {
+      const { def, p } = open(input.pipeline);
+      try {
+        const r = await p.load(input.loadId);
+        return { loadId: r.loadId, applied: r.applied, tables: Object.fromEntries(Object.entries(r.tables).map(([t, v]) => [t, v.rows])) };
+      } catch (e) {
+        throw toFailure(e);
+      } finally {
+        if (!def.destination && !opts.destination) await p.close();
+      }
+    },
+  };
+}
+
+export type TideActivities = ReturnType<typeof createActivities>;

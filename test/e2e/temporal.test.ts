@@ -1,0 +1,121 @@
+/**
+ * Orchestration on a real Temporal dev server: schedules give exact intervals, backfills load each
+ * interval once without touching the cursor, failed extracts are retried and load once.
+ */
+import { describe, expect, it } from 'vitest';
+import { ScheduleOverlapPolicy } from '@temporalio/client';
+import { definePipeline, incremental, pipeline, postgres, resource, source } from 'tide';
+import { datasetName, pgUrl, tempDir } from '../helpers/pipelines.ts';
+import { withWorker } from '../helpers/temporal.ts';
+
+const HOUR = 3_600_000;
+/** Events every 6 hours over [from, to): id = epoch hours. */
+function events(from: string, to: string) {
+  const out = [];
+  for (let t = Date.parse(from); t < Date.parse(to); t += 6 * HOUR) {
+    out.push({ id: t / HOUR, created_at: new Date(t).toISOString(), kind: ['push', 'issue', 'fork'][(t / HOUR / 6) % 3] });
+  }
+  return out;
+}
+
+const ALL = events('2025-12-01T00:00:00Z', '2026-06-01T00:00:00Z');
+
+function eventsSource(name: string, seen?: string[]) {
+  const r = resource(
+    function* (ctx) {
+      const inc = ctx.incremental!;
+      seen?.push(`${inc.startValue}→${inc.endValue}`);
+      yield ALL.filter((e) => e.created_at >= String(inc.startValue) && (inc.endValue == null || e.created_at < String(inc.endValue)));
+    },
+    {
+      name: 'events',
+      writeDisposition: 'merge',
+      primaryKey: 'id',
+      incremental: incremental('created_at', { initialValue: '2026-01-01T00:00:00.000Z', allowExternalSchedulers: true }),
+    },
+  );
+  return definePipeline({ name, datasetName: datasetName('tmp'), source: () => source('events', [r]) });
+}
+
+async function loadsOf(ds: string) {
+  const p = pipeline({ pipelineName: 'reader', destination: postgres(pgUrl()), datasetName: ds, pipelinesDir: tempDir() });
+  try {
+    const loads = await p.query<{ start: string; end: string; rows: number }>(
+      `SELECT to_char(tide_interval_start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS start,
+              to_char(tide_interval_end AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS end, tide_rows AS rows
+         FROM "${ds}"."_dlt_loads" ORDER BY tide_interval_start`,
+    );
+    const ids = (await p.query<{ id: number; n: number }>(`SELECT id, count(*)::int AS n FROM "${ds}"."events" GROUP BY id ORDER BY id`)).map((r) => [r.id, r.n]);
+    const state = await p.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${ds}"."_dlt_pipeline_state"`);
+    return { loads, ids, stateRows: state[0].n };
+  } finally {
+    await p.close();
+  }
+}
+
+describe('Temporal orchestration', () => {
+  it('a scheduled run loads exactly the interval its schedule implies', async () => {
+    const def = eventsSource(`sched_${Date.now()}`);
+    await withWorker([def], async (client) => {
+      await client.createSchedule(def.name, { every: 'day' }, { paused: true });
+      const h = client.client.schedule.getHandle(`tide/${def.name}`);
+      // a paused schedule still runs backfills: exact, known nominal times (temporal.md §5.1)
+      await h.backfill({ start: new Date('2026-02-01T00:00:00Z'), end: new Date('2026-02-03T00:00:00Z'), overlap: ScheduleOverlapPolicy.ALLOW_ALL });
+      const deadline = Date.now() + 60_000;
+      let got = await loadsOf(def.datasetName!).catch(() => ({ loads: [] as { start: string }[] }));
+      while (got.loads.length < 3 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 500));
+        got = await loadsOf(def.datasetName!).catch(() => ({ loads: [] as { start: string }[] }));
+      }
+      const r = await loadsOf(def.datasetName!);
+      expect(r.loads).toEqual([
+        { start: '2026-01-31T00:00:00Z', end: '2026-02-01T00:00:00Z', rows: 4 },
+        { start: '2026-02-01T00:00:00Z', end: '2026-02-02T00:00:00Z', rows: 4 },
+        { start: '2026-02-02T00:00:00Z', end: '2026-02-03T00:00:00Z', rows: 4 },
+      ]);
+      expect(r.ids.length).toBe(12);
+      expect(r.ids.every(([, n]) => n === 1)).toBe(true);
+      expect(r.stateRows).toBe(0); // scheduled runs are stateless: the cursor is untouched
+      await client.deleteSchedule(def.name);
+    });
+  });
+
+  it('a 12-week backfill with parallel 4 loads each interval once and leaves the cursor alone', async () => {
+    const def = eventsSource(`bf_${Date.now()}`);
+    await withWorker([def], async (client) => {
+      const h = await client.startBackfill({ pipeline: def.name, from: '2026-01-05', to: '2026-03-30', every: 'week', parallel: 4 });
+      const progress = await h.result();
+      expect(progress).toMatchObject({ total: 12, done: 12, failed: 0, rows: 12 * 7 * 4 });
+      const r = await loadsOf(def.datasetName!);
+      expect(r.loads.map((l) => l.start)).toEqual(
+        Array.from({ length: 12 }, (_, k) => new Date(Date.parse('2026-01-05T00:00:00Z') + k * 7 * 24 * HOUR).toISOString().replace('.000Z', 'Z')),
+      );
+      expect(r.loads.every((l) => l.rows === 28)).toBe(true);
+      expect(r.ids.length).toBe(12 * 7 * 4);
+      expect(r.ids.every(([, n]) => n === 1)).toBe(true);
+      expect(r.stateRows).toBe(0);
+    });
+  });
+
+  it('an extract that fails twice and then succeeds loads once', async () => {
+    let attempts = 0;
+    const flaky = resource(
+      function* () {
+        attempts++;
+        if (attempts <= 2) throw new Error(`upstream hiccup ${attempts}`);
+        yield [{ id: 1 }, { id: 2 }];
+      },
+      { name: 'flaky' },
+    );
+    const def = definePipeline({ name: `flaky_${Date.now()}`, datasetName: datasetName('tmp'), source: () => flaky });
+    await withWorker([def], async (client) => {
+      const res = await client.runNow(def.name);
+      expect(res.rows).toBe(2);
+      expect(attempts).toBe(3);
+    });
+    const p = pipeline({ pipelineName: 'reader', destination: postgres(pgUrl()), datasetName: def.datasetName!, pipelinesDir: tempDir() });
+    expect(await p.query(`SELECT id FROM "${def.datasetName}"."flaky" ORDER BY id`)).toEqual([{ id: 1 }, { id: 2 }]);
+    expect(await p.query(`SELECT count(*)::int AS n FROM "${def.datasetName}"."_dlt_loads"`)).toEqual([{ n: 1 }]);
+    await p.close();
+  });
+});

@@ -1,0 +1,107 @@
+/**
+ * The tide worker: loads a pipelines module, bundles the workflows once, registers the activities
+ * and polls a task queue. Run as many as you like on as many machines: Temporal shares the work.
+ */
+import { fileURLToPath } from 'node:url';
+import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode, type WorkflowBundle } from '@temporalio/worker';
+import { Connection } from '@temporalio/client';
+import { createActivities } from '../activities/index.ts';
+import type { PipelineDefinition } from '../pipeline/define.ts';
+import type { Destination } from '../pipeline/destination.ts';
+import { postgres } from '../destinations/postgres/client.ts';
+import { DEFAULT_TASK_QUEUE, SA } from '../workflows/shared.ts';
+
+export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+
+let bundle: Promise<WorkflowBundle> | undefined;
+/** The workflow bundle, built once per process (~1 s). */
+export function workflowBundle(): Promise<WorkflowBundle> {
+  bundle ??= bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietLogger });
+  return bundle;
+}
+
+const quietLogger = {
+  log: () => undefined,
+  trace: () => undefined,
+  debug: () => undefined,
+  info: () => undefined,
+  warn: (m: string) => process.env.TIDE_DEBUG && process.stderr.write(`${m}\n`),
+  error: (m: string) => process.stderr.write(`${m}\n`),
+};
+
+/** Registers tide's search attributes; already-registered ones are fine (idempotent). */
+export async function registerSearchAttributes(address: string, namespace: string): Promise<void> {
+  const connection = await Connection.connect({ address });
+  try {
+    const { temporal } = await import('@temporalio/proto');
+    const KEYWORD = temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD;
+    const DATETIME = temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_DATETIME;
+    const INT = temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_INT;
+    const wanted: Record<string, number> = {
+      [SA.pipeline.name]: KEYWORD,
+      [SA.kind.name]: KEYWORD,
+      [SA.loadId.name]: KEYWORD,
+      [SA.intervalStart.name]: DATETIME,
+      [SA.intervalEnd.name]: DATETIME,
+      [SA.rows.name]: INT,
+    };
+    const existing = await connection.operatorService.listSearchAttributes({ namespace });
+    const missing = Object.fromEntries(Object.entries(wanted).filter(([k]) => !(k in (existing.customAttributes ?? {}))));
+    if (Object.keys(missing).length) {
+      try {
+        await connection.operatorService.addSearchAttributes({ namespace, searchAttributes: missing });
+      } catch (e) {
+        if (!/already exists/i.test(String((e as Error).message))) throw e;
+      }
+    }
+  } finally {
+    await connection.close();
+  }
+}
+
+export interface WorkerOptions {
+  pipelines: readonly PipelineDefinition[];
+  address?: string;
+  namespace?: string;
+  taskQueue?: string;
+  /** Shared by every activity; default `postgres()` (TIDE_POSTGRES_URL or the embedded server). */
+  destination?: Destination;
+  /** Concurrent activities (default 4). */
+  maxConcurrentActivities?: number;
+}
+
+let runtimeInstalled = false;
+function installRuntime(): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  try {
+    Runtime.install({ logger: new DefaultLogger((process.env.TIDE_WORKER_LOG_LEVEL as 'WARN') ?? 'WARN') });
+  } catch {
+    /* already installed by the host process */
+  }
+}
+
+/** Creates a worker (not yet running). `worker.run()` polls until `worker.shutdown()`. */
+export async function createWorker(opts: WorkerOptions): Promise<{ worker: Worker; close: () => Promise<void> }> {
+  const address = opts.address ?? process.env.TEMPORAL_ADDRESS ?? 'localhost:7233';
+  const namespace = opts.namespace ?? process.env.TEMPORAL_NAMESPACE ?? 'default';
+  installRuntime();
+  await registerSearchAttributes(address, namespace);
+  const destination = opts.destination ?? postgres();
+  const connection = await NativeConnection.connect({ address });
+  const worker = await Worker.create({
+    connection,
+    namespace,
+    taskQueue: opts.taskQueue ?? DEFAULT_TASK_QUEUE,
+    workflowBundle: await workflowBundle(),
+    activities: createActivities(opts.pipelines, { destination }),
+    maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities ?? 4,
+  });
+  return {
+    worker,
+    close: async () => {
+      await connection.close();
+      if (!opts.destination) await destination.close();
+    },
+  };
+}

@@ -1,0 +1,252 @@
+/**
+ * tide's workflows. Deterministic code only: no I/O, no clock, no randomness; activities are
+ * imported as types.
+ *
+ * - `pipelineRun`: one run of a pipeline over an optional data interval: activity `extract`, then
+ *   activity `load` (idempotent by load id).
+ * - `scheduledRun`: started by a Temporal Schedule; derives `[previous tick, this tick)` from the
+ *   schedule's nominal time and runs the interval as a child with the canonical id.
+ * - `backfill`: splits a range into intervals and runs them as children, at most `parallel` at once,
+ *   continuing-as-new before its history grows large.
+ */
+import {
+  ApplicationFailure,
+  ChildWorkflowFailure,
+  ParentClosePolicy,
+  WorkflowIdReusePolicy,
+  continueAsNew,
+  defineQuery,
+  executeChild,
+  proxyActivities,
+  setHandler,
+  sleep,
+  upsertMemo,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import type { TideActivities, ExtractResult, IntervalArg, RunKind } from '../activities/index.ts';
+import { SA, SCHEDULED_START_TIME, intervalEndingAt, intervalWorkflowId, splitInterval, type Every, type Interval } from './shared.ts';
+
+const NON_RETRYABLE = [
+  'NormalizeError',
+  'CannotCoerceNullError',
+  'SchemaError',
+  'ConfigurationError',
+  'ResourceDefinitionError',
+  'IncrementalUnboundError',
+  'IncrementalCursorPathMissing',
+  'IncrementalCursorValueNone',
+  'IncrementalCursorInvalidCoercion',
+  'IncrementalPrimaryKeyMissing',
+  'UnknownPipeline',
+];
+
+const { extract } = proxyActivities<TideActivities>({
+  startToCloseTimeout: '2 hours',
+  heartbeatTimeout: '2 minutes',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
+});
+const { load } = proxyActivities<TideActivities>({
+  startToCloseTimeout: '2 hours',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE },
+});
+
+export interface PipelineRunInput {
+  pipeline: string;
+  interval?: IntervalArg;
+  kind?: RunKind;
+}
+
+export interface PipelineRunResult {
+  pipeline: string;
+  interval?: IntervalArg;
+  loadId: string | null;
+  /** false when the load had been committed by an earlier attempt */
+  applied: boolean;
+  tables: Record<string, number>;
+  rows: number;
+}
+
+/** One run: extract (stage) → load (commit data + state + `_dlt_loads` together). */
+export async function pipelineRun(input: PipelineRunInput): Promise<PipelineRunResult> {
+  const ex: ExtractResult = await extract({ pipeline: input.pipeline, interval: input.interval, kind: input.kind });
+  let applied = false;
+  let tables = ex.tables;
+  if (ex.loadId) {
+    const r = await load({ pipeline: input.pipeline, loadId: ex.loadId });
+    applied = r.applied;
+    tables = Object.keys(r.tables).length ? r.tables : tables;
+  }
+  const rows = Object.values(tables).reduce((a, b) => a + b, 0);
+  upsertSearchAttributes([
+    { key: SA.rows, value: rows },
+    ...(ex.loadId ? [{ key: SA.loadId, value: ex.loadId }] : []),
+  ]);
+  upsertMemo({ summary: summarize(input.pipeline, input.interval, tables, ex.loadId) });
+  return { pipeline: input.pipeline, interval: input.interval, loadId: ex.loadId, applied, tables, rows };
+}
+
+function summarize(pipeline: string, interval: IntervalArg | undefined, tables: Record<string, number>, loadId: string | null): string {
+  const iv = interval ? ` [${interval.start} → ${interval.end})` : '';
+  const t = Object.entries(tables)
+    .map(([k, v]) => `${k}: ${v}`)
+    .join(', ');
+  return `${pipeline}${iv}: ${loadId ? `load ${loadId}, ${t || 'no rows'}` : 'nothing new'}`;
+}
+
+function childOptions(pipeline: string, interval: Interval, kind: RunKind) {
+  return {
+    workflowId: intervalWorkflowId(pipeline, interval),
+    args: [{ pipeline, interval, kind }] as [PipelineRunInput],
+    parentClosePolicy: ParentClosePolicy.ABANDON,
+    workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+    staticSummary: `${pipeline} [${interval.start} → ${interval.end}) ${kind}`,
+    typedSearchAttributes: [
+      { key: SA.pipeline, value: pipeline },
+      { key: SA.kind, value: kind },
+      { key: SA.intervalStart, value: new Date(interval.start) },
+      { key: SA.intervalEnd, value: new Date(interval.end) },
+    ],
+  };
+}
+
+/**
+ * Runs one interval as a child with the canonical id. If that interval is already running (a
+ * backfill and the schedule met on it), waits and tries again: one interval never runs twice at once.
+ */
+async function runInterval(pipeline: string, interval: Interval, kind: RunKind): Promise<PipelineRunResult> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await executeChild(pipelineRun, childOptions(pipeline, interval, kind));
+    } catch (e) {
+      if (e instanceof WorkflowExecutionAlreadyStartedError && attempt < 360) {
+        await sleep('10 seconds');
+        continue;
+      }
+      throw e;
+    }
+  }
+}
+
+export interface ScheduledRunInput {
+  pipeline: string;
+  /** The schedule's grid: a named interval or a length in ms, with its offset from the epoch. */
+  every: Every | number;
+  offsetMs?: number;
+}
+
+/**
+ * The action of a tide schedule. Its interval is `[previous tick, this tick)` of the run's nominal
+ * time (`TemporalScheduledStartTime`), never the wall clock, so late, caught-up and backfilled runs
+ * load exactly their own interval.
+ */
+export async function scheduledRun(input: ScheduledRunInput): Promise<PipelineRunResult> {
+  const info = workflowInfo();
+  const typed = info.typedSearchAttributes.get(SCHEDULED_START_TIME);
+  const legacy = (info.searchAttributes as Record<string, unknown[] | undefined>)?.TemporalScheduledStartTime?.[0];
+  const raw = (typed ?? legacy) as Date | string | undefined;
+  if (raw === undefined || raw === null) {
+    throw ApplicationFailure.nonRetryable('scheduledRun was not started by a schedule (no TemporalScheduledStartTime)', 'NotScheduled');
+  }
+  const nominal = new Date(raw as string).getTime();
+  const interval = intervalEndingAt(nominal, input.every, input.offsetMs ?? 0);
+  upsertSearchAttributes([
+    { key: SA.pipeline, value: input.pipeline },
+    { key: SA.kind, value: 'scheduled' },
+    { key: SA.intervalStart, value: new Date(interval.start) },
+    { key: SA.intervalEnd, value: new Date(interval.end) },
+  ]);
+  return runInterval(input.pipeline, interval, 'scheduled');
+}
+
+export interface BackfillInput {
+  pipeline: string;
+  from: string;
+  to: string;
+  every: Every | number;
+  /** Intervals running at once (default 1). */
+  parallel?: number;
+  /** Continue-as-new state: the next interval index, and the counts so far. */
+  next?: number;
+  done?: number;
+  rows?: number;
+  failed?: { interval: Interval; error: string }[];
+  /** Children started per run before continuing as new (default 400). */
+  childrenPerRun?: number;
+}
+
+export interface BackfillProgress {
+  total: number;
+  done: number;
+  running: number;
+  failed: number;
+  rows: number;
+  failedIntervals: { interval: Interval; error: string }[];
+}
+
+export const backfillProgress = defineQuery<BackfillProgress>('progress');
+
+/**
+ * Loads `[from, to)` interval by interval, at most `parallel` at once. Cursor state is never touched:
+ * each child carries its interval, which resources with `allowExternalSchedulers` take as bounds.
+ * Fails at the end (after every interval ran) if any interval failed, listing them.
+ */
+export async function backfill(input: BackfillInput): Promise<BackfillProgress> {
+  const intervals = splitInterval(input.from, input.to, input.every);
+  const parallel = Math.max(1, input.parallel ?? 1);
+  const perRun = input.childrenPerRun ?? 400;
+  let next = input.next ?? 0;
+  let done = input.done ?? 0;
+  let rows = input.rows ?? 0;
+  const failed = [...(input.failed ?? [])];
+  const running = new Map<number, Promise<number>>();
+  let startedThisRun = 0;
+  setHandler(backfillProgress, () => ({ total: intervals.length, done, running: running.size, failed: failed.length, rows, failedIntervals: failed }));
+  upsertSearchAttributes([
+    { key: SA.pipeline, value: input.pipeline },
+    { key: SA.kind, value: 'backfill' },
+    { key: SA.intervalStart, value: new Date(intervals[0].start) },
+    { key: SA.intervalEnd, value: new Date(intervals[intervals.length - 1].end) },
+  ]);
+
+  const start = (idx: number) => {
+    const iv = intervals[idx];
+    running.set(
+      idx,
+      runInterval(input.pipeline, iv, 'backfill').then(
+        (r) => {
+          done++;
+          rows += r.rows;
+          return idx;
+        },
+        (e: unknown) => {
+          const cause = e instanceof ChildWorkflowFailure ? (e.cause?.cause ?? e.cause ?? e) : e;
+          failed.push({ interval: iv, error: (cause as Error)?.message ?? String(cause) });
+          return idx;
+        },
+      ),
+    );
+    startedThisRun++;
+  };
+
+  while (next < intervals.length || running.size > 0) {
+    const mayStart = startedThisRun < perRun && !workflowInfo().continueAsNewSuggested;
+    while (mayStart && running.size < parallel && next < intervals.length) start(next++);
+    if (running.size === 0) {
+      // drained: continue as new so the history stays small
+      await continueAsNew<typeof backfill>({ ...input, next, done, rows, failed });
+    }
+    const finished = await Promise.race(running.values());
+    running.delete(finished);
+  }
+  const progress = { total: intervals.length, done, running: 0, failed: failed.length, rows, failedIntervals: failed };
+  if (failed.length) {
+    throw ApplicationFailure.nonRetryable(
+      `${failed.length} of ${intervals.length} intervals failed: ${failed.map((f) => `[${f.interval.start} → ${f.interval.end}) ${f.error}`).join('; ')}`,
+      'BackfillIntervalsFailed',
+      progress,
+    );
+  }
+  return progress;
+}
