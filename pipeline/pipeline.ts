@@ -10,7 +10,7 @@ import { ConfigurationError, ResourceDefinitionError, SchemaError, TideError, wi
 import { Extractor, type ExtractNode } from './extract.ts';
 import { configLookup } from './incremental/config.ts';
 import { Normalizer } from './normalize/normalizer.ts';
-import { normalizeIdentifier } from './normalize/naming.ts';
+import { normalizeIdentifier, normalizePath } from './normalize/naming.ts';
 import { Resource, Source, resource as defineResource, resourceProps, sourceProps } from './resource.ts';
 import type { ColumnHint, MergeStrategy, Schema, TableSchema, WriteDisposition, WriteDispositionName } from './schema.ts';
 import { DLT_VALID_FROM, DLT_VALID_TO, newSchema, nestedTablesOf } from './schema.ts';
@@ -307,9 +307,9 @@ export class Pipeline {
     const hasRootKeyColumn = nestedTablesOf(schema, table).some((n) => n.columns._dlt_root_id);
     t.rootKeyPropagation = plan.rootKey || needsRootKey || hasRootKeyColumn || (t.rootKeyPropagation ?? false);
     const hints: Record<string, ColumnHint> = {};
-    for (const [name, h] of Object.entries(o.columns ?? {})) hints[normalizeIdentifier(name)] = { ...h };
-    const pk = (asList(o.primaryKey) ?? []).map((k) => normalizeIdentifier(k));
-    const mk = (asList(o.mergeKey) ?? []).map((k) => normalizeIdentifier(k));
+    for (const [name, h] of Object.entries(o.columns ?? {})) hints[normalizePath(name)] = { ...h };
+    const pk = (asList(o.primaryKey) ?? []).map((k) => normalizePath(k));
+    const mk = (asList(o.mergeKey) ?? []).map((k) => normalizePath(k));
     for (const k of pk) hints[k] = { ...hints[k], primaryKey: true, nullable: false };
     for (const k of mk) hints[k] = { ...hints[k], mergeKey: true, nullable: false };
     // hints in code replace stored key hints: a key removed in code is removed from the schema
@@ -323,7 +323,7 @@ export class Pipeline {
     this.#checkMergeHints(t, node.resource.name, disposition, strategy, pk, mk);
     if (disposition === 'merge' && strategy === 'scd2') {
       const cfg = (config ?? {}) as import('./schema.ts').MergeConfig;
-      const [from, to] = (cfg.validityColumnNames ?? [DLT_VALID_FROM, DLT_VALID_TO]).map((n) => normalizeIdentifier(n));
+      const [from, to] = (cfg.validityColumnNames ?? [DLT_VALID_FROM, DLT_VALID_TO]).map((n) => normalizePath(n));
       const ts = (v: string | Date | undefined, what: string): string | undefined => {
         if (v === undefined || v === null) return undefined;
         try {
@@ -346,7 +346,7 @@ export class Pipeline {
         validTo: to,
         activeRecordTimestamp: ts(cfg.activeRecordTimestamp, 'activeRecordTimestamp'),
         boundaryTimestamp: ts(cfg.boundaryTimestamp, 'boundaryTimestamp'),
-        rowVersionColumn: cfg.rowVersionColumnName ? normalizeIdentifier(cfg.rowVersionColumnName) : undefined,
+        rowVersionColumn: cfg.rowVersionColumnName ? normalizePath(cfg.rowVersionColumnName) : undefined,
       };
       // validity columns are filled by the merge, not by the data: they go last (MG-19)
       t.columns[from] ??= { name: from, dataType: 'timestamp', nullable: true, x_valid_from: true };
@@ -492,7 +492,7 @@ export class Pipeline {
           const normalizer = normalizerFor(node.resource.name);
           for (const item of page) {
             const raw = typeof tn === 'function' ? tn(item) : (tn ?? node.resource.name);
-            const table = normalizeIdentifier(String(raw));
+            const table = normalizePath(String(raw));
             if (!seen.has(table)) {
               this.#applyHints(schema, table, node, plan, configured);
               seen.add(table);
@@ -520,7 +520,7 @@ export class Pipeline {
         const o = resourceProps(n.resource).options;
         if (dispositionOf(o.writeDisposition).disposition !== 'replace') continue;
         if ((tablesOfNode.get(n)?.size ?? 0) === 0 && typeof o.tableName !== 'function') {
-          const table = normalizeIdentifier(String(o.tableName ?? n.resource.name));
+          const table = normalizePath(String(o.tableName ?? n.resource.name));
           if (schema.tables[table]) {
             this.#applyHints(schema, table, n, plan, configured);
             truncate.push(table);

@@ -30,6 +30,8 @@ export interface NormalizerOptions {
 export type EmitFn = (table: string, row: Record<string, unknown>) => void;
 
 const DEFAULT_MAX_NESTING = 1000;
+/** Deepest json value accepted (see `assertAcyclic`). */
+export const MAX_JSON_DEPTH = 1000;
 const MAX_LENGTH = 63;
 const LIST_KEY = 'list';
 const VALUE_KEY = 'value';
@@ -66,6 +68,8 @@ interface ScalarFrame {
   parentId: unknown;
   pos: number;
   extend: Dict | null;
+  /** the list holding the value (for cycle checks of json values) */
+  anc: Anc;
 }
 
 type Frame = RowFrame | ScalarFrame;
@@ -99,6 +103,15 @@ const SYSTEM_COLUMN_HINTS: Record<string, Partial<ColumnSchema>> = {
   [DLT_ROOT_ID]: { nullable: false, rootKey: true },
 };
 
+const hasOwn = Object.prototype.hasOwnProperty;
+
+/** `obj[key]` for own properties only: keys like `constructor` or `toString` must not hit the prototype. */
+function own<T>(obj: Record<string, T> | undefined, key: string): T | undefined {
+  if (obj === undefined) return undefined;
+  const v = obj[key];
+  return v !== undefined && hasOwn.call(obj, key) ? v : undefined;
+}
+
 function isPlainObject(v: unknown): v is Dict {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
   const p = Object.getPrototypeOf(v);
@@ -108,7 +121,9 @@ function isPlainObject(v: unknown): v is Dict {
 function pathOf(anc: Anc | null): string {
   const keys: string[] = [];
   for (let a = anc; a; a = a.up) keys.push(a.key);
-  return keys.reverse().join('.');
+  keys.reverse();
+  if (keys.length > 24) return [...keys.slice(0, 12), `…(${keys.length - 24} more)…`, ...keys.slice(-12)].join('.');
+  return keys.join('.');
 }
 
 function inChain(anc: Anc | null, obj: object): boolean {
@@ -164,26 +179,43 @@ export class Normalizer {
         if (f.kind === 1) this.scalarRow(f);
         else this.row(f, root, stack, item);
       }
-      for (let i = 0; i < rows.length; i++) emit(rows[i][0], rows[i][1]);
     } catch (e) {
-      if (e instanceof TideError) {
-        const fields = { pipeline: this.pipeline, resource: this.resource, item, loadId: this.loadId };
-        for (const [k, v] of Object.entries(fields)) {
-          if (v !== undefined && (e as unknown as Dict)[k] === undefined) {
-            Object.defineProperty(e, k, { value: v, enumerable: true, configurable: true });
-          }
-        }
-      }
-      throw e;
+      rows.length = 0;
+      throw this.withContext(e, table, item);
+    }
+    // errors thrown by `emit` (the writer) propagate unchanged
+    try {
+      for (let i = 0; i < rows.length; i++) emit(rows[i][0], rows[i][1]);
     } finally {
       rows.length = 0;
     }
   }
 
+  private withContext(e: unknown, table: string, item: unknown): unknown {
+    if (!(e instanceof TideError)) {
+      // e.g. a getter on the item that throws
+      return new NormalizeError(`Cannot normalize item: ${e instanceof Error ? e.message : String(e)}`, {
+        pipeline: this.pipeline,
+        resource: this.resource,
+        table,
+        item,
+        loadId: this.loadId,
+        cause: e,
+      });
+    }
+    const fields: Dict = { pipeline: this.pipeline, resource: this.resource, item, loadId: this.loadId };
+    for (const k in fields) {
+      if (fields[k] !== undefined && (e as unknown as Dict)[k] === undefined) {
+        Object.defineProperty(e, k, { value: fields[k], enumerable: true, configurable: true, writable: true });
+      }
+    }
+    return e;
+  }
+
   // --- per-table info ----------------------------------------------------------------------------
 
   private rootInfo(name: string): RootInfo {
-    let table = this.schema.tables[name];
+    let table = own(this.schema.tables, name);
     if (!table) table = this.schema.tables[name] = { name, columns: {} };
     const cached = this.rootInfos.get(name);
     if (cached && cached.table === table && cached.columns === table.columns && cached.hints === table.columnHints) return cached;
@@ -191,7 +223,7 @@ export class Normalizer {
     const isMerge = table.writeDisposition === 'merge';
     const strategy = table.mergeStrategy ?? 'delete-insert';
     const names = [...Object.keys(table.columns), ...Object.keys(hints ?? {}).filter((n) => !(n in table.columns))];
-    const has = (n: string, h: 'primaryKey' | 'mergeKey' | 'hardDelete') => Boolean(table.columns[n]?.[h] ?? hints?.[n]?.[h]);
+    const has = (n: string, h: 'primaryKey' | 'mergeKey' | 'hardDelete') => Boolean(own(table.columns, n)?.[h] ?? own(hints, n)?.[h]);
     const primaryKey = names.filter((n) => has(n, 'primaryKey'));
     let rowId: RootInfo['rowId'] = 'random';
     if (isMerge && (strategy === 'upsert' || strategy === 'insert-only')) rowId = 'key_hash';
@@ -235,16 +267,16 @@ export class Normalizer {
   /** dlt `is_nested_type`: true when the value at `col` must stay in place (json). */
   private keepAsJson(table: TableSchema | undefined, hints: Record<string, ColumnHint> | undefined, col: string, rLvl: number): boolean {
     if (rLvl <= 0) return true;
-    const c = table?.columns[col];
+    const c = own(table?.columns, col);
     if (c?.dataType) return c.dataType === 'json';
-    return hints?.[col]?.dataType === 'json';
+    return own(hints, col)?.dataType === 'json';
   }
 
   // --- rows --------------------------------------------------------------------------------------
 
   private row(f: RowFrame, root: RootInfo, stack: Frame[], item: unknown): void {
     const tableName = f.table;
-    const tableSchema = this.schema.tables[tableName];
+    const tableSchema = own(this.schema.tables, tableName);
     const hints = f.isRoot ? root.hints : tableSchema?.columnHints;
     const row: Dict = {};
     let lists: Map<string, ListEntry> | null = null;
@@ -254,7 +286,7 @@ export class Normalizer {
     while (fstack.length) {
       const [cur, rLvl, prefix, anc] = fstack.pop()!;
       for (const k in cur) {
-        if (!Object.prototype.hasOwnProperty.call(cur, k)) continue;
+        if (!hasOwn.call(cur, k)) continue;
         const v = cur[k];
         let normK = this.keyCache.get(k);
         if (normK === undefined) normK = this.normalizeKey(k);
@@ -345,7 +377,7 @@ export class Normalizer {
             anc: { obj: seq, key: `[${idx}]`, up: anc },
           });
         } else {
-          stack.push({ kind: 1, value: v, table: childTable, parent: tableName, parentId: rowId, pos: idx, extend });
+          stack.push({ kind: 1, value: v, table: childTable, parent: tableName, parentId: rowId, pos: idx, extend, anc });
         }
       }
     }
@@ -354,7 +386,7 @@ export class Normalizer {
   private scalarRow(f: ScalarFrame): void {
     const v = f.value;
     if (typeof v === 'object' && v !== null && !(v instanceof Date) && !(v instanceof Uint8Array)) {
-      this.assertAcyclic(v, f.table, null);
+      this.assertAcyclic(v, f.table, { obj: v, key: `[${f.pos}]`, up: f.anc });
     }
     const row: Dict = { [VALUE_KEY]: v };
     if (f.extend) Object.assign(row, f.extend);
@@ -385,7 +417,7 @@ export class Normalizer {
     for (const c of root.hardDeleteColumns) {
       const v = row[c];
       if (v === null || v === undefined) continue;
-      const t = root.table.columns[c]?.dataType ?? root.hints?.[c]?.dataType;
+      const t = own(root.table.columns, c)?.dataType ?? own(root.hints, c)?.dataType;
       if (t === 'bool' || (t === undefined && typeof v === 'boolean')) {
         if (v === true || (typeof v === 'string' && ['yes', 'true', 't', 'y', '1'].includes(v.toLowerCase()))) return true;
       } else return true;
@@ -396,7 +428,7 @@ export class Normalizer {
   // --- coercion (dlt `_coerce_row`) --------------------------------------------------------------
 
   private coerceRow(tableName: string, parent: string | undefined, row: Dict, root: RootInfo | null, hints: Record<string, ColumnHint> | undefined): Dict {
-    let table = this.schema.tables[tableName];
+    let table = own(this.schema.tables, tableName);
     if (!table) {
       table = { name: tableName, columns: {} };
       if (parent !== undefined) table.parent = parent;
@@ -407,7 +439,13 @@ export class Normalizer {
     let renamed: [string, string][] | null = null;
     for (const col in row) {
       const v = row[col];
-      const existing = columns[col];
+      let existing = own(columns, col);
+      let incomplete: ColumnSchema | undefined;
+      if (existing !== undefined && !existing.dataType) {
+        // a column without a data type (hints only) is completed by the first value, like dlt
+        incomplete = existing;
+        existing = undefined;
+      }
       if (v === null || v === undefined) {
         if (v === undefined) row[col] = null;
         if (existing && existing.nullable === false) {
@@ -422,7 +460,15 @@ export class Normalizer {
         }
         continue;
       }
-      const vt = valueType(v);
+      let vt: DataType | null;
+      try {
+        vt = valueType(v);
+      } catch (e) {
+        if (e instanceof NormalizeError) {
+          throw new NormalizeError(e.message.split('\n')[0], { pipeline: this.pipeline, resource: this.resource, table: tableName, column: col, value: e.value });
+        }
+        throw e;
+      }
       if (existing) {
         if (vt === existing.dataType) {
           if (vt === 'timestamp' || vt === 'binary') row[col] = (coerceValue(v, vt, vt) as { value: unknown }).value;
@@ -434,18 +480,18 @@ export class Normalizer {
           continue;
         }
       } else {
-        const hint = hints?.[col];
+        const hint: ColumnHint | undefined = incomplete ? { ...own(hints, col), ...incomplete } : own(hints, col);
         const type = hint?.dataType ?? inferType(v)!;
         const r = coerceValue(v, type, vt);
         if (r.ok) {
-          columns[col] = this.newColumn(col, type, hint, table, root);
+          columns[col] = this.newColumn(col, type, hint, root);
           row[col] = r.value;
           continue;
         }
       }
       // variant column `<col>__v_<type>`
       const vname = shortenFragments([col, `v_${vt}`], MAX_LENGTH);
-      const vcol = columns[vname];
+      const vcol = own(columns, vname);
       let vv: unknown;
       if (vcol) {
         const r = coerceValue(v, vcol.dataType, vt);
@@ -479,14 +525,14 @@ export class Normalizer {
     return out;
   }
 
-  private newColumn(name: string, dataType: DataType, hint: ColumnHint | undefined, table: TableSchema, root: RootInfo | null): ColumnSchema {
+  private newColumn(name: string, dataType: DataType, hint: ColumnHint | undefined, root: RootInfo | null): ColumnSchema {
     const col: ColumnSchema = { name, dataType, nullable: true };
-    const sys = SYSTEM_COLUMN_HINTS[name];
+    const sys = own(SYSTEM_COLUMN_HINTS, name);
     if (sys) Object.assign(col, sys);
     if (hint) {
       for (const k in hint) {
         const hv = (hint as Record<string, unknown>)[k];
-        if (hv !== undefined && k !== 'dataType') (col as unknown as Record<string, unknown>)[k] = hv;
+        if (hv !== undefined && k !== 'dataType' && k !== 'name') (col as unknown as Record<string, unknown>)[k] = hv;
       }
       if ((hint.primaryKey || hint.mergeKey) && hint.nullable === undefined) col.nullable = false;
     }
@@ -496,7 +542,6 @@ export class Normalizer {
       delete col.rowKey;
       col.x_row_version = true;
     }
-    void table;
     return col;
   }
 
@@ -506,22 +551,33 @@ export class Normalizer {
     throw new NormalizeError(`Cyclic reference at "${pathOf(anc)}.${key}"`, { pipeline: this.pipeline, resource: this.resource, table });
   }
 
-  /** A value stored as json must be serializable: no cycles (iterative, any depth). */
+  /**
+   * A value stored as json must be serializable: no cycles and at most MAX_JSON_DEPTH levels (the
+   * COPY encoder's `JSON.stringify` overflows the stack at a few thousand; dlt's orjson refuses
+   * more than 254). Iterative, so any depth is checked safely.
+   */
   private assertAcyclic(v: object, table: string, anc: Anc | null): void {
     const onPath = new Set<object>();
     for (let a = anc?.up ?? null; a; a = a.up) onPath.add(a.obj);
-    const stack: [object, boolean][] = [[v, false]];
+    const stack: [object, number][] = [[v, 1]];
     while (stack.length) {
-      const [o, exit] = stack.pop()!;
-      if (exit) {
+      const [o, depth] = stack.pop()!;
+      if (depth < 0) {
         onPath.delete(o);
         continue;
       }
       if (onPath.has(o)) this.cycle(table, anc, '…');
+      if (depth > MAX_JSON_DEPTH) {
+        throw new NormalizeError(`A json value is nested deeper than ${MAX_JSON_DEPTH} levels at "${pathOf(anc)}"`, {
+          pipeline: this.pipeline,
+          resource: this.resource,
+          table,
+        });
+      }
       onPath.add(o);
-      stack.push([o, true]);
+      stack.push([o, -1]);
       const vals = Array.isArray(o) ? o : o instanceof Date || o instanceof Uint8Array ? [] : Object.values(o);
-      for (const x of vals) if (typeof x === 'object' && x !== null) stack.push([x, false]);
+      for (const x of vals) if (typeof x === 'object' && x !== null) stack.push([x, depth + 1]);
     }
   }
 }
