@@ -47,8 +47,10 @@ export interface LoadSession {
   add(table: string, row: Row, item: unknown, resource: string): boolean;
   /** Refresh (ST-14) inside the load transaction: drop tables, or empty them. */
   prepare(p: { drop: string[]; truncate: string[] }): Promise<void>;
-  /** Sends buffered rows to the database (COPY). */
+  /** Sends buffered rows to the database (COPY); the last batch may still be in flight. */
   flush(): Promise<void>;
+  /** Sends everything buffered and waits until the database has it (row counts final). */
+  drain(): Promise<void>;
   /** Applies dispositions, writes state / schema / `_dlt_loads`, commits. */
   commit(req: CommitRequest): Promise<void>;
   /** Discards everything of this load. */
@@ -64,6 +66,8 @@ export interface RestoredState {
 
 export interface DestinationClient {
   readonly datasetName: string;
+  /** Whether the dataset (its state table) exists. */
+  datasetExists(): Promise<boolean>;
   /** Creates the dataset and the bookkeeping tables when missing. */
   ensureDataset(): Promise<void>;
   /** The newest state of a completed load, and the newest stored schema. */

@@ -185,13 +185,14 @@ export class Extractor {
       if (res.done) return;
       let items: unknown[];
       try {
-        items = this.#pipe(r, toPage(res.value));
+        // steps run in the resource's context: they may read current.resourceState()
+        items = currentStorage.run(r.current, () => this.#pipe(r, toPage(res.value)));
+        if (items.length && r.node.load) await currentStorage.run(r.current, () => this.#opts.sink(r.node, items));
       } catch (e) {
         await Promise.resolve(y.close()).catch(() => undefined);
         throw this.#wrap(e, r);
       }
       if (items.length) {
-        if (r.node.load) await this.#opts.sink(r.node, items);
         for (const child of r.node.children) for (const it of items) await this.#runChild(child, it);
         r.yields += 1;
         if (r.limit !== undefined && r.yields >= r.limit) r.done = true;

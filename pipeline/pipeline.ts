@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { DateTime } from 'luxon';
 import { postgres } from '../destinations/postgres/client.ts';
 import type { Destination, DestinationClient, LoadSession, TableLoadPlan } from './destination.ts';
-import { ConfigurationError, ResourceDefinitionError, SchemaError, TideError, withContext } from './errors.ts';
+import { ConfigurationError, ExtractError, ResourceDefinitionError, SchemaError, TideError, withContext } from './errors.ts';
 import { Extractor, type ExtractNode } from './extract.ts';
 import { configLookup } from './incremental/config.ts';
 import { Normalizer } from './normalize/normalizer.ts';
@@ -435,6 +435,13 @@ export class Pipeline {
   async #run(data: unknown, opts: RunOptions, mode: 'direct' | 'stage'): Promise<RunInfo> {
     const startedAt = new Date();
     const client = await this.#clientFor();
+    if (!this.devMode && this.#state._state_version > 0 && !(await client.datasetExists())) {
+      // the dataset is gone: local state would skip data that no longer exists (ST-10)
+      this.#warn(`Dataset "${this.datasetName}" does not exist: resetting the local state of pipeline "${this.pipelineName}"`);
+      this.#state = emptyState(this.pipelineName, this.datasetName);
+      this.#schemas.clear();
+      rmSync(this.#dir, { recursive: true, force: true });
+    }
     await client.ensureDataset();
     const baseState = this.#state; // replaced by #sync when the destination is newer
     // plan first (needs the source name), then sync state for that schema
@@ -491,7 +498,19 @@ export class Pipeline {
           if (!seen) tablesOfNode.set(node, (seen = new Set()));
           const normalizer = normalizerFor(node.resource.name);
           for (const item of page) {
-            const raw = typeof tn === 'function' ? tn(item) : (tn ?? node.resource.name);
+            let raw: unknown;
+            try {
+              raw = typeof tn === 'function' ? tn(item) : (tn ?? node.resource.name);
+            } catch (e) {
+              throw new ExtractError(`tableName function of resource "${node.resource.name}" failed: ${(e as Error)?.message ?? e}`, {
+                resource: node.resource.name,
+                item,
+                cause: e,
+              });
+            }
+            if (typeof raw !== 'string' || !raw) {
+              throw new ExtractError(`tableName function of resource "${node.resource.name}" returned ${JSON.stringify(raw)}, not a table name`, { resource: node.resource.name, item });
+            }
             const table = normalizePath(String(raw));
             if (!seen.has(table)) {
               this.#applyHints(schema, table, node, plan, configured);
@@ -527,9 +546,8 @@ export class Pipeline {
           }
         }
       }
-      await s.flush();
-      // flush() leaves the last batch's COPY in flight: the second call waits for it, so rowCounts is final
-      await s.flush();
+      // every row sent and counted before deciding whether there is anything to load
+      await s.drain();
       const tables: TableLoadPlan[] = [];
       for (const [node, names] of tablesOfNode) {
         for (const t of names) tables.push({ table: t, disposition: schema.tables[t].writeDisposition ?? 'append', rows: s.rowCounts[t] ?? 0 });
@@ -564,7 +582,8 @@ export class Pipeline {
         state: stateChanged || refreshed.forceState ? { base: committed, draft, sourceName: plan.sourceName, touched: [...touched] } : undefined,
       });
       if (mode === 'direct') {
-        this.#state = draft;
+        // a copy: references a resource kept from this run must not change the committed state
+        this.#state = structuredClone(draft);
         this.#schemas.set(schema.name, schema);
         if (!this.devMode) this.#writeLocal(draft, schema);
       } else this.#state = realState; // committed only when the package is loaded

@@ -33,10 +33,10 @@ const quietLogger = {
 export async function registerSearchAttributes(address: string, namespace: string): Promise<void> {
   const connection = await Connection.connect({ address });
   try {
-    const { temporal } = await import('@temporalio/proto');
-    const KEYWORD = temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD;
-    const DATETIME = temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_DATETIME;
-    const INT = temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_INT;
+    // temporal.api.enums.v1.IndexedValueType
+    const KEYWORD = 2;
+    const INT = 3;
+    const DATETIME = 6;
     const wanted: Record<string, number> = {
       [SA.pipeline.name]: KEYWORD,
       [SA.kind.name]: KEYWORD,

@@ -63,9 +63,23 @@ class PostgresClient implements DestinationClient {
     readonly datasetName: string,
   ) {}
 
+  async datasetExists(): Promise<boolean> {
+    try {
+      const r = await this.pool.query('SELECT to_regclass($1) AS t', [`${ident(this.datasetName)}.${ident(STATE_TABLE)}`]);
+      return !!r.rows[0]?.t;
+    } catch (e) {
+      throw toLoadError(e);
+    }
+  }
+
   async ensureDataset(): Promise<void> {
     const ds = this.datasetName;
-    const c = await this.pool.connect();
+    let c: pg.PoolClient;
+    try {
+      c = await this.pool.connect();
+    } catch (e) {
+      throw toLoadError(e);
+    }
     try {
       await c.query('BEGIN');
       // serialize concurrent first runs: CREATE … IF NOT EXISTS races on the catalog otherwise
@@ -97,8 +111,7 @@ class PostgresClient implements DestinationClient {
 
   async restore(pipelineName: string, schemaName: string): Promise<RestoredState> {
     const ds = this.datasetName;
-    const exists = await this.pool.query(`SELECT to_regclass($1) AS t`, [`${ident(ds)}.${ident(STATE_TABLE)}`]);
-    if (!exists.rows[0]?.t) return {};
+    if (!(await this.datasetExists())) return {};
     // a state row counts only if its load completed (ST-9)
     const st = await this.pool.query(
       `SELECT s.state FROM ${qualified(ds, STATE_TABLE)} s JOIN ${qualified(ds, LOADS_TABLE)} l ON l.load_id = s._dlt_load_id

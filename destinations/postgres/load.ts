@@ -57,7 +57,12 @@ class Tx {
   ) {}
 
   static async open(pool: pg.Pool, ds: string, pipeline: string): Promise<Tx> {
-    const client = await pool.connect();
+    let client: pg.PoolClient;
+    try {
+      client = await pool.connect();
+    } catch (e) {
+      throw toLoadError(e, { pipeline });
+    }
     try {
       await client.query('BEGIN');
       const tx = new Tx(client, ds, pipeline);
@@ -193,6 +198,11 @@ export class PostgresLoadSession implements LoadSession {
     })();
     chain.catch(() => undefined); // surfaced by the next await of #pending
     this.#pending = chain;
+  }
+
+  async drain(): Promise<void> {
+    await this.flush();
+    await this.#pending;
   }
 
   /** Where rows of `table` go in this load. */

@@ -144,3 +144,19 @@ export async function getJson<T = any>(url: string): Promise<T> {
   if (!r.ok) throw new Error(`GET ${url}: HTTP ${r.status}`);
   return (await r.json()) as T;
 }
+
+/**
+ * Asserts the pipeline's in-memory state: its `sources` part and `_state_version`, and that the
+ * state a fresh machine would restore from Postgres is exactly the same document (minus `_local`).
+ */
+export async function expectCommittedState(p: Pipeline, sources: Record<string, unknown>, version: number): Promise<void> {
+  const { expect } = await import('vitest');
+  expect(p.state.sources ?? {}).toEqual(sources);
+  expect(p.state._state_version).toBe(version);
+  expect(p.state.pipeline_name).toBe(p.pipelineName);
+  expect(p.state.dataset_name).toBe(p.datasetName);
+  const stored = await restorableState(p);
+  const { _local, ...local } = p.state as Record<string, unknown>;
+  void _local;
+  expect(stored).toEqual(JSON.parse(JSON.stringify(local)));
+}
