@@ -10,6 +10,7 @@ import type { PipelineDefinition } from '../pipeline/define.ts';
 import type { Destination } from '../pipeline/destination.ts';
 import { ExtractError, LoadError, TideError } from '../pipeline/errors.ts';
 import { tideHome } from '../destinations/postgres/embedded.ts';
+import { msToTs, tsToMs } from '@temporalio/common/lib/time.js';
 
 /** A data interval as ISO-8601 strings (payload-friendly). */
 export interface IntervalArg {
@@ -29,6 +30,8 @@ export interface ExtractInput {
 export interface ExtractResult {
   /** null when there was nothing to load */
   loadId: string | null;
+  /** The activity attempt that produced this result (1 = first try). */
+  attempt: number;
   datasetName: string;
   tables: Record<string, number>;
   items: number;
@@ -41,6 +44,7 @@ export interface LoadInput {
 
 export interface LoadResult {
   loadId: string;
+  attempt: number;
   /** false when this load id had already been committed (a retried load) */
   applied: boolean;
   tables: Record<string, number>;
@@ -93,10 +97,14 @@ export function createActivities(defs: readonly PipelineDefinition[], opts: Acti
   };
 
   return {
+    scheduleInterval,
+
     /** Extract + normalize + stage. Heartbeats `{ items, rows }`. */
     async extract(input: ExtractInput): Promise<ExtractResult> {
       const { def, p } = open(input.pipeline);
       const ctx = Context.current();
+      // a heartbeat even while a resource waits on a slow API, so a dead worker is noticed quickly
+      const beat = setInterval(() => ctx.heartbeat({ waiting: true }), 10_000);
       try {
         let items = 0;
         const info = await p.extract(await def.source(), {
@@ -108,10 +116,17 @@ export function createActivities(defs: readonly PipelineDefinition[], opts: Acti
           },
         });
         const tables = Object.fromEntries(Object.entries(info.tables).map(([t, v]) => [t, v.rows]));
-        return { loadId: info.loadId, datasetName: info.datasetName, tables, items: items || Object.values(tables).reduce((a, b) => a + b, 0) };
+        return {
+          loadId: info.loadId,
+          attempt: ctx.info.attempt,
+          datasetName: info.datasetName,
+          tables,
+          items: items || Object.values(tables).reduce((a, b) => a + b, 0),
+        };
       } catch (e) {
         throw toFailure(e);
       } finally {
+        clearInterval(beat);
         if (!def.destination && !opts.destination) await p.close();
       }
     },
@@ -121,7 +136,12 @@ export function createActivities(defs: readonly PipelineDefinition[], opts: Acti
       const { def, p } = open(input.pipeline);
       try {
         const r = await p.load(input.loadId);
-        return { loadId: r.loadId, applied: r.applied, tables: Object.fromEntries(Object.entries(r.tables).map(([t, v]) => [t, v.rows])) };
+        return {
+          loadId: r.loadId,
+          attempt: Context.current().info.attempt,
+          applied: r.applied,
+          tables: Object.fromEntries(Object.entries(r.tables).map(([t, v]) => [t, v.rows])),
+        };
       } catch (e) {
         throw toFailure(e);
       } finally {
@@ -131,4 +151,29 @@ export function createActivities(defs: readonly PipelineDefinition[], opts: Acti
   };
 }
 
-export type TideActivities = ReturnType<typeof createActivities>;
+/**
+ * The interval of a cron-scheduled run: `[previous matching time, this one)` of the schedule's
+ * spec, read from Temporal (`ListScheduleMatchingTimes`). A time off the spec (a manual trigger)
+ * is floored to the last matching time first.
+ */
+async function scheduleInterval(input: { scheduleId: string; nominal: string }): Promise<IntervalArg> {
+  const client = Context.current().client;
+  const nominal = Date.parse(input.nominal);
+  const DAY = 86_400_000;
+  for (const back of [DAY, 8 * DAY, 32 * DAY, 367 * DAY, 4 * 367 * DAY]) {
+    const res = await client.workflowService.listScheduleMatchingTimes({
+      namespace: client.options.namespace,
+      scheduleId: input.scheduleId,
+      startTime: msToTs(nominal - back),
+      endTime: msToTs(nominal),
+    });
+    const times = (res.startTime ?? []).map((t) => tsToMs(t)).filter((t) => t <= nominal).sort((a, b) => a - b);
+    if (times.length >= 2) {
+      const iso = (ms: number) => new Date(ms).toISOString().replace('.000Z', 'Z');
+      return { start: iso(times[times.length - 2]), end: iso(times[times.length - 1]) };
+    }
+  }
+  throw ApplicationFailure.nonRetryable(`Schedule ${input.scheduleId} has no two matching times before ${input.nominal}`, 'NoScheduleInterval');
+}
+
+export type TideActivities = ReturnType<typeof createActivities> & { scheduleInterval: typeof scheduleInterval };

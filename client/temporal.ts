@@ -114,7 +114,7 @@ export class TideClient {
   /** Creates the pipeline's schedule, or updates it when it exists (idempotent). */
   async createSchedule(pipeline: string, spec: ScheduleSpec, opts: ScheduleOptions = {}): Promise<{ scheduleId: string; created: boolean }> {
     const id = scheduleId(pipeline);
-    let every: Every | number;
+    let every: Every | number | undefined;
     let offsetMs = 0;
     let temporalSpec;
     if ('every' in spec) {
@@ -122,19 +122,19 @@ export class TideClient {
       offsetMs = EVERY_OFFSET_MS[spec.every];
       temporalSpec = { intervals: [{ every: EVERY_MS[spec.every], offset: offsetMs }] };
     } else {
-      throw new Error('cron schedules are not supported yet: use { every: hour | day | week }');
+      temporalSpec = { cronExpressions: [spec.cron] };
     }
     const action = {
       type: 'startWorkflow' as const,
       workflowType: 'scheduledRun' as unknown as typeof scheduledRun,
-      args: [{ pipeline, every, offsetMs }] as Parameters<typeof scheduledRun>,
+      args: [every !== undefined ? { pipeline, every, offsetMs } : { pipeline, scheduleId: id }] as Parameters<typeof scheduledRun>,
       taskQueue: this.taskQueue,
       workflowId: `tide/${pipeline}/scheduled`,
       typedSearchAttributes: [
         { key: SA.pipeline, value: pipeline },
         { key: SA.kind, value: 'scheduled' },
       ],
-      staticSummary: `${pipeline}: scheduled run (${'every' in spec ? `every ${spec.every}` : ''})`,
+      staticSummary: `${pipeline}: scheduled run (${'every' in spec ? `every ${spec.every}` : `cron ${spec.cron}`})`,
     };
     const policies = {
       catchupWindow: opts.catchupWindow ?? '7 days',
@@ -242,12 +242,16 @@ export class TideClient {
     const out: RunRow[] = [];
     for await (const w of this.client.workflow.list({ query: `TidePipeline = '${pipeline.replace(/'/g, "\\'")}' AND WorkflowType = 'pipelineRun'`, pageSize: limit })) {
       const sa = w.typedSearchAttributes;
-      let attempts: number | undefined;
-      try {
-        const d = await this.client.workflow.getHandle(w.workflowId, w.runId).describe();
-        attempts = d.raw.pendingActivities?.reduce((m, a) => Math.max(m, a.attempt ?? 1), 1);
-      } catch {
-        attempts = undefined;
+      // attempts: recorded in the memo when the run completes; for a running one, its pending activity's attempt
+      const memo = w.memo as { attempts?: { extract: number; load?: number } } | undefined;
+      let attempts: number | undefined = memo?.attempts ? Math.max(memo.attempts.extract, memo.attempts.load ?? 0) : undefined;
+      if (attempts === undefined && w.status.name === 'RUNNING') {
+        try {
+          const d = await this.client.workflow.getHandle(w.workflowId, w.runId).describe();
+          attempts = d.raw.pendingActivities?.reduce((m, a) => Math.max(m, a.attempt ?? 1), 1);
+        } catch {
+          attempts = undefined;
+        }
       }
       out.push({
         workflowId: w.workflowId,

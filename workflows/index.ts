@@ -47,6 +47,10 @@ const { extract } = proxyActivities<TideActivities>({
   heartbeatTimeout: '2 minutes',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
 });
+const { scheduleInterval } = proxyActivities<TideActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { maximumAttempts: 5, nonRetryableErrorTypes: ['NoScheduleInterval'] },
+});
 const { load } = proxyActivities<TideActivities>({
   startToCloseTimeout: '2 hours',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE },
@@ -66,6 +70,8 @@ export interface PipelineRunResult {
   applied: boolean;
   tables: Record<string, number>;
   rows: number;
+  /** Attempts each activity took (1 = first try). */
+  attempts: { extract: number; load?: number };
 }
 
 /** One run: extract (stage) → load (commit data + state + `_dlt_loads` together). */
@@ -73,9 +79,11 @@ export async function pipelineRun(input: PipelineRunInput): Promise<PipelineRunR
   const ex: ExtractResult = await extract({ pipeline: input.pipeline, interval: input.interval, kind: input.kind });
   let applied = false;
   let tables = ex.tables;
+  const attempts: PipelineRunResult['attempts'] = { extract: ex.attempt };
   if (ex.loadId) {
     const r = await load({ pipeline: input.pipeline, loadId: ex.loadId });
     applied = r.applied;
+    attempts.load = r.attempt;
     tables = Object.keys(r.tables).length ? r.tables : tables;
   }
   const rows = Object.values(tables).reduce((a, b) => a + b, 0);
@@ -83,8 +91,8 @@ export async function pipelineRun(input: PipelineRunInput): Promise<PipelineRunR
     { key: SA.rows, value: rows },
     ...(ex.loadId ? [{ key: SA.loadId, value: ex.loadId }] : []),
   ]);
-  upsertMemo({ summary: summarize(input.pipeline, input.interval, tables, ex.loadId) });
-  return { pipeline: input.pipeline, interval: input.interval, loadId: ex.loadId, applied, tables, rows };
+  upsertMemo({ summary: summarize(input.pipeline, input.interval, tables, ex.loadId), tables, attempts });
+  return { pipeline: input.pipeline, interval: input.interval, loadId: ex.loadId, applied, tables, rows, attempts };
 }
 
 function summarize(pipeline: string, interval: IntervalArg | undefined, tables: Record<string, number>, loadId: string | null): string {
@@ -132,8 +140,10 @@ async function runInterval(pipeline: string, interval: Interval, kind: RunKind):
 export interface ScheduledRunInput {
   pipeline: string;
   /** The schedule's grid: a named interval or a length in ms, with its offset from the epoch. */
-  every: Every | number;
+  every?: Every | number;
   offsetMs?: number;
+  /** A cron schedule: the interval comes from the schedule's own matching times. */
+  scheduleId?: string;
 }
 
 /**
@@ -150,7 +160,10 @@ export async function scheduledRun(input: ScheduledRunInput): Promise<PipelineRu
     throw ApplicationFailure.nonRetryable('scheduledRun was not started by a schedule (no TemporalScheduledStartTime)', 'NotScheduled');
   }
   const nominal = new Date(raw as string).getTime();
-  const interval = intervalEndingAt(nominal, input.every, input.offsetMs ?? 0);
+  const interval =
+    input.every !== undefined
+      ? intervalEndingAt(nominal, input.every, input.offsetMs ?? 0)
+      : await scheduleInterval({ scheduleId: input.scheduleId ?? `tide/${input.pipeline}`, nominal: new Date(nominal).toISOString() });
   upsertSearchAttributes([
     { key: SA.pipeline, value: input.pipeline },
     { key: SA.kind, value: 'scheduled' },

@@ -80,6 +80,50 @@ describe('Temporal orchestration', () => {
     });
   });
 
+  it('a cron schedule gives [previous match, this match) from the schedule itself', async () => {
+    const def = eventsSource(`cron_${Date.now()}`);
+    await withWorker([def], async (client) => {
+      await client.createSchedule(def.name, { cron: '0 6 * * *' }, { paused: true });
+      const h = client.client.schedule.getHandle(`tide/${def.name}`);
+      await h.backfill({ start: new Date('2026-02-01T06:00:00Z'), end: new Date('2026-02-02T06:00:00Z'), overlap: ScheduleOverlapPolicy.ALLOW_ALL });
+      const deadline = Date.now() + 60_000;
+      let got = await loadsOf(def.datasetName!).catch(() => ({ loads: [] as unknown[] }));
+      while (got.loads.length < 2 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 500));
+        got = await loadsOf(def.datasetName!).catch(() => ({ loads: [] as unknown[] }));
+      }
+      const r = await loadsOf(def.datasetName!);
+      expect(r.loads).toEqual([
+        { start: '2026-01-31T06:00:00Z', end: '2026-02-01T06:00:00Z', rows: 4 },
+        { start: '2026-02-01T06:00:00Z', end: '2026-02-02T06:00:00Z', rows: 4 },
+      ]);
+      await client.deleteSchedule(def.name);
+    });
+  });
+
+  it('a manual trigger loads the last complete interval', async () => {
+    const def = eventsSource(`trig_${Date.now()}`);
+    await withWorker([def], async (client) => {
+      await client.createSchedule(def.name, { every: 'hour' }, { paused: true });
+      const before = Date.now();
+      await client.triggerSchedule(def.name);
+      const deadline = Date.now() + 60_000;
+      let runs = await client.runs(def.name);
+      while ((!runs.length || runs[0].status !== 'COMPLETED') && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 500));
+        runs = await client.runs(def.name);
+      }
+      expect(runs).toHaveLength(1);
+      const hour = 3_600_000;
+      const end = Math.floor(before / hour) * hour;
+      expect(runs[0]).toMatchObject({ kind: 'scheduled', status: 'COMPLETED', attempts: 1 });
+      // a trigger can straddle an hour boundary: then it is the next hour's interval
+      expect([end, end + hour]).toContain(runs[0].intervalEnd!.getTime());
+      expect(runs[0].intervalEnd!.getTime() - runs[0].intervalStart!.getTime()).toBe(hour);
+      await client.deleteSchedule(def.name);
+    });
+  });
+
   it('a 12-week backfill with parallel 4 loads each interval once and leaves the cursor alone', async () => {
     const def = eventsSource(`bf_${Date.now()}`);
     await withWorker([def], async (client) => {
