@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { ScheduleOverlapPolicy } from '@temporalio/client';
 import { definePipeline, incremental, pipeline, postgres, resource, source } from 'tide';
 import { datasetName, pgUrl, tempDir } from '../helpers/pipelines.ts';
-import { withWorker } from '../helpers/temporal.ts';
+import { recordHistory, withWorker } from '../helpers/temporal.ts';
 
 const HOUR = 3_600_000;
 /** Events every 6 hours over [from, to): id = epoch hours. */
@@ -76,6 +76,10 @@ describe('Temporal orchestration', () => {
       expect(r.ids.length).toBe(12);
       expect(r.ids.every(([, n]) => n === 1)).toBe(true);
       expect(r.stateRows).toBe(0); // scheduled runs are stateless: the cursor is untouched
+      for await (const w of client.client.workflow.list({ query: `TemporalScheduledById = 'tide/${def.name}'` })) {
+        await recordHistory(client, w.workflowId, 'scheduledRun');
+        break;
+      }
       await client.deleteSchedule(def.name);
     });
   });
@@ -130,6 +134,8 @@ describe('Temporal orchestration', () => {
       const h = await client.startBackfill({ pipeline: def.name, from: '2026-01-05', to: '2026-03-30', every: 'week', parallel: 4 });
       const progress = await h.result();
       expect(progress).toMatchObject({ total: 12, done: 12, failed: 0, rows: 12 * 7 * 4 });
+      await recordHistory(client, h.workflowId, 'backfill');
+      await recordHistory(client, 'tide/' + def.name + '/2026-01-05T00:00:00Z/2026-01-12T00:00:00Z', 'pipelineRun');
       const r = await loadsOf(def.datasetName!);
       expect(r.loads.map((l) => l.start)).toEqual(
         Array.from({ length: 12 }, (_, k) => new Date(Date.parse('2026-01-05T00:00:00Z') + k * 7 * 24 * HOUR).toISOString().replace('.000Z', 'Z')),
@@ -156,6 +162,7 @@ describe('Temporal orchestration', () => {
       const res = await client.runNow(def.name);
       expect(res.rows).toBe(2);
       expect(attempts).toBe(3);
+      expect(res.attempts).toEqual({ extract: 3, load: 1 });
     });
     const p = pipeline({ pipelineName: 'reader', destination: postgres(pgUrl()), datasetName: def.datasetName!, pipelinesDir: tempDir() });
     expect(await p.query(`SELECT id FROM "${def.datasetName}"."flaky" ORDER BY id`)).toEqual([{ id: 1 }, { id: 2 }]);

@@ -31,3 +31,17 @@ export async function withWorker<T>(pipelines: PipelineDefinition[], fn: (c: Tid
     await destination.close();
   }
 }
+
+/**
+ * With RECORD_HISTORIES=1, saves a workflow's history under test/e2e/histories/ so the replay test
+ * can check later versions of the workflow code against it (determinism).
+ */
+export async function recordHistory(c: TideClient, workflowId: string, name: string): Promise<void> {
+  if (!process.env.RECORD_HISTORIES) return;
+  const { writeFileSync, mkdirSync } = await import('node:fs');
+  const { historyToJSON } = await import('@temporalio/common/lib/proto-utils.js');
+  const history = await c.client.workflow.getHandle(workflowId).fetchHistory();
+  const dir = new URL('../e2e/histories/', import.meta.url);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(new URL(`${name}.json`, dir), historyToJSON(history));
+}
