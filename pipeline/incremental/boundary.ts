@@ -88,7 +88,9 @@ export class BoundarySet {
   /** true while last_value has not moved past the start value: the stored set is carried over (INC-29) */
   carry = true;
   private ints = new Set<number>();
+  /** raw non-integer keys not hashed yet */
   private others: unknown[] = [];
+  /** hashes of non-integer keys already materialised */
   private otherHashes: string[] = [];
   private intHashes = new Map<number, string>();
   version = 0;
@@ -116,10 +118,8 @@ export class BoundarySet {
   reset(): void {
     this.carry = false;
     if (this.ints.size) this.ints.clear();
-    if (this.others.length) {
-      this.others.length = 0;
-      this.otherHashes.length = 0;
-    }
+    if (this.others.length) this.others.length = 0;
+    if (this.otherHashes.length) this.otherHashes.length = 0;
     if (this.intHashes.size) this.intHashes.clear();
     this.version++;
   }
@@ -134,13 +134,15 @@ export class BoundarySet {
 
   /** Upper bound of the number of entries (exact unless the same non-integer key was added twice). */
   get size(): number {
-    return (this.carry ? this.startCount : 0) + this.ints.size + this.others.length;
+    return (this.carry ? this.startCount : 0) + this.ints.size + this.otherHashes.length + this.others.length;
   }
 
   materialize(): Materialized {
     if (this.cache && this.cache.version === this.version) return this.cache.value;
     const hs = new Set<string>(this.carry ? this.startHashes : undefined);
-    for (let i = this.otherHashes.length; i < this.others.length; i++) this.otherHashes.push(dedupHash(this.others[i]));
+    // hash pending raw keys once and drop them (rows are not retained by the state)
+    for (let i = 0; i < this.others.length; i++) this.otherHashes.push(dedupHash(this.others[i]));
+    this.others.length = 0;
     for (const h of this.otherHashes) hs.add(h);
     const carriedRanges = this.carry ? this.startRanges : [];
     let ranges: Range[] | undefined;

@@ -262,8 +262,8 @@ export class Incremental {
         );
       }
       const template = initial ?? end;
-      let iStart = convertIntervalBound(ctx.interval.start, type, template);
-      let iEnd = convertIntervalBound(ctx.interval.end, type, template);
+      let iStart = convertIntervalBound(toDate(ctx.interval.start, 'start'), type, template);
+      let iEnd = convertIntervalBound(toDate(ctx.interval.end, 'end'), type, template);
       // configured bounds clip the interval (AF-3: configured bounds win)
       try {
         if (!isNil(initial) && this.eq(this.best([initial, iStart]), initial)) iStart = initial;
@@ -321,7 +321,7 @@ export class Incremental {
 
     ctx.log?.(
       `Bind incremental on ${ctx.resourceName} with initial_value: ${show(this.initialValue)}, start_value: ${show(this.startValue)}, end_value: ${show(this.endValue)}, func: ${lastValueFuncName(this.func)}, row_order: ${this.rowOrder ?? 'None'}, on_missing: ${this.onMissing}, range_start: ${o.rangeStart ?? 'closed'}, range_end: ${o.rangeEnd ?? 'open'}` +
-        (joined ? `, external interval: [${ctx.interval!.start.toISOString()}, ${ctx.interval!.end.toISOString()})${empty ? ' is empty: nothing will be loaded' : ''}` : '') +
+        (joined ? `, external interval: [${toDate(ctx.interval!.start, 'start').toISOString()}, ${toDate(ctx.interval!.end, 'end').toISOString()})${empty ? ' is empty: nothing will be loaded' : ''}` : '') +
         (this.stateless ? ' (stateless)' : ''),
     );
   }
@@ -646,6 +646,17 @@ export class Incremental {
       });
     }
   }
+}
+
+/** Interval bounds are Dates; luxon DateTimes and ISO strings are tolerated (API.md's ResourceContext uses DateTime). */
+function toDate(x: unknown, which: string): Date {
+  if (x instanceof Date) return x;
+  if (x && typeof (x as { toJSDate?: unknown }).toJSDate === 'function') return (x as { toJSDate(): Date }).toJSDate();
+  if (typeof x === 'string') {
+    const p = parseIso(x);
+    if (p) return new Date(p.ms);
+  }
+  throw new ConfigurationError(`External interval ${which} ${show(x)} is not a Date`, { value: x });
 }
 
 function isAccessor(o: object, k: string): boolean {

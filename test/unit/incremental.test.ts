@@ -645,6 +645,10 @@ describe('external intervals', () => {
     const notClipped = bind({ initialValue: '2023-01-01T00:00:00Z', endValue: '2025-01-01T00:00:00Z' });
     expect([notClipped.initialValue, notClipped.endValue]).toEqual(['2024-01-01T00:00:00Z', '2024-01-02T00:00:00Z']);
   });
+  it('tolerates luxon DateTime bounds', () => {
+    const iv = { start: DateTime.fromISO('2024-01-01T00:00:00Z'), end: DateTime.fromISO('2024-01-02T00:00:00Z') } as unknown as { start: Date; end: Date };
+    expect(bind({ initialValue: '2023-01-01' }, {}, iv).endValue).toBe('2024-01-02');
+  });
   it('start == end is an empty range; no interval or no opt-in → stateful', () => {
     const rs: Record<string, unknown> = {};
     const { ctx, logs } = mkctx(rs, { interval: { start: interval.start, end: interval.start } });
@@ -753,6 +757,21 @@ describe('1M rows at one cursor value (bounded dedup state)', () => {
     expect(cursorState(JSON.parse(json2), 'ts').unique_key_ranges).toEqual([[0, N - 1], [N + 5, N + 5]]);
     console.log(`[1M int pk @ one cursor] run1 ${dt1.toFixed(0)} ms, state ${json.length} B; run2 ${dt2.toFixed(0)} ms, state ${json2.length} B`);
   }, 120_000);
+
+  it('lazy large state survives structuredClone and JSON', () => {
+    const rs: Record<string, unknown> = {};
+    const inc = Incremental.bind(incremental('ts', { primaryKey: 'id' }), mkctx(rs).ctx);
+    const rows = (n: number) => range(0, n).map((i) => ({ id: i < 1200 ? i : `s${i}`, ts: 1 }));
+    inc.process(rows(1500));
+    const viaClone = structuredClone(rs);
+    const viaJson = JSON.parse(JSON.stringify(rs));
+    expect(viaClone).toEqual(viaJson);
+    const st = cursorState(viaJson, 'ts');
+    expect((st.unique_hashes as string[]).length).toBe(300);
+    expect(st.unique_key_ranges).toEqual([[0, 1199]]);
+    const inc2 = Incremental.bind(incremental('ts', { primaryKey: 'id' }), mkctx(viaClone).ctx);
+    expect(inc2.process(rows(1501))).toEqual([{ id: 's1500', ts: 1 }]);
+  });
 
   it('string primary keys keep exact hashes (no correct bounded scheme); next run dedups exactly', () => {
     const N = 1_000_000;
