@@ -7,6 +7,8 @@ export default defineConfig({
     maxWorkers: 2,
     globalSetup: ['./test/helpers/global-setup.ts'],
     include: ['test/**/*.test.ts'],
+    // the reliability suite has its own config and command (npm run test:reliability)
+    exclude: ['test/reliability/**', '**/node_modules/**'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
   },
