@@ -86,7 +86,8 @@ function encoderFor(type: DataType, column: string): Encoder {
     case 'timestamp':
     case 'date':
     case 'time':
-      return (v) => toIso(v, column);
+      // strings here were validated by the normalizer's coercion: no escaping needed
+      return (v) => (typeof v === 'string' ? v : toIso(v, column));
     case 'json':
       return (v) => jsonText(v, column);
     case 'binary':

@@ -71,7 +71,9 @@ export function columnDdl(col: ColumnSchema): string {
 }
 
 export function createTableSql(schema: string, table: TableSchema, columns: ColumnSchema[]): string {
-  return `CREATE TABLE IF NOT EXISTS ${qualified(schema, table.name)} (${columns.map(columnDdl).join(', ')})`;
+  // scd2 validity columns are filled by the merge: they go after the data columns (MG-19)
+  const ordered = [...columns.filter((c) => !c.x_valid_from && !c.x_valid_to), ...columns.filter((c) => c.x_valid_from || c.x_valid_to)];
+  return `CREATE TABLE IF NOT EXISTS ${qualified(schema, table.name)} (${ordered.map(columnDdl).join(', ')})`;
 }
 
 export function addColumnsSql(schema: string, table: string, columns: ColumnSchema[]): string {

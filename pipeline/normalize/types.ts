@@ -297,7 +297,28 @@ function timestampToIso(v: unknown): string | null {
   return null;
 }
 
+/**
+ * `YYYY-MM-DDTHH:MM:SS[.mmm]Z` (what `Date#toISOString` and most APIs emit), validated: such a
+ * string already is a UTC instant Postgres reads exactly, so it is kept as is instead of being
+ * parsed and re-formatted (a hot path: every timestamp value of every row).
+ */
+function isCanonicalUtc(v: string): boolean {
+  const n = v.length;
+  if ((n !== 20 && n !== 24) || v.charCodeAt(n - 1) !== 90 /* Z */) return false;
+  if (v.charCodeAt(4) !== 45 || v.charCodeAt(7) !== 45 || v.charCodeAt(10) !== 84 || v.charCodeAt(13) !== 58 || v.charCodeAt(16) !== 58) return false;
+  if (n === 24 && v.charCodeAt(19) !== 46) return false;
+  for (const i of n === 24 ? DIGITS_24 : DIGITS_20) {
+    const c = v.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  const y = +v.slice(0, 4), mo = +v.slice(5, 7), d = +v.slice(8, 10);
+  return y >= 1 && mo >= 1 && mo <= 12 && d >= 1 && d <= daysInMonth(y, mo) && +v.slice(11, 13) < 24 && +v.slice(14, 16) < 60 && +v.slice(17, 19) < 60;
+}
+const DIGITS_20 = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18];
+const DIGITS_24 = [...DIGITS_20, 20, 21, 22];
+
 function textToTimestamp(v: string): string | null {
+  if (isCanonicalUtc(v)) return v;
   const t = parseIsoTimestamp(v);
   if (t) return tsToIso(t);
   // date-only strings become midnight (naive → UTC)
