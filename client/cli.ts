@@ -34,8 +34,8 @@ export async function findPipeline(name: string, file?: string): Promise<Pipelin
   return def;
 }
 
-export function pipelineOf(def: PipelineDefinition): Pipeline {
-  return pipeline({ pipelineName: def.name, datasetName: def.datasetName, destination: def.destination });
+export function pipelineOf(def: PipelineDefinition, log?: (m: string) => void): Pipeline {
+  return pipeline({ pipelineName: def.name, datasetName: def.datasetName, destination: def.destination, log });
 }
 
 function printInfo(info: RunInfo): void {
@@ -55,7 +55,8 @@ function printInfo(info: RunInfo): void {
 async function runCommand(name: string, o: { pipelines?: string; from?: string; to?: string; show?: boolean }): Promise<void> {
   const def = await findPipeline(name, o.pipelines);
   if ((o.from && !o.to) || (!o.from && o.to)) throw new TideError('Give both --from and --to, or neither');
-  const p = pipelineOf(def);
+  // log lines such as "Bind incremental on <resource> …" go to stderr, like dlt's INFO log
+  const p = pipelineOf(def, (m) => process.stderr.write(`${m}\n`));
   try {
     const t0 = Date.now();
     const tty = process.stderr.isTTY;
@@ -99,9 +100,8 @@ async function pipelineCommand(name: string, action: string, o: { pipelines?: st
       return;
     }
     if (action === 'drop') {
-      const client = await p.query(`DROP SCHEMA IF EXISTS "${p.datasetName}" CASCADE`);
-      void client;
-      process.stdout.write(`Dropped dataset ${p.datasetName} (tables, loads and state of pipeline ${name}).\n`);
+      await p.drop();
+      process.stdout.write(`Dropped dataset ${p.datasetName} (tables, loads, state, staging) and the local working folder of pipeline ${name}.\n`);
       return;
     }
     if (action !== 'info') throw new TideError(`Unknown action "${action}": use info, state or drop`);

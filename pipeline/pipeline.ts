@@ -172,6 +172,18 @@ export class Pipeline {
     return this.#state;
   }
 
+  /**
+   * Drops everything of this pipeline: the dataset (tables, loads, state, staging) and the local
+   * working folder. The next run starts from scratch.
+   */
+  async drop(): Promise<void> {
+    const client = await this.#clientFor();
+    await client.dropDataset();
+    rmSync(this.#dir, { recursive: true, force: true });
+    this.#state = emptyState(this.pipelineName, this.datasetName);
+    this.#schemas.clear();
+  }
+
   /** Runs a query against the destination and resolves to the rows. */
   async query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]> {
     return (await this.#clientFor()).query<T>(sql, params);
