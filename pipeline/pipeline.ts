@@ -8,7 +8,7 @@ import { postgres } from '../destinations/postgres/client.ts';
 import type { Destination, DestinationClient, LoadSession, TableLoadPlan } from './destination.ts';
 import { ConfigurationError, ExtractError, ResourceDefinitionError, SchemaError, TideError, withContext } from './errors.ts';
 import { Extractor, type ExtractNode } from './extract.ts';
-import { configLookup } from './incremental/config.ts';
+import { configLookupFor } from './incremental/config.ts';
 import { Normalizer } from './normalize/normalizer.ts';
 import { normalizeIdentifier, normalizePath } from './normalize/naming.ts';
 import { Resource, Source, resource as defineResource, resourceProps, sourceProps } from './resource.ts';
@@ -500,7 +500,8 @@ export class Pipeline {
         pipelineName: this.pipelineName,
         sourceName: plan.sourceName,
         interval,
-        config: (p, r) => configLookup(p, r),
+        // .tide/config.toml (or $TIDE_HOME/config.toml), read once per run
+        config: configLookupFor(process.env.TIDE_HOME ?? '.tide'),
         log: this.#log,
         warn: this.#warn,
         sink: async (node, page) => {
