@@ -95,6 +95,11 @@ function cmpParts(a: IsoParts, b: IsoParts): number {
 
 function cmpStrings(a: string, b: string): number {
   if (a === b) return 0;
+  // hot path: two UTC ISO strings of one layout (what APIs emit) order as plain strings
+  const n = a.length;
+  if (n === b.length && n >= 20 && a.charCodeAt(n - 1) === 90 && b.charCodeAt(n - 1) === 90 && a.charCodeAt(10) === b.charCodeAt(10) && isoLike(a) && isoLike(b)) {
+    return a < b ? -1 : 1;
+  }
   if (isoLike(a) && isoLike(b)) {
     if (a.length === b.length && tzSuffix(a) === tzSuffix(b) && a.charCodeAt(10) === b.charCodeAt(10)) {
       return a < b ? -1 : 1;

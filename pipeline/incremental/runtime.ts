@@ -50,19 +50,20 @@ export interface IncrementalCursorState {
 /** dlt's threshold for the "many rows share one cursor value" warning. */
 export const DUPLICATE_CURSOR_WARNING_THRESHOLD = 200;
 
-type CursorGetter = (row: unknown) => { found: boolean; value: unknown };
+/** The cursor value of a row; `undefined` when the path is missing (a null value is found). */
+type CursorGetter = (row: unknown) => unknown;
 
 const PLAIN = /^[A-Za-z_@][A-Za-z0-9_\-@]*$/;
 
 function compileCursor(path: string): CursorGetter {
   const p = path.trim();
-  if (p === '$') return (row) => ({ found: row !== undefined, value: row });
+  if (p === '$') return (row) => row;
   const plain = PLAIN.test(p) ? p : p.startsWith('$.') && PLAIN.test(p.slice(2)) ? p.slice(2) : undefined;
   if (plain !== undefined) {
     return (row) => {
-      if (row === null || typeof row !== 'object') return { found: false, value: undefined };
+      if (row === null || typeof row !== 'object') return undefined;
       const v = (row as Record<string, unknown>)[plain];
-      return { found: v !== undefined, value: v };
+      return v;
     };
   }
   const body = p.startsWith('$.') ? p.slice(2) : p;
@@ -71,22 +72,22 @@ function compileCursor(path: string): CursorGetter {
     return (row) => {
       let cur: unknown = row;
       for (const s of segs) {
-        if (cur === null || typeof cur !== 'object') return { found: false, value: undefined };
+        if (cur === null || typeof cur !== 'object') return undefined;
         cur = (cur as Record<string, unknown>)[s];
-        if (cur === undefined) return { found: false, value: undefined };
+        if (cur === undefined) return undefined;
       }
-      return { found: true, value: cur };
+      return cur;
     };
   }
   // full JSONPath; top-level `a|b` unions are evaluated in order, first match wins (jsonpath-ng semantics)
   const alternatives = p.split('|').map((s) => s.trim());
   return (row) => {
-    if (row === null || typeof row !== 'object') return { found: false, value: undefined };
+    if (row === null || typeof row !== 'object') return undefined;
     for (const alt of alternatives) {
       const res = JSONPath({ path: alt, json: row as object, wrap: true }) as unknown[];
-      if (Array.isArray(res) && res.length > 0 && res[0] !== undefined) return { found: true, value: res[0] };
+      if (Array.isArray(res) && res.length > 0 && res[0] !== undefined) return res[0];
     }
-    return { found: false, value: undefined };
+    return undefined;
   };
 }
 
@@ -470,10 +471,7 @@ export class Incremental {
     const last = this.running;
     if (last === null || last === undefined) {
       this.running = v;
-      if (this.dedup) {
-        this.boundary.reset();
-        this.boundary.add(this.keyOf(row));
-      }
+      if (this.dedup) this.newBoundary(row);
       return true;
     }
     let c: number;
@@ -484,10 +482,7 @@ export class Incremental {
     }
     if (c > 0) {
       this.running = v;
-      if (this.dedup) {
-        this.boundary.reset();
-        this.boundary.add(this.keyOf(row));
-      }
+      if (this.dedup) this.newBoundary(row);
       return true;
     }
     const start = this.startValue;
@@ -507,8 +502,31 @@ export class Incremental {
         return false;
       }
     }
-    if (c === 0 && this.dedup) this.boundary.add(this.keyOf(row));
+    if (c === 0 && this.dedup) this.pendingBoundary.push(row);
     return true;
+  }
+
+  /**
+   * Rows at the running last value are collected per page and keyed once at the page's end: in an
+   * ascending stream nearly every row is a new maximum, and keying each of them would be wasted.
+   */
+  private pendingBoundary: unknown[] = [];
+  private pendingReset = false;
+
+  private newBoundary(row: unknown): void {
+    this.pendingReset = true;
+    this.pendingBoundary.length = 0;
+    this.pendingBoundary.push(row);
+  }
+
+  private settleBoundary(): void {
+    if (this.pendingReset) {
+      this.boundary.reset();
+      this.pendingReset = false;
+    }
+    const rows = this.pendingBoundary;
+    for (let i = 0; i < rows.length; i++) this.boundary.add(this.keyOf(rows[i]));
+    rows.length = 0;
   }
 
   /** Custom last_value_func: mirrors dlt's JsonIncremental.__call__ with structural equality. */
@@ -591,13 +609,15 @@ export class Incremental {
     for (let i = 0; i < items.length; i++) {
       const row = items[i];
       if (row === null || row === undefined) continue;
-      const { found, value } = getCursor(row);
+      const value = getCursor(row);
+      const found = value !== undefined;
       let keep: boolean;
       if (value === null || value === undefined) keep = this.missing(row, found);
       else keep = custom ? this.filterCustom(row, value) : this.filterMinMax(row, value);
       if (keep) out.push(row);
       if (closeOn !== undefined && !this.closed && this.canClose()) this.closed = true;
     }
+    if (this.dedup) this.settleBoundary();
     this.writeBack(out.length > 0);
     return out;
   }
