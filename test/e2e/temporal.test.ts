@@ -147,6 +147,29 @@ describe('Temporal orchestration', () => {
     });
   });
 
+  it('a backfill and the incremental run on one merge table at the same time give exact rows and an untouched cursor', async () => {
+    const def = eventsSource(`mix_${Date.now()}`);
+    await withWorker([def], async (client) => {
+      const h = await client.startBackfill({ pipeline: def.name, from: '2026-01-05', to: '2026-03-30', every: 'week', parallel: 4 });
+      // the cursor-state run (no interval) loads everything from initialValue on, concurrently
+      const [incr, progress] = await Promise.all([client.runNow(def.name), h.result()]);
+      expect(progress).toMatchObject({ total: 12, done: 12, failed: 0 });
+      const inRange = ALL.filter((e) => e.created_at >= '2026-01-01T00:00:00.000Z');
+      expect(incr.rows).toBe(inRange.length);
+      const r = await loadsOf(def.datasetName!);
+      // merged by id: every event exactly once, whatever the interleaving of the 13 loads
+      expect(r.ids).toEqual(inRange.map((e) => [e.id, 1]));
+      expect(r.stateRows).toBe(1); // only the incremental run wrote state
+      const p = pipeline({ pipelineName: def.name, destination: postgres(pgUrl()), datasetName: def.datasetName!, pipelinesDir: tempDir() });
+      const state = await p.syncFromDestination('events');
+      expect((state.sources as any).events.resources.events.incremental.created_at).toMatchObject({
+        initial_value: '2026-01-01T00:00:00.000Z',
+        last_value: inRange[inRange.length - 1].created_at,
+      });
+      await p.close();
+    });
+  });
+
   it('an extract that fails twice and then succeeds loads once', async () => {
     let attempts = 0;
     const flaky = resource(
