@@ -50,20 +50,7 @@ export interface LoadResult {
   tables: Record<string, number>;
 }
 
-/** Failure types retrying cannot fix (bad input, schema conflicts, definitions). */
-export const NON_RETRYABLE_ERROR_TYPES = [
-  'NormalizeError',
-  'CannotCoerceNullError',
-  'SchemaError',
-  'ConfigurationError',
-  'ResourceDefinitionError',
-  'IncrementalUnboundError',
-  'IncrementalCursorPathMissing',
-  'IncrementalCursorValueNone',
-  'IncrementalCursorInvalidCoercion',
-  'IncrementalPrimaryKeyMissing',
-  'UnknownPipeline',
-];
+export { NON_RETRYABLE_ERROR_TYPES } from '../workflows/shared.ts';
 
 function toFailure(e: unknown): unknown {
   if (!(e instanceof TideError)) return e;

