@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { inject } from 'vitest';
+import { afterEach, inject } from 'vitest';
 import { pipeline, postgres, type Pipeline, type PipelineOptions } from 'tide';
 
 export function pgUrl(): string {
@@ -36,4 +36,16 @@ export function testPipeline(opts: TestPipelineOptions = {}): Pipeline {
 /** Rows of a table ordered by the given columns, without the random `_dlt_*` columns unless asked. */
 export async function rows(p: Pipeline, table: string, orderBy: string, columns = '*'): Promise<Record<string, unknown>[]> {
   return p.query(`SELECT ${columns} FROM "${p.datasetName}"."${table}" ORDER BY ${orderBy}`);
+}
+
+/** Returns `track(p)`: every pipeline passed to it is closed after each test. */
+export function closeAfterEach(): (p: Pipeline) => Pipeline {
+  const open: Pipeline[] = [];
+  afterEach(async () => {
+    for (const p of open.splice(0)) await p.close().catch(() => undefined);
+  });
+  return (p) => {
+    open.push(p);
+    return p;
+  };
 }

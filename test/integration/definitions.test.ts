@@ -5,20 +5,13 @@
  * Every source here carries a `ticker` resource that only bumps its own state, so each run changes
  * the state and commits; the stateless "second run" case is covered in engine-info.test.ts.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { IncrementalUnboundError, ResourceDefinitionError, resource, source, transformer } from 'tide';
 import type { Pipeline, Resource } from 'tide';
-import { rows, testPipeline } from '../helpers/pipelines.ts';
+import { rows, testPipeline, closeAfterEach } from '../helpers/pipelines.ts';
 import { expectCommittedState, tableExists } from '../helpers/state-db.ts';
 
-const open: Pipeline[] = [];
-function track(p: Pipeline): Pipeline {
-  open.push(p);
-  return p;
-}
-afterEach(async () => {
-  for (const p of open.splice(0)) await p.close().catch(() => undefined);
-});
+const track = closeAfterEach();
 
 const ticker = resource(
   function* (ctx) {

@@ -2,20 +2,13 @@
  * `run()` results and dlt's bookkeeping tables: info shape, INC-46 (nothing new ⇒ no load),
  * `_dlt_loads` / `_dlt_pipeline_state` / `_dlt_version` columns (ST-7, ST-8).
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { incremental, resource, source } from 'tide';
 import type { Pipeline } from 'tide';
-import { rows, testPipeline } from '../helpers/pipelines.ts';
+import { rows, testPipeline, closeAfterEach } from '../helpers/pipelines.ts';
 import { columnTypes, expectCommittedState, loadIds, storedStates } from '../helpers/state-db.ts';
 
-const open: Pipeline[] = [];
-function track(p: Pipeline): Pipeline {
-  open.push(p);
-  return p;
-}
-afterEach(async () => {
-  for (const p of open.splice(0)) await p.close().catch(() => undefined);
-});
+const track = closeAfterEach();
 
 describe('run info', () => {
   it('has exactly { loadId, pipelineName, datasetName, tables, startedAt, finishedAt }; nothing new ⇒ loadId null and no _dlt_loads row', async () => {

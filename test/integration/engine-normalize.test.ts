@@ -3,20 +3,13 @@
  * naming, variant columns, null-only columns, maxTableNesting, schema evolution, timestamp
  * detection and the devMode dataset suffix. Each pipeline runs at least twice.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { resource, source } from 'tide';
 import type { Pipeline } from 'tide';
-import { datasetName, rows, testPipeline } from '../helpers/pipelines.ts';
+import { datasetName, rows, testPipeline, closeAfterEach } from '../helpers/pipelines.ts';
 import { columnTypes, expectCommittedState, tableExists, tablesOf } from '../helpers/state-db.ts';
 
-const open: Pipeline[] = [];
-function track(p: Pipeline): Pipeline {
-  open.push(p);
-  return p;
-}
-afterEach(async () => {
-  for (const p of open.splice(0)) await p.close().catch(() => undefined);
-});
+const track = closeAfterEach();
 
 /** A resource that serves `batches[run-1]` and counts runs in its state. */
 function batched(name: string, batches: unknown[][], opts: Record<string, unknown> = {}) {

@@ -2,20 +2,13 @@
  * A failed run commits nothing: no rows, no `_dlt_loads` row, no state row, and `p.state` (and the
  * local working folder) stay exactly as before. Errors are typed and name what failed.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ExtractError, LoadError, TideError, pipeline, postgres, resource, source } from 'tide';
 import type { Pipeline } from 'tide';
-import { pgUrl, rows, tempDir, testPipeline, datasetName } from '../helpers/pipelines.ts';
+import { pgUrl, rows, tempDir, testPipeline, datasetName, closeAfterEach } from '../helpers/pipelines.ts';
 import { expectCommittedState, loadIds, storedStates, tableExists } from '../helpers/state-db.ts';
 
-const open: Pipeline[] = [];
-function track(p: Pipeline): Pipeline {
-  open.push(p);
-  return p;
-}
-afterEach(async () => {
-  for (const p of open.splice(0)) await p.close().catch(() => undefined);
-});
+const track = closeAfterEach();
 
 async function catchError(f: () => Promise<unknown>): Promise<unknown> {
   try {

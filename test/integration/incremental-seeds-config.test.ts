@@ -9,7 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { DateTime } from 'luxon';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   ConfigurationError,
   IncrementalCursorInvalidCoercion,
@@ -19,18 +19,11 @@ import {
   resource,
 } from 'tide';
 import type { Pipeline, ResourceContext } from 'tide';
-import { pgUrl, rows, tempDir, testPipeline } from '../helpers/pipelines.ts';
+import { pgUrl, rows, tempDir, testPipeline, closeAfterEach } from '../helpers/pipelines.ts';
 import { loadIds, tablesOf } from '../helpers/state-db.ts';
 import { configFolder, cursorState, expectedCursor, inDir, resourceStateOf, withEnv } from '../helpers/incremental-util.ts';
 
-const open: Pipeline[] = [];
-function track(p: Pipeline): Pipeline {
-  open.push(p);
-  return p;
-}
-afterEach(async () => {
-  for (const p of open.splice(0)) await p.close().catch(() => undefined);
-});
+const track = closeAfterEach();
 
 describe('seed: reading incremental parameters from configuration (id_after)', () => {
   const records = (n: number) =>

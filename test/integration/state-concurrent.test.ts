@@ -2,20 +2,13 @@
  * Two machines (working folders) writing one pipeline's state into one dataset at the same time,
  * and refresh modes wiping state (ST-14).
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { resource, source } from 'tide';
 import type { Pipeline } from 'tide';
-import { datasetName, rows, tempDir, testPipeline } from '../helpers/pipelines.ts';
+import { datasetName, rows, tempDir, testPipeline, closeAfterEach } from '../helpers/pipelines.ts';
 import { expectCommittedState, loadIds, storedStates, tableExists } from '../helpers/state-db.ts';
 
-const open: Pipeline[] = [];
-function track(p: Pipeline): Pipeline {
-  open.push(p);
-  return p;
-}
-afterEach(async () => {
-  for (const p of open.splice(0)) await p.close().catch(() => undefined);
-});
+const track = closeAfterEach();
 
 describe('concurrent writers', () => {
   it('a run that started before another committed keeps the other run’s state (same source, different resources)', async () => {

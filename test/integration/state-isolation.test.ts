@@ -2,20 +2,13 @@
  * State edge cases: typed values (ST-3) through Postgres and the local folder, `current.*` from
  * pipe steps, managed vs unmanaged state (ST-5), deleting keys, transformer failures.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ExtractError, current, resource, source, transformer } from 'tide';
 import type { Pipeline } from 'tide';
-import { datasetName, rows, tempDir, testPipeline } from '../helpers/pipelines.ts';
+import { datasetName, rows, tempDir, testPipeline, closeAfterEach } from '../helpers/pipelines.ts';
 import { expectCommittedState, loadIds, storedStates } from '../helpers/state-db.ts';
 
-const open: Pipeline[] = [];
-function track(p: Pipeline): Pipeline {
-  open.push(p);
-  return p;
-}
-afterEach(async () => {
-  for (const p of open.splice(0)) await p.close().catch(() => undefined);
-});
+const track = closeAfterEach();
 
 describe('typed state values', () => {
   it('a Date and a bigint in state come back as Date and bigint, from the local folder and from Postgres', async () => {

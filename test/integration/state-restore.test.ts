@@ -2,20 +2,13 @@
  * State restore from Postgres (ST-9, ST-10) and replace resetting resource state (ST-13).
  */
 import { deflateSync } from 'node:zlib';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { incremental, resource, source, transformer } from 'tide';
 import type { Pipeline } from 'tide';
-import { datasetName, rows, tempDir, testPipeline } from '../helpers/pipelines.ts';
+import { datasetName, rows, tempDir, testPipeline, closeAfterEach } from '../helpers/pipelines.ts';
 import { expectCommittedState, loadIds, restorableState, storedStates } from '../helpers/state-db.ts';
 
-const open: Pipeline[] = [];
-function track(p: Pipeline): Pipeline {
-  open.push(p);
-  return p;
-}
-afterEach(async () => {
-  for (const p of open.splice(0)) await p.close().catch(() => undefined);
-});
+const track = closeAfterEach();
 
 function feedSource(feed: { id: number; v: string }[], seen: unknown[]) {
   const manual = resource(
