@@ -74,6 +74,16 @@ class PostgresClient implements DestinationClient {
 
   async ensureDataset(): Promise<void> {
     const ds = this.datasetName;
+    // the common case, every run after the first: one round trip instead of a locked DDL block
+    try {
+      const r = await this.pool.query('SELECT to_regclass($1) AS v, to_regclass($2) AS p', [
+        `${ident(ds)}.${ident(VERSION_TABLE)}`,
+        `${ident(stagingSchemaOf(ds))}.${ident(PACKAGES_TABLE)}`,
+      ]);
+      if (r.rows[0]?.v && r.rows[0]?.p) return;
+    } catch (e) {
+      throw toLoadError(e);
+    }
     let c: pg.PoolClient;
     try {
       c = await this.pool.connect();
