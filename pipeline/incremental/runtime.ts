@@ -13,7 +13,7 @@ import {
   TideError,
 } from '../errors.ts';
 import { BoundarySet } from './boundary.ts';
-import { compare, deepEqual, formatLike, IncomparableError, LagError, parseIso, shiftByLag } from './compare.ts';
+import { compare, compareFast, deepEqual, formatLike, IncomparableError, LagError, parseIso, shiftByLag } from './compare.ts';
 import {
   checkEndValue,
   IncrementalDef,
@@ -456,7 +456,7 @@ export class Incremental {
     if (end !== null && end !== undefined) {
       let c: number;
       try {
-        c = d * compare(v, end);
+        c = d * compareFast(v, end);
       } catch (e) {
         throw this.coercion(e, end, 'end_value', v, row);
       }
@@ -476,7 +476,7 @@ export class Incremental {
     }
     let c: number;
     try {
-      c = d * compare(v, last);
+      c = d * compareFast(v, last);
     } catch (e) {
       throw this.coercion(e, last, 'start_value/initial_value', v, row);
     }
@@ -489,7 +489,7 @@ export class Incremental {
     if (start !== null && start !== undefined) {
       let cs: number;
       try {
-        cs = d * compare(v, start);
+        cs = d * compareFast(v, start);
       } catch (e) {
         throw this.coercion(e, start, 'start_value/initial_value', v, row);
       }
