@@ -91,7 +91,7 @@ export function createActivities(defs: readonly PipelineDefinition[], opts: Acti
       const { def, p } = open(input.pipeline);
       const ctx = Context.current();
       // a heartbeat even while a resource waits on a slow API, so a dead worker is noticed quickly
-      const beat = setInterval(() => ctx.heartbeat({ waiting: true }), 10_000);
+      const beat = setInterval(() => ctx.heartbeat({ waiting: true }), 5_000);
       try {
         let items = 0;
         const info = await p.extract(await def.source(), {
@@ -121,6 +121,9 @@ export function createActivities(defs: readonly PipelineDefinition[], opts: Acti
     /** Applies a staged package; a retry after a commit is a no-op. */
     async load(input: LoadInput): Promise<LoadResult> {
       const { def, p } = open(input.pipeline);
+      const ctx = Context.current();
+      // the load is one transaction: heartbeat from a timer so a dead worker is noticed in seconds, not at startToClose
+      const beat = setInterval(() => ctx.heartbeat({ loading: input.loadId }), 5_000);
       try {
         const r = await p.load(input.loadId);
         return {
@@ -132,6 +135,7 @@ export function createActivities(defs: readonly PipelineDefinition[], opts: Acti
       } catch (e) {
         throw toFailure(e);
       } finally {
+        clearInterval(beat);
         if (!def.destination && !opts.destination) await p.close();
       }
     },

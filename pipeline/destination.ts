@@ -78,7 +78,9 @@ export interface DestinationClient {
    */
   beginLoad(opts: { loadId: string; pipelineName: string; schema: Schema; batchSize?: number; mode?: 'direct' | 'stage' }): Promise<LoadSession>;
   /** Applies a staged package in one transaction; a load id already committed is a no-op (`applied: false`). */
-  loadPackage(pipelineName: string, loadId: string): Promise<{ applied: boolean; tables: Record<string, number> }>;
+  loadPackage(pipelineName: string, loadId: string): Promise<{ applied: boolean; tables: Record<string, number>; schemaName?: string }>;
+  /** Drops staged packages older than the given age that no load step will apply (their extract's worker died). */
+  dropStalePackages(olderThanHours: number): Promise<number>;
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
   /** Drops tables (and their rows) of the dataset. */
   dropTables(tables: string[]): Promise<void>;

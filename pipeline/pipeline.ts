@@ -78,6 +78,9 @@ export interface RunInfo {
   finishedAt: Date;
 }
 
+/** Staged packages older than this are never going to be loaded (Temporal retries long gave up). */
+const STALE_PACKAGE_HOURS = 72;
+
 let lastLoadId = 0;
 /** dlt's load id: a strictly increasing UNIX timestamp as a string, e.g. "1781239416.274688". */
 export function newLoadId(): string {
@@ -422,9 +425,10 @@ export class Pipeline {
     return this.#guard(async () => {
       const client = await this.#clientFor();
       const r = await client.loadPackage(this.pipelineName, loadId);
-      await this.#sync(client, this.#state.default_schema_name ?? defaultSchemaName(this.pipelineName));
+      const schemaName = r.schemaName ?? this.#state.default_schema_name ?? defaultSchemaName(this.pipelineName);
+      await this.#sync(client, schemaName);
       if (!this.devMode) {
-        const schema = this.#schemas.get(this.#state.default_schema_name ?? defaultSchemaName(this.pipelineName));
+        const schema = this.#schemas.get(schemaName);
         if (schema) this.#writeLocal(this.#state, schema);
       }
       return { loadId, applied: r.applied, tables: Object.fromEntries(Object.entries(r.tables).map(([t, n]) => [t, { rows: n }])) };
@@ -455,6 +459,8 @@ export class Pipeline {
       rmSync(this.#dir, { recursive: true, force: true });
     }
     await client.ensureDataset();
+    // packages left by extracts whose worker died after staging (a retry staged a new one)
+    if (mode === 'stage') await client.dropStalePackages(STALE_PACKAGE_HOURS);
     const baseState = this.#state; // replaced by #sync when the destination is newer
     // plan first (needs the source name), then sync state for that schema
     const schemaName = data instanceof Source ? data.name : defaultSchemaName(this.pipelineName);

@@ -4,6 +4,7 @@
  */
 import type { ColumnSchema, Schema, TableSchema } from './schema.ts';
 import { createHash } from 'node:crypto';
+import { sortedJson } from './normalize/hash.ts';
 
 const COLUMN_KEYS: [keyof ColumnSchema, string][] = [
   ['nullable', 'nullable'],
@@ -80,5 +81,6 @@ export function fromStoredSchema(stored: Record<string, any>): Schema {
 
 /** A content hash of the schema (`_dlt_version.version_hash`, `_dlt_loads.schema_version_hash`). */
 export function schemaHash(schema: Schema): string {
-  return createHash('sha3-256').update(JSON.stringify(toStoredSchema(schema, 0))).digest('base64');
+  // key order does not matter (a schema read back from JSON storage may come back reordered)
+  return createHash('sha3-256').update(sortedJson(toStoredSchema(schema, 0))).digest('base64');
 }

@@ -68,6 +68,8 @@ export interface WorkerOptions {
   destination?: Destination;
   /** Concurrent activities (default 4). */
   maxConcurrentActivities?: number;
+  /** How long a workflow task waits for this worker's sticky queue before going to any worker (SDK default 10 s). */
+  stickyQueueScheduleToStartTimeout?: string;
 }
 
 let runtimeInstalled = false;
@@ -96,6 +98,7 @@ export async function createWorker(opts: WorkerOptions): Promise<{ worker: Worke
     workflowBundle: await workflowBundle(),
     activities: createActivities(opts.pipelines, { destination }),
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities ?? 4,
+    ...(opts.stickyQueueScheduleToStartTimeout ? { stickyQueueScheduleToStartTimeout: opts.stickyQueueScheduleToStartTimeout as '10s' } : {}),
   });
   return {
     worker,

@@ -30,9 +30,10 @@ import { NON_RETRYABLE_ERROR_TYPES, SA, SCHEDULED_START_TIME, intervalEndingAt, 
 
 const NON_RETRYABLE = NON_RETRYABLE_ERROR_TYPES;
 
+// both activities heartbeat every 5 s from a timer: a killed worker's attempt is retried after 30 s
 const { extract } = proxyActivities<TideActivities>({
   startToCloseTimeout: '2 hours',
-  heartbeatTimeout: '2 minutes',
+  heartbeatTimeout: '30 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
 });
 const { scheduleInterval } = proxyActivities<TideActivities>({
@@ -41,6 +42,7 @@ const { scheduleInterval } = proxyActivities<TideActivities>({
 });
 const { load } = proxyActivities<TideActivities>({
   startToCloseTimeout: '2 hours',
+  heartbeatTimeout: '30 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE },
 });
 

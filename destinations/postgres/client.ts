@@ -9,7 +9,7 @@ import type { Schema } from '../../pipeline/schema.ts';
 import { LOADS_TABLE, STATE_TABLE, VERSION_TABLE } from '../../pipeline/schema.ts';
 import { decompressState } from '../../pipeline/state.ts';
 import { ensureEmbeddedPostgres } from './embedded.ts';
-import { applyPackage, PACKAGES_TABLE, PostgresLoadSession, stagingSchemaOf, type LoadMode } from './load.ts';
+import { applyPackage, dropStalePackages, PACKAGES_TABLE, PostgresLoadSession, stagingSchemaOf, type LoadMode } from './load.ts';
 import { fromStoredSchema } from '../../pipeline/schema-store.ts';
 import { ident, qualified } from './sql.ts';
 
@@ -108,7 +108,7 @@ class PostgresClient implements DestinationClient {
       // staged packages of the extract → load split (Temporal): one table set per load id
       await c.query(`CREATE SCHEMA IF NOT EXISTS ${ident(stagingSchemaOf(ds))}`);
       await c.query(
-        `CREATE TABLE IF NOT EXISTS ${qualified(stagingSchemaOf(ds), PACKAGES_TABLE)} (load_id varchar PRIMARY KEY, pipeline_name varchar NOT NULL, created_at timestamp with time zone NOT NULL, package jsonb NOT NULL)`,
+        `CREATE TABLE IF NOT EXISTS ${qualified(stagingSchemaOf(ds), PACKAGES_TABLE)} (load_id varchar PRIMARY KEY, pipeline_name varchar NOT NULL, created_at timestamp with time zone NOT NULL, package text NOT NULL)`,
       );
       await c.query('COMMIT');
     } catch (e) {
@@ -142,8 +142,12 @@ class PostgresClient implements DestinationClient {
     return PostgresLoadSession.begin(this.pool, this.datasetName, opts);
   }
 
-  async loadPackage(pipelineName: string, loadId: string): Promise<{ applied: boolean; tables: Record<string, number> }> {
+  async loadPackage(pipelineName: string, loadId: string): Promise<{ applied: boolean; tables: Record<string, number>; schemaName?: string }> {
     return applyPackage(this.pool, this.datasetName, pipelineName, loadId);
+  }
+
+  async dropStalePackages(olderThanHours: number): Promise<number> {
+    return dropStalePackages(this.pool, this.datasetName, olderThanHours);
   }
 
   async query<T>(text: string, params?: unknown[]): Promise<T[]> {

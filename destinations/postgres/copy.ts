@@ -23,6 +23,8 @@ const NEEDS_ESCAPE = /[\\\n\r\t]/;
 
 function escapeText(s: string, column: string): string {
   if (s.indexOf('\u0000') !== -1) throw new EncodeError('Postgres text cannot contain the NUL character (\\u0000)', column, s);
+  // a lone UTF-16 surrogate would be silently replaced by U+FFFD on the way to UTF-8
+  if (!s.isWellFormed()) throw new EncodeError('Text contains a lone UTF-16 surrogate (not valid Unicode)', column, s);
   if (!NEEDS_ESCAPE.test(s)) return s;
   let out = '';
   let last = 0;

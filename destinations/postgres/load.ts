@@ -421,6 +421,8 @@ async function insertFromStaging(tx: Tx, schema: Schema, table: string, staged: 
 
 export interface AppliedPackage {
   loadId: string;
+  /** The schema (source) the package loaded. */
+  schemaName?: string;
   /** false when the load id was already committed (a retried load step). */
   applied: boolean;
   tables: Record<string, number>;
@@ -440,10 +442,11 @@ export async function applyPackage(pool: pg.Pool, ds: string, pipeline: string, 
     const pkgRow = await tx.q(`SELECT package FROM ${qualified(stagingSchemaOf(ds), PACKAGES_TABLE)} WHERE load_id = $1`, [loadId]);
     if (done.rowCount) {
       await tx.rollback();
-      return { loadId, applied: false, tables: pkgRow.rows[0] ? (pkgRow.rows[0].package as PackageRecord).rowCounts : {} };
+      return { loadId, applied: false, tables: pkgRow.rows[0] ? (JSON.parse(pkgRow.rows[0].package) as PackageRecord).rowCounts : {} };
     }
     if (!pkgRow.rowCount) throw new LoadError(`Load package ${loadId} not found in ${stagingSchemaOf(ds)}: it was never staged or was dropped`, { pipeline, loadId });
-    const pkg = pkgRow.rows[0].package as PackageRecord;
+    // stored as text, not jsonb: jsonb reorders keys, and the schema read back must hash the same
+    const pkg = JSON.parse(pkgRow.rows[0].package) as PackageRecord;
     const r = pkg.request;
     const req: CommitRequest = {
       ...r,
@@ -460,7 +463,7 @@ export async function applyPackage(pool: pg.Pool, ds: string, pipeline: string, 
     if (stagedTables.length) await tx.q(`DROP TABLE IF EXISTS ${stagedTables.join(', ')}`);
     await tx.q(`DELETE FROM ${qualified(stagingSchemaOf(ds), PACKAGES_TABLE)} WHERE load_id = $1`, [loadId]);
     await tx.commit();
-    return { loadId, applied: true, tables: pkg.rowCounts };
+    return { loadId, applied: true, tables: pkg.rowCounts, schemaName: req.schema.name };
   } catch (e) {
     await tx.rollback();
     throw e;
@@ -472,4 +475,30 @@ function splitQualified(name: string): [string, string] {
   const m = /^"((?:[^"]|"")*)"\."((?:[^"]|"")*)"$/.exec(name);
   if (m) return [m[1].replace(/""/g, '"'), m[2].replace(/""/g, '"')];
   return ['pg_temp', name.slice(1, -1).replace(/""/g, '"')];
+}
+
+/**
+ * Staged packages nobody will load: an extract whose worker died after staging but before it
+ * reported leaves its package behind (the retry stages a new one). Packages older than
+ * `olderThanHours` are dropped with their staging tables. Returns how many were dropped.
+ */
+export async function dropStalePackages(pool: pg.Pool, ds: string, olderThanHours: number): Promise<number> {
+  const stale = await pool.query<{ load_id: string; package: string }>(
+    `SELECT load_id, package FROM ${qualified(stagingSchemaOf(ds), PACKAGES_TABLE)} WHERE created_at < now() - make_interval(hours => $1)`,
+    [olderThanHours],
+  );
+  for (const row of stale.rows) {
+    const tx = await Tx.open(pool, ds, 'gc');
+    try {
+      await tx.q('SELECT pg_advisory_xact_lock(hashtext($1))', [`tide:package:${ds}:${row.load_id}`]);
+      const tables = Object.values((JSON.parse(row.package) as PackageRecord).staging);
+      if (tables.length) await tx.q(`DROP TABLE IF EXISTS ${tables.join(', ')}`);
+      await tx.q(`DELETE FROM ${qualified(stagingSchemaOf(ds), PACKAGES_TABLE)} WHERE load_id = $1`, [row.load_id]);
+      await tx.commit();
+    } catch (e) {
+      await tx.rollback();
+      throw e;
+    }
+  }
+  return stale.rows.length;
 }
