@@ -362,7 +362,19 @@ export async function applyMerge(ctx: MergeContext): Promise<void> {
 
   // staging tables are fresh (temp) tables without statistics: without them the planner guesses 200
   // distinct keys and can pick nested loops over a million staged rows
-  await ctx.q(`ANALYZE ${[rootSt, ...nested.filter((n) => n.staging).map((n) => n.staging!)].join(', ')}`);
+  // (only the columns the merge joins and filters on: sampling every column of a wide batch costs more)
+  const rootKeys = [...new Set([...primaryKey, ...mergeKey, DLT_ID, ...(root.scd2?.rowVersionColumn ? [root.scd2.rowVersionColumn] : [])])]
+    .filter((c) => rootTable.columns.includes(c));
+  const analyze = [
+    `${rootSt}${rootKeys.length ? ` (${rootKeys.map(ident).join(', ')})` : ''}`,
+    ...nested
+      .filter((n) => n.staging)
+      .map((n) => {
+        const cols = [DLT_ID, '_dlt_root_id', '_dlt_parent_id'].filter((c) => n.columns.includes(c));
+        return `${n.staging}${cols.length ? ` (${cols.map(ident).join(', ')})` : ''}`;
+      }),
+  ];
+  await ctx.q(`ANALYZE ${analyze.join(', ')}`);
 
   // indexes the merge lookups use (created once, on first merge)
   const idx = await existingIndexes(ctx, [root.name, ...nested.filter((n) => n.exists || n.staging).map((n) => n.name)]);
