@@ -306,16 +306,27 @@ function isCanonicalUtc(v: string): boolean {
   const n = v.length;
   if ((n !== 20 && n !== 24) || v.charCodeAt(n - 1) !== 90 /* Z */) return false;
   if (v.charCodeAt(4) !== 45 || v.charCodeAt(7) !== 45 || v.charCodeAt(10) !== 84 || v.charCodeAt(13) !== 58 || v.charCodeAt(16) !== 58) return false;
-  if (n === 24 && v.charCodeAt(19) !== 46) return false;
-  for (const i of n === 24 ? DIGITS_24 : DIGITS_20) {
-    const c = v.charCodeAt(i);
-    if (c < 48 || c > 57) return false;
+  if (n === 24) {
+    if (v.charCodeAt(19) !== 46) return false;
+    if (!(digit(v, 20) && digit(v, 21) && digit(v, 22))) return false;
   }
-  const y = +v.slice(0, 4), mo = +v.slice(5, 7), d = +v.slice(8, 10);
-  return y >= 1 && mo >= 1 && mo <= 12 && d >= 1 && d <= daysInMonth(y, mo) && +v.slice(11, 13) < 24 && +v.slice(14, 16) < 60 && +v.slice(17, 19) < 60;
+  // fields read from char codes: no substrings allocated on this per-value path
+  const y = num4(v, 0), mo = num2(v, 5), d = num2(v, 8), h = num2(v, 11), mi = num2(v, 14), sec = num2(v, 17);
+  return y >= 1 && mo >= 1 && mo <= 12 && d >= 1 && d <= daysInMonth(y, mo) && h >= 0 && h < 24 && mi >= 0 && mi < 60 && sec >= 0 && sec < 60;
 }
-const DIGITS_20 = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18];
-const DIGITS_24 = [...DIGITS_20, 20, 21, 22];
+function digit(v: string, i: number): boolean {
+  const c = v.charCodeAt(i);
+  return c >= 48 && c <= 57;
+}
+/** Two decimal digits at i, or -1. */
+function num2(v: string, i: number): number {
+  const a = v.charCodeAt(i) - 48, b = v.charCodeAt(i + 1) - 48;
+  return a >= 0 && a <= 9 && b >= 0 && b <= 9 ? a * 10 + b : -1;
+}
+function num4(v: string, i: number): number {
+  const a = num2(v, i), b = num2(v, i + 2);
+  return a < 0 || b < 0 ? -1 : a * 100 + b;
+}
 
 function textToTimestamp(v: string): string | null {
   if (isCanonicalUtc(v)) return v;
