@@ -5,9 +5,10 @@
  * strings (one nullable), a float, bools, a nested object (flattened into `user__*` columns) and a
  * list of 0–3 small objects (the nested table `items__labels`).
  */
+import { spawnSync } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
 import { once } from 'node:events';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
@@ -122,4 +123,24 @@ export async function ensureDataFile(n: number, log: (m: string) => void = () =>
   await once(out, 'finish');
   renameSync(tmp, file);
   return { file, generated: true, bytes: statSync(file).size };
+}
+
+export const VENV = join(BENCH_DIR, '.venv');
+export const VENV_PY = join(VENV, 'bin', 'python');
+
+/** bench/.venv with dlt[postgres]==1.26.0 (the peer tide is measured against), created when missing. Returns dlt's version. */
+export function ensureDltVenv(log: (m: string) => void): string {
+  const probe = () => spawnSync(VENV_PY, ['-c', 'import dlt, psycopg2; print(dlt.__version__)'], { encoding: 'utf8' });
+  let r = existsSync(VENV_PY) ? probe() : undefined;
+  if (r?.status === 0) return r.stdout.trim();
+  log(`creating ${relative(process.cwd(), VENV) || VENV} and installing "dlt[postgres]==1.26.0" (one time, takes a minute)`);
+  const run = (cmd: string, args: string[]) => {
+    const x = spawnSync(cmd, args, { stdio: 'inherit' });
+    if (x.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${x.status})`);
+  };
+  if (!existsSync(VENV_PY)) run('python3', ['-m', 'venv', VENV]);
+  run(join(VENV, 'bin', 'pip'), ['install', '--quiet', 'dlt[postgres]==1.26.0']);
+  r = probe();
+  if (r.status !== 0) throw new Error(`dlt is not importable from ${VENV}:\n${r.stderr}`);
+  return r.stdout.trim();
 }

@@ -15,14 +15,14 @@
  *
  * Env: TIDE_BENCH_POSTGRES_URL (else an embedded Postgres from bench/merge.ts' `startEmbedded()`).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import pg from 'pg';
 import { pipeline, postgres, resource } from '../index.ts';
 import type { MergeStrategy } from '../index.ts';
-import { BENCH_DIR, DATA_DIR, prng } from './data.ts';
+import { BENCH_DIR, VENV_PY, ensureDltVenv, DATA_DIR, prng } from './data.ts';
 import { runMergeBench, startEmbedded } from './merge.ts';
 import { jsonlPages } from './tide-load.ts';
 
@@ -234,25 +234,7 @@ async function tideSide(url: string, strategy: Strategy, dataset: string, initia
   }
 }
 
-const VENV = join(BENCH_DIR, '.venv');
-const VENV_PY = join(VENV, 'bin', 'python');
-
-/** bench/.venv with dlt[postgres]==1.26.0, created when missing. Returns dlt's version. */
-function ensureVenv(): string {
-  const probe = () => spawnSync(VENV_PY, ['-c', 'import dlt, psycopg2; print(dlt.__version__)'], { encoding: 'utf8' });
-  let r = existsSync(VENV_PY) ? probe() : undefined;
-  if (r?.status === 0) return r.stdout.trim();
-  log(`creating ${fmtRel(VENV)} and installing "dlt[postgres]==1.26.0" (one time, takes a minute)`);
-  const run = (cmd: string, args: string[]) => {
-    const x = spawnSync(cmd, args, { stdio: 'inherit' });
-    if (x.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${x.status})`);
-  };
-  if (!existsSync(VENV_PY)) run('python3', ['-m', 'venv', VENV]);
-  run(join(VENV, 'bin', 'pip'), ['install', '--quiet', 'dlt[postgres]==1.26.0']);
-  r = probe();
-  if (r.status !== 0) throw new Error(`dlt is not importable from ${VENV}:\n${r.stderr}`);
-  return r.stdout.trim();
-}
+const ensureVenv = () => ensureDltVenv(log);
 
 /**
  * dlt in one child process (bench/dlt_merge.py): the untimed initial load; the script then prints

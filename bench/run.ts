@@ -8,16 +8,16 @@
  * Env: TIDE_BENCH_ITEMS (default item count), TIDE_BENCH_POSTGRES_URL (use this server instead of
  * starting an embedded one).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, createReadStream, createWriteStream, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, createReadStream, createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { cpus, tmpdir, totalmem, userInfo } from 'node:os';
 import { join, relative } from 'node:path';
 import { pipeline as streamPipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { startEphemeralPostgres } from '../destinations/postgres/embedded.ts';
 import copyStreams from 'pg-copy-streams';
-import { BENCH_DIR, ensureDataFile } from './data.ts';
+import { BENCH_DIR, VENV_PY, ensureDltVenv, ensureDataFile } from './data.ts';
 
 // ------------------------------------------------------------------ options
 interface Options {
@@ -132,25 +132,7 @@ function runChild(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.
   });
 }
 
-const VENV = join(BENCH_DIR, '.venv');
-const VENV_PY = join(VENV, 'bin', 'python');
-
-/** bench/.venv with dlt[postgres]==1.26.0, created when missing. Returns dlt's version. */
-function ensureVenv(): string {
-  const probe = () => spawnSync(VENV_PY, ['-c', 'import dlt, psycopg2; print(dlt.__version__)'], { encoding: 'utf8' });
-  let r = existsSync(VENV_PY) ? probe() : undefined;
-  if (r?.status === 0) return r.stdout.trim();
-  log(`creating ${fmtRel(VENV)} and installing "dlt[postgres]==1.26.0" (one time, takes a minute)`);
-  const run = (cmd: string, args: string[]) => {
-    const x = spawnSync(cmd, args, { stdio: 'inherit' });
-    if (x.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${x.status})`);
-  };
-  if (!existsSync(VENV_PY)) run('python3', ['-m', 'venv', VENV]);
-  run(join(VENV, 'bin', 'pip'), ['install', '--quiet', 'dlt[postgres]==1.26.0']);
-  r = probe();
-  if (r.status !== 0) throw new Error(`dlt is not importable from ${VENV}:\n${r.stderr}`);
-  return r.stdout.trim();
-}
+const ensureVenv = () => ensureDltVenv(log);
 
 async function countRows(client: pg.Client, schema: string): Promise<{ root: number; child: number }> {
   const t = await client.query<{ table_name: string }>(
