@@ -247,3 +247,15 @@ export function shiftByLag(value: unknown, lag: number, sign: 1 | -1): unknown {
   }
   throw new LagError(`Lag is not supported for cursor type ${value === null ? 'null' : typeof value}`);
 }
+
+/** A value as dlt prints it in messages (None for null). */
+export function show(v: unknown): string {
+  if (v === undefined || v === null) return 'None';
+  if (v instanceof Date) return v.toISOString();
+  if (typeof v === 'string') return v;
+  try {
+    return JSON.stringify(v) ?? String(v);
+  } catch {
+    return String(v);
+  }
+}

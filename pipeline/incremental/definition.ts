@@ -2,7 +2,7 @@
  * The immutable incremental definition (dlt `dlt.sources.incremental(...)` before binding).
  */
 import { ConfigurationError } from '../errors.ts';
-import { compare, IncomparableError, deepEqual } from './compare.ts';
+import { compare, IncomparableError, deepEqual, show } from './compare.ts';
 
 export type LastValueFunc = 'max' | 'min' | ((values: unknown[]) => unknown);
 
@@ -69,15 +69,6 @@ export function lastValueFuncName(f: LastValueFunc | undefined): string {
   return f.name || 'custom';
 }
 
-function show(v: unknown): string {
-  if (v instanceof Date) return v.toISOString();
-  if (typeof v === 'string') return v;
-  try {
-    return JSON.stringify(v) ?? String(v);
-  } catch {
-    return String(v);
-  }
-}
 
 /** INC-19: end_value needs initial_value and must be "after" it according to last_value_func. */
 export function checkEndValue(initialValue: unknown, endValue: unknown, func: LastValueFunc | undefined): void {

@@ -13,7 +13,7 @@ import {
   TideError,
 } from '../errors.ts';
 import { BoundarySet } from './boundary.ts';
-import { compare, compareFast, deepEqual, formatLike, IncomparableError, LagError, parseIso, shiftByLag } from './compare.ts';
+import { compare, compareFast, deepEqual, formatLike, show, IncomparableError, LagError, parseIso, shiftByLag } from './compare.ts';
 import {
   checkEndValue,
   IncrementalDef,
@@ -91,16 +91,6 @@ function compileCursor(path: string): CursorGetter {
   };
 }
 
-function show(v: unknown): string {
-  if (v === undefined || v === null) return 'None';
-  if (v instanceof Date) return v.toISOString();
-  if (typeof v === 'string') return v;
-  try {
-    return JSON.stringify(v) ?? String(v);
-  } catch {
-    return String(v);
-  }
-}
 
 const isNil = (v: unknown): v is null | undefined => v === null || v === undefined;
 
