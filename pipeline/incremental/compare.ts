@@ -125,9 +125,10 @@ function typeName(v: unknown): string {
 export function compareFast(a: unknown, b: unknown): number {
   if (typeof a === 'number' && typeof b === 'number') return a < b ? -1 : a > b ? 1 : 0;
   if (typeof a === 'string' && typeof b === 'string') {
+    if (a === b) return 0;
     const n = a.length;
     if (n === b.length && n >= 20 && a.charCodeAt(n - 1) === 90 && b.charCodeAt(n - 1) === 90 && a.charCodeAt(10) === b.charCodeAt(10) && a.charCodeAt(4) === 45 && b.charCodeAt(4) === 45 && a.charCodeAt(7) === 45 && b.charCodeAt(7) === 45) {
-      return a < b ? -1 : a > b ? 1 : 0;
+      return a < b ? -1 : 1;
     }
   }
   return compare(a, b);
