@@ -201,6 +201,8 @@ export class TideClient {
       workflowId,
       args: [{ pipeline, interval, kind: 'manual' }],
       workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+      // the same interval already running (a retry, a backfill): wait for that run instead of failing
+      workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
       typedSearchAttributes: [
         { key: SA.pipeline, value: pipeline },
         { key: SA.kind, value: 'manual' },

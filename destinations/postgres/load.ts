@@ -442,11 +442,11 @@ export async function applyPackage(pool: pg.Pool, ds: string, pipeline: string, 
     const pkgRow = await tx.q(`SELECT package FROM ${qualified(stagingSchemaOf(ds), PACKAGES_TABLE)} WHERE load_id = $1`, [loadId]);
     if (done.rowCount) {
       await tx.rollback();
-      return { loadId, applied: false, tables: pkgRow.rows[0] ? (JSON.parse(pkgRow.rows[0].package) as PackageRecord).rowCounts : {} };
+      return { loadId, applied: false, tables: pkgRow.rows[0] ? readPackage(pkgRow.rows[0].package).rowCounts : {} };
     }
     if (!pkgRow.rowCount) throw new LoadError(`Load package ${loadId} not found in ${stagingSchemaOf(ds)}: it was never staged or was dropped`, { pipeline, loadId });
     // stored as text, not jsonb: jsonb reorders keys, and the schema read back must hash the same
-    const pkg = JSON.parse(pkgRow.rows[0].package) as PackageRecord;
+    const pkg = readPackage(pkgRow.rows[0].package);
     const r = pkg.request;
     const req: CommitRequest = {
       ...r,
@@ -470,6 +470,11 @@ export async function applyPackage(pool: pg.Pool, ds: string, pipeline: string, 
   }
 }
 
+/** The package column is text; datasets staged by an earlier tide have it as jsonb (already parsed). */
+function readPackage(v: unknown): PackageRecord {
+  return (typeof v === 'string' ? JSON.parse(v) : v) as PackageRecord;
+}
+
 function splitQualified(name: string): [string, string] {
   // name is either "schema"."table" or a temp "table"
   const m = /^"((?:[^"]|"")*)"\."((?:[^"]|"")*)"$/.exec(name);
@@ -491,7 +496,7 @@ export async function dropStalePackages(pool: pg.Pool, ds: string, olderThanHour
     const tx = await Tx.open(pool, ds, 'gc');
     try {
       await tx.q('SELECT pg_advisory_xact_lock(hashtext($1))', [`tide:package:${ds}:${row.load_id}`]);
-      const tables = Object.values((JSON.parse(row.package) as PackageRecord).staging);
+      const tables = Object.values(readPackage(row.package).staging);
       if (tables.length) await tx.q(`DROP TABLE IF EXISTS ${tables.join(', ')}`);
       await tx.q(`DELETE FROM ${qualified(stagingSchemaOf(ds), PACKAGES_TABLE)} WHERE load_id = $1`, [row.load_id]);
       await tx.commit();
