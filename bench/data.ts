@@ -144,3 +144,10 @@ export function ensureDltVenv(log: (m: string) => void): string {
   if (r.status !== 0) throw new Error(`dlt is not importable from ${VENV}:\n${r.stderr}`);
   return r.stdout.trim();
 }
+
+/** A positive integer command-line value (`1_000_000` and `1,000,000` accepted). */
+export function parsePositiveInt(v: string | undefined, flag: string, usage: string): number {
+  const n = Number(String(v ?? '').replace(/[_,]/g, ''));
+  if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`${flag} needs a positive integer, got "${v}"\n${usage}`);
+  return n;
+}

@@ -23,6 +23,7 @@ import pg from 'pg';
 import { pipeline, postgres, resource } from '../index.ts';
 import type { MergeStrategy } from '../index.ts';
 import { BENCH_DIR, VENV_PY, ensureDltVenv, DATA_DIR, prng } from './data.ts';
+import { parsePositiveInt } from './data.ts';
 import { runMergeBench, startEmbedded } from './merge.ts';
 import { jsonlPages } from './tide-load.ts';
 
@@ -51,11 +52,7 @@ const USAGE = `usage: node --import tsx bench/merge-e2e.ts [options]
   --keep                keep the bench schemas
 env: TIDE_BENCH_POSTGRES_URL=postgres://… uses that server instead of an embedded one`;
 
-function parseCount(v: string | undefined, flag: string): number {
-  const n = Number(String(v ?? '').replace(/[_,]/g, ''));
-  if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`${flag} needs a positive integer, got "${v}"\n${USAGE}`);
-  return n;
-}
+const parseCount = (v: string | undefined, flag: string): number => parsePositiveInt(v, flag, USAGE);
 
 function parseArgs(argv: string[]): Options {
   let rows = 1_000_000;

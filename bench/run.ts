@@ -18,6 +18,7 @@ import pg from 'pg';
 import { startEphemeralPostgres } from '../destinations/postgres/embedded.ts';
 import copyStreams from 'pg-copy-streams';
 import { BENCH_DIR, VENV_PY, ensureDltVenv, ensureDataFile } from './data.ts';
+import { parsePositiveInt } from './data.ts';
 
 // ------------------------------------------------------------------ options
 interface Options {
@@ -38,11 +39,7 @@ const USAGE = `usage: npm run bench -- [options]
   --keep           keep the benchmark schemas (default: dropped at the end)
 env: TIDE_BENCH_POSTGRES_URL=postgres://… uses that server instead of an embedded one`;
 
-function parseCount(v: string | undefined, flag: string): number {
-  const n = Number(String(v ?? '').replace(/[_,]/g, ''));
-  if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`${flag} needs a positive integer, got "${v}"\n${USAGE}`);
-  return n;
-}
+const parseCount = (v: string | undefined, flag: string): number => parsePositiveInt(v, flag, USAGE);
 
 function parseArgs(argv: string[]): Options {
   let items = process.env.TIDE_BENCH_ITEMS ? parseCount(process.env.TIDE_BENCH_ITEMS, 'TIDE_BENCH_ITEMS') : 1_000_000;
