@@ -11,25 +11,31 @@ import { pipeline, postgres, resource } from '../index.ts';
 
 const PAGE = 1000;
 
-/** Parsed items of a JSONL file, a page at a time; memory is bounded by one read chunk plus one page. */
+/**
+ * Parsed items of a JSONL file, a page at a time; memory is bounded by one read chunk plus one page.
+ * Lines are found in the bytes and decoded one at a time (what dlt's harness does with
+ * `for line in f: json.loads(line)`): decoding whole chunks to strings and gluing them to the rest
+ * of the previous chunk cost this reader a second and half its garbage.
+ */
 export async function* jsonlPages(file: string, pageSize = PAGE): AsyncGenerator<unknown[]> {
-  let rest = '';
+  let rest: Buffer | null = null;
   let page: unknown[] = [];
-  for await (const chunk of createReadStream(file, { encoding: 'utf8', highWaterMark: 1 << 16 })) {
-    const text = rest + (chunk as string);
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 16 })) {
+    const bytes: Buffer = rest ? Buffer.concat([rest, chunk as Buffer]) : (chunk as Buffer);
     let start = 0;
     let nl: number;
-    while ((nl = text.indexOf('\n', start)) !== -1) {
-      if (nl > start) page.push(JSON.parse(text.slice(start, nl)));
+    while ((nl = bytes.indexOf(10, start)) !== -1) {
+      if (nl > start) page.push(JSON.parse(bytes.toString('utf8', start, nl)));
       start = nl + 1;
       if (page.length >= pageSize) {
         yield page;
         page = [];
       }
     }
-    rest = text.slice(start);
+    rest = start < bytes.length ? bytes.subarray(start) : null;
   }
-  if (rest.trim()) page.push(JSON.parse(rest));
+  const last = rest?.toString('utf8').trim();
+  if (last) page.push(JSON.parse(last));
   if (page.length) yield page;
 }
 

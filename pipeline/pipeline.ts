@@ -13,7 +13,7 @@ import { Normalizer } from './normalize/normalizer.ts';
 import { normalizeIdentifier, normalizePath } from './normalize/naming.ts';
 import { Resource, Source, resource as defineResource, resourceProps, sourceProps } from './resource.ts';
 import type { ColumnHint, MergeStrategy, Schema, TableSchema, WriteDisposition, WriteDispositionName } from './schema.ts';
-import { DLT_VALID_FROM, DLT_VALID_TO, newSchema, nestedTablesOf } from './schema.ts';
+import { DLT_VALID_FROM, DLT_VALID_TO, newSchema, nestedTablesOf, markColumnsChanged } from './schema.ts';
 import { fromStoredSchema, schemaHash, toStoredSchema } from './schema-store.ts';
 import {
   bumpVersion,
@@ -374,6 +374,7 @@ export class Pipeline {
       t.columns[to] ??= { name: to, dataType: 'timestamp', nullable: true, x_valid_to: true };
       if (t.scd2.activeRecordTimestamp) t.columns[to].x_active_record_timestamp = t.scd2.activeRecordTimestamp;
     } else t.scd2 = undefined;
+    markColumnsChanged();
     return t;
   }
 

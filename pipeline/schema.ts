@@ -156,3 +156,19 @@ export function keyColumns(table: TableSchema, hint: 'primaryKey' | 'mergeKey'):
 export function cloneSchema(schema: Schema): Schema {
   return structuredClone(schema);
 }
+
+let columnsRevision = 0;
+
+/**
+ * Call after adding a column to any table during a run. Writers that encode rows as they arrive
+ * (the Postgres COPY buffer) compare `columnsRevisionNow()` on every row instead of re-reading a
+ * table's column list, and re-read it only when this changed.
+ */
+export function markColumnsChanged(): void {
+  columnsRevision++;
+}
+
+/** Increases whenever `markColumnsChanged()` is called. */
+export function columnsRevisionNow(): number {
+  return columnsRevision;
+}

@@ -14,12 +14,12 @@ import type pg from 'pg';
 import type { CommitRequest, LoadSession, Row } from '../../pipeline/destination.ts';
 import { LoadError } from '../../pipeline/errors.ts';
 import type { ColumnSchema, Schema } from '../../pipeline/schema.ts';
-import { LOADS_TABLE, STATE_TABLE, VERSION_TABLE, nestedTablesOf, rootTableOf } from '../../pipeline/schema.ts';
+import { LOADS_TABLE, STATE_TABLE, VERSION_TABLE, columnsRevisionNow, nestedTablesOf, rootTableOf } from '../../pipeline/schema.ts';
 import { toStoredSchema } from '../../pipeline/schema-store.ts';
 import { compressState, decodeTypedJson, decompressState, encodeTypedJson, mergeConcurrentState, STATE_ENGINE_VERSION } from '../../pipeline/state.ts';
 import { uniqueId } from '../../pipeline/normalize/hash.ts';
 import { toLoadError } from './client.ts';
-import { copyRows, EncodeError, RowEncoder } from './copy.ts';
+import { copyBuffer, CopyBuffer, EncodeError, RowEncoder } from './copy.ts';
 import { applyMerge } from './merge.ts';
 import { addColumnsSql, createTableSql, ident, pgType, qualified } from './sql.ts';
 
@@ -30,18 +30,17 @@ export function stagingSchemaOf(ds: string): string {
   return `${ds}_staging`;
 }
 
-interface Buffer {
-  rows: Row[];
-  items: unknown[];
-  resource: string;
+/** Rows of one table buffered for the next COPY: one CopyBuffer per column list the table had. */
+interface TableRows {
+  buffers: CopyBuffer[];
+  /** `columnsRevisionNow()` when the last buffer's column list was checked */
+  revision: number;
 }
 
 interface Relation {
   /** schema-qualified, quoted name */
   name: string;
   columns: Set<string>;
-  encoder?: RowEncoder;
-  encoderSize?: number;
 }
 
 const COPY_WHERE = /COPY [^,]+, line (\d+)(?:, column ([^:]+))?/;
@@ -146,7 +145,7 @@ export class PostgresLoadSession implements LoadSession {
   readonly #mode: LoadMode;
   readonly #schema: Schema;
   readonly #batchSize: number;
-  readonly #buffers = new Map<string, Buffer>();
+  readonly #buffers = new Map<string, TableRows>();
   /** staging tables of this load (TEMP in direct mode, `<dataset>_staging` tables in stage mode) */
   readonly #staging = new Map<string, Relation>();
   #prepare: { drop: string[]; truncate: string[] } = { drop: [], truncate: [] };
@@ -180,10 +179,47 @@ export class PostgresLoadSession implements LoadSession {
 
   add(table: string, row: Row, item: unknown, resource: string): boolean {
     let b = this.#buffers.get(table);
-    if (!b) this.#buffers.set(table, (b = { rows: [], items: [], resource }));
-    b.rows.push(row);
-    b.items.push(item);
+    if (!b || b.revision !== columnsRevisionNow()) b = this.#tableRows(table, b, resource);
+    let buf = b.buffers[b.buffers.length - 1];
+    if (buf.resource !== resource) b.buffers.push((buf = new CopyBuffer(buf.encoder, resource)));
+    try {
+      buf.push(row, item);
+    } catch (e) {
+      if (e instanceof EncodeError) {
+        throw new LoadError(`Cannot load value into column "${e.column}": ${e.message}`, {
+          pipeline: this.#pipeline,
+          resource,
+          table,
+          column: e.column,
+          value: e.value,
+          item,
+          loadId: this.loadId,
+        });
+      }
+      throw e;
+    }
     return ++this.#buffered >= this.#batchSize;
+  }
+
+  /** The buffers of `table`, with a new one when the table gained columns since the last row. */
+  #tableRows(table: string, b: TableRows | undefined, resource: string): TableRows {
+    const revision = columnsRevisionNow();
+    const tableSchema = this.#schema.tables[table];
+    if (!tableSchema) throw new LoadError(`Table "${table}" is not in the schema`, { table, pipeline: this.#pipeline });
+    const last = b?.buffers[b.buffers.length - 1];
+    let count = 0;
+    for (const _ in tableSchema.columns) count++;
+    if (b && last && last.encoder.columns.length === count) {
+      b.revision = revision;
+      return b;
+    }
+    const encoder = new RowEncoder(Object.values(tableSchema.columns));
+    if (!b) this.#buffers.set(table, (b = { buffers: [], revision }));
+    b.revision = revision;
+    // an empty buffer of the old column list is replaced, not copied
+    if (last && last.lines === 0) b.buffers.pop();
+    b.buffers.push(new CopyBuffer(encoder, resource));
+    return b;
   }
 
   async flush(): Promise<void> {
@@ -194,7 +230,7 @@ export class PostgresLoadSession implements LoadSession {
     this.#buffers.clear();
     this.#buffered = 0;
     const chain = (async () => {
-      for (const [table, buf] of batches) await this.#copyBatch(table, buf);
+      for (const [table, b] of batches) for (const buf of b.buffers) if (buf.lines) await this.#copyBatch(table, buf);
     })();
     chain.catch(() => undefined); // surfaced by the next await of #pending
     this.#pending = chain;
@@ -243,27 +279,11 @@ export class PostgresLoadSession implements LoadSession {
     return st;
   }
 
-  async #copyBatch(table: string, buf: Buffer): Promise<void> {
+  async #copyBatch(table: string, buf: CopyBuffer): Promise<void> {
     const target = await this.#target(table);
-    const cols = Object.values(this.#schema.tables[table].columns);
-    if (!target.encoder || target.encoderSize !== cols.length) {
-      target.encoder = new RowEncoder(cols);
-      target.encoderSize = cols.length;
-    }
     const [schemaName, tableName] = splitQualified(target.name);
-    const fail = (index: number, err: EncodeError): never => {
-      throw new LoadError(`Cannot load value into column "${err.column}": ${err.message}`, {
-        pipeline: this.#pipeline,
-        resource: buf.resource,
-        table,
-        column: err.column,
-        value: err.value,
-        item: buf.items[index],
-        loadId: this.loadId,
-      });
-    };
     try {
-      await copyRows(this.#tx.client, schemaName, tableName, target.encoder, buf.rows, fail);
+      await copyBuffer(this.#tx.client, schemaName, tableName, buf);
     } catch (e) {
       if (e instanceof LoadError) throw e;
       const pe = e as pg.DatabaseError;
@@ -284,7 +304,7 @@ export class PostgresLoadSession implements LoadSession {
         cause: e,
       });
     }
-    this.rowCounts[table] = (this.rowCounts[table] ?? 0) + buf.rows.length;
+    this.rowCounts[table] = (this.rowCounts[table] ?? 0) + buf.lines;
   }
 
   async commit(req: CommitRequest): Promise<void> {

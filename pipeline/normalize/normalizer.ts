@@ -13,7 +13,7 @@
  * The traversal is iterative (explicit stacks): deep input cannot overflow the call stack.
  */
 import type { ColumnHint, ColumnSchema, DataType, Schema, TableSchema } from '../schema.ts';
-import { DLT_ID, DLT_LIST_IDX, DLT_LOAD_ID, DLT_PARENT_ID, DLT_ROOT_ID } from '../schema.ts';
+import { DLT_ID, DLT_LIST_IDX, DLT_LOAD_ID, DLT_PARENT_ID, DLT_ROOT_ID, markColumnsChanged } from '../schema.ts';
 import { CannotCoerceNullError, NormalizeError } from '../errors.ts';
 import { TideError } from '../errors.ts';
 import { digest10, sortedJson } from './hash.ts';
@@ -290,7 +290,8 @@ export class Normalizer {
         const v = cur[k];
         let normK = this.keyCache.get(k);
         if (normK === undefined) normK = this.normalizeKey(k);
-        const name = prefix ? shortenFragments([prefix, normK], MAX_LENGTH) : normK;
+        // the joined path when it fits (the common case), as shortenFragments would return it
+        const name = !prefix ? normK : prefix.length + 2 + normK.length <= MAX_LENGTH ? prefix + PATH_SEPARATOR + normK : shortenFragments([prefix, normK], MAX_LENGTH);
         if (typeof v === 'object' && v !== null) {
           if (Array.isArray(v)) {
             if (!this.keepAsJson(tableSchema, hints, name, rLvl)) {
@@ -485,6 +486,7 @@ export class Normalizer {
         const r = coerceValue(v, type, vt);
         if (r.ok) {
           columns[col] = this.newColumn(col, type, hint, root);
+          markColumnsChanged();
           row[col] = r.value;
           continue;
         }
@@ -512,6 +514,7 @@ export class Normalizer {
           throw new NormalizeError(`Cannot coerce value into variant column "${vname}"`, { table: tableName, column: vname, value: v });
         }
         columns[vname] = { name: vname, dataType: type, nullable: true, variant: true };
+        markColumnsChanged();
         vv = r.value;
       }
       (renamed ??= []).push([col, vname]);
