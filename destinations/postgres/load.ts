@@ -43,6 +43,9 @@ interface Relation {
   columns: Set<string>;
 }
 
+/** Batches queued for COPY before `flush()` waits (memory: this many batches of encoded rows). */
+const IN_FLIGHT = 3;
+
 const COPY_WHERE = /COPY [^,]+, line (\d+)(?:, column ([^:]+))?/;
 
 /** A transaction on one connection, with the dataset's tables as they exist in it. */
@@ -151,6 +154,7 @@ export class PostgresLoadSession implements LoadSession {
   #prepare: { drop: string[]; truncate: string[] } = { drop: [], truncate: [] };
   #buffered = 0;
   #pending: Promise<void> = Promise.resolve();
+  #inFlight = 0;
 
   private constructor(tx: Tx, readonly loadId: string, mode: LoadMode, schema: Schema, batchSize: number) {
     this.#tx = tx;
@@ -223,14 +227,23 @@ export class PostgresLoadSession implements LoadSession {
   }
 
   async flush(): Promise<void> {
-    // backpressure: at most one batch in flight while the next one is normalized
-    await this.#pending;
+    // backpressure: at most IN_FLIGHT batches queued for COPY while the next one is normalized
+    // (Postgres' pace varies with checkpoints and the other core's load: one queued batch often leaves the
+    // normalizer waiting)
+    if (this.#inFlight >= IN_FLIGHT) await this.#pending;
     if (this.#buffered === 0) return;
     const batches = [...this.#buffers.entries()];
     this.#buffers.clear();
     this.#buffered = 0;
+    const previous = this.#pending;
+    this.#inFlight++;
     const chain = (async () => {
-      for (const [table, b] of batches) for (const buf of b.buffers) if (buf.lines) await this.#copyBatch(table, buf);
+      try {
+        await previous;
+        for (const [table, b] of batches) for (const buf of b.buffers) if (buf.lines) await this.#copyBatch(table, buf);
+      } finally {
+        this.#inFlight--;
+      }
     })();
     chain.catch(() => undefined); // surfaced by the next await of #pending
     this.#pending = chain;
