@@ -76,7 +76,12 @@ export interface DestinationClient {
    * Starts a load. `direct`: rows and the load commit in one transaction (`commit`). `stage`:
    * `commit` only stages the package; `loadPackage` applies it later, idempotently.
    */
-  beginLoad(opts: { loadId: string; pipelineName: string; schema: Schema; batchSize?: number; mode?: 'direct' | 'stage' }): Promise<LoadSession>;
+  /**
+   * `onlyRoot`: the caller promises that this load writes rows of this root table (and its nested
+   * tables) only, and truncates or drops nothing else. A destination may then start merging while
+   * rows still arrive (Postgres: delete-insert deletes the replaced rows batch by batch).
+   */
+  beginLoad(opts: { loadId: string; pipelineName: string; schema: Schema; batchSize?: number; mode?: 'direct' | 'stage'; onlyRoot?: string }): Promise<LoadSession>;
   /** Applies a staged package in one transaction; a load id already committed is a no-op (`applied: false`). */
   loadPackage(pipelineName: string, loadId: string): Promise<{ applied: boolean; tables: Record<string, number>; schemaName?: string }>;
   /** Drops staged packages older than the given age that no load step will apply (their extract's worker died). */

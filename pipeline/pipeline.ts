@@ -494,7 +494,15 @@ export class Pipeline {
       }
       const refreshed = this.#refresh(plan, schema, opts.refresh);
       const loadId = newLoadId();
-      session = await client.beginLoad({ loadId, pipelineName: this.pipelineName, schema, batchSize: this.#batchSize, mode });
+      // the one root table of a load that writes nothing else lets the destination merge while rows arrive
+      const rootTables = new Set<string>();
+      for (const n of plan.all) {
+        if (!n.load) continue;
+        const tn = resourceProps(n.resource).options.tableName;
+        rootTables.add(typeof tn === 'function' ? '' : normalizePath(String(tn ?? n.resource.name)));
+      }
+      const onlyRoot = rootTables.size === 1 && !rootTables.has('') && !refreshed.drop.length && !refreshed.truncate.length ? [...rootTables][0] : undefined;
+      session = await client.beginLoad({ loadId, pipelineName: this.pipelineName, schema, batchSize: this.#batchSize, mode, onlyRoot });
       if (refreshed.drop.length || refreshed.truncate.length) await session.prepare(refreshed);
       // one normalizer per resource, so a bad item is reported with its resource
       const normalizers = new Map<string, Normalizer>();

@@ -138,7 +138,7 @@ class PostgresClient implements DestinationClient {
     };
   }
 
-  async beginLoad(opts: { loadId: string; pipelineName: string; schema: Schema; batchSize?: number; mode?: LoadMode }): Promise<LoadSession> {
+  async beginLoad(opts: { loadId: string; pipelineName: string; schema: Schema; batchSize?: number; mode?: LoadMode; onlyRoot?: string }): Promise<LoadSession> {
     return PostgresLoadSession.begin(this.pool, this.datasetName, opts);
   }
 

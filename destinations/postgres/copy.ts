@@ -153,10 +153,16 @@ export class CopyBuffer {
   #cur: Buffer = Buffer.allocUnsafe(CHUNK);
   #off = 0;
 
+  /** Values of `keyColumn` of every line, when the loader asked for them (early merge). */
+  readonly keys: unknown[] | undefined;
+
   constructor(
     readonly encoder: RowEncoder,
     readonly resource: string,
-  ) {}
+    readonly keyColumn?: string,
+  ) {
+    this.keys = keyColumn === undefined ? undefined : [];
+  }
 
   get lines(): number {
     return this.items.length;
@@ -173,6 +179,7 @@ export class CopyBuffer {
     }
     this.#off += utf8Write.call(this.#cur, line, this.#off);
     this.items.push(item);
+    if (this.keys) this.keys.push(row[this.keyColumn!]);
   }
 
   /** The encoded bytes, in order. */

@@ -13,14 +13,14 @@
 import type pg from 'pg';
 import type { CommitRequest, LoadSession, Row } from '../../pipeline/destination.ts';
 import { LoadError } from '../../pipeline/errors.ts';
-import type { ColumnSchema, Schema } from '../../pipeline/schema.ts';
+import type { ColumnSchema, DataType, Schema } from '../../pipeline/schema.ts';
 import { LOADS_TABLE, STATE_TABLE, VERSION_TABLE, columnsRevisionNow, nestedTablesOf, rootTableOf } from '../../pipeline/schema.ts';
 import { toStoredSchema } from '../../pipeline/schema-store.ts';
 import { compressState, decodeTypedJson, decompressState, encodeTypedJson, mergeConcurrentState, STATE_ENGINE_VERSION } from '../../pipeline/state.ts';
 import { uniqueId } from '../../pipeline/normalize/hash.ts';
 import { toLoadError } from './client.ts';
 import { copyBuffer, CopyBuffer, EncodeError, RowEncoder } from './copy.ts';
-import { applyMerge } from './merge.ts';
+import { applyMerge, ensureKeyIndex, hardDeleteOf, planDeleteInsertBatch } from './merge.ts';
 import { addColumnsSql, createTableSql, ident, pgType, qualified } from './sql.ts';
 
 export type LoadMode = 'direct' | 'stage';
@@ -45,6 +45,9 @@ interface Relation {
 
 /** Batches queued for COPY before `flush()` waits (memory: this many batches of encoded rows). */
 const IN_FLIGHT = 3;
+
+/** Primary-key types an early merge passes as a Postgres array parameter. */
+const EARLY_KEY_TYPES = new Set<DataType | undefined>(['bigint', 'text', 'timestamp', 'date']);
 
 const COPY_WHERE = /COPY [^,]+, line (\d+)(?:, column ([^:]+))?/;
 
@@ -156,20 +159,29 @@ export class PostgresLoadSession implements LoadSession {
   #pending: Promise<void> = Promise.resolve();
   #inFlight = 0;
 
-  private constructor(tx: Tx, readonly loadId: string, mode: LoadMode, schema: Schema, batchSize: number) {
+  /** the one root table this load writes (beginLoad's `onlyRoot`), when the caller knows it */
+  readonly #onlyRoot: string | undefined;
+  /** per merge root: true while every batch of it was merged early (#mergesEarly), false once one was staged */
+  readonly #mergedEarly = new Map<string, boolean>();
+  readonly #earlyLocked = new Set<string>();
+  /** scratch tables of early-merged batches, per table */
+  readonly #batches = new Map<string, Relation>();
+
+  private constructor(tx: Tx, readonly loadId: string, mode: LoadMode, schema: Schema, batchSize: number, onlyRoot: string | undefined) {
     this.#tx = tx;
     this.#mode = mode;
     this.#schema = schema;
     this.#batchSize = batchSize;
+    this.#onlyRoot = onlyRoot;
   }
 
   static async begin(
     pool: pg.Pool,
     ds: string,
-    opts: { loadId: string; pipelineName: string; schema: Schema; batchSize?: number; mode?: LoadMode },
+    opts: { loadId: string; pipelineName: string; schema: Schema; batchSize?: number; mode?: LoadMode; onlyRoot?: string },
   ): Promise<PostgresLoadSession> {
     const tx = await Tx.open(pool, ds, opts.pipelineName);
-    return new PostgresLoadSession(tx, opts.loadId, opts.mode ?? 'direct', opts.schema, opts.batchSize ?? 10_000);
+    return new PostgresLoadSession(tx, opts.loadId, opts.mode ?? 'direct', opts.schema, opts.batchSize ?? 10_000, opts.onlyRoot);
   }
 
   get #pipeline(): string {
@@ -185,7 +197,7 @@ export class PostgresLoadSession implements LoadSession {
     let b = this.#buffers.get(table);
     if (!b || b.revision !== columnsRevisionNow()) b = this.#tableRows(table, b, resource);
     let buf = b.buffers[b.buffers.length - 1];
-    if (buf.resource !== resource) b.buffers.push((buf = new CopyBuffer(buf.encoder, resource)));
+    if (buf.resource !== resource) b.buffers.push((buf = new CopyBuffer(buf.encoder, resource, buf.keyColumn)));
     try {
       buf.push(row, item);
     } catch (e) {
@@ -222,7 +234,7 @@ export class PostgresLoadSession implements LoadSession {
     b.revision = revision;
     // an empty buffer of the old column list is replaced, not copied
     if (last && last.lines === 0) b.buffers.pop();
-    b.buffers.push(new CopyBuffer(encoder, resource));
+    b.buffers.push(new CopyBuffer(encoder, resource, this.#earlyMergeKey(table)));
     return b;
   }
 
@@ -293,7 +305,8 @@ export class PostgresLoadSession implements LoadSession {
   }
 
   async #copyBatch(table: string, buf: CopyBuffer): Promise<void> {
-    const target = await this.#target(table);
+    const early = this.#mergesEarly(table, buf);
+    const target = early ? await this.#batchTable(table, buf) : await this.#target(table);
     const [schemaName, tableName] = splitQualified(target.name);
     try {
       await copyBuffer(this.#tx.client, schemaName, tableName, buf);
@@ -318,6 +331,82 @@ export class PostgresLoadSession implements LoadSession {
       });
     }
     this.rowCounts[table] = (this.rowCounts[table] ?? 0) + buf.lines;
+    if (early) await this.#mergeBatch(table, early, buf, target.name);
+  }
+
+  /**
+   * Whether this batch of `table` is merged now rather than staged for the end of the load: true for
+   * a delete-insert root this load alone writes (its table lock can be taken now, before any other),
+   * with one primary key of a plain type, no merge key, no dedupSort and no nested tables. Each such
+   * batch is COPY'd to a scratch table, then deletes the final rows it replaces and inserts its own:
+   * Postgres does that on its own core while the next batch is normalized, instead of after the last
+   * one. Once a batch of the table is staged, the rest are too (the end of the load merges them).
+   */
+  #mergesEarly(table: string, buf: CopyBuffer): string | undefined {
+    const t = this.#schema.tables[table];
+    if (!t || t.parent || t.writeDisposition !== 'merge' || this.#mode !== 'direct') return undefined;
+    const key = buf.keyColumn;
+    const ok = key !== undefined && buf.keys !== undefined && this.#mergedEarly.get(table) !== false && this.#earlyMergeKey(table) === key;
+    this.#mergedEarly.set(table, ok);
+    return ok ? key : undefined;
+  }
+
+  /** The primary-key column of `table` when its batches can be merged early (see #mergesEarly). */
+  #earlyMergeKey(table: string): string | undefined {
+    if (this.#mode !== 'direct' || table !== this.#onlyRoot) return undefined;
+    const t = this.#schema.tables[table];
+    if (!t || t.parent || t.writeDisposition !== 'merge' || (t.mergeStrategy ?? 'delete-insert') !== 'delete-insert') return undefined;
+    const cols = Object.values(t.columns);
+    const pk = cols.filter((c) => c.primaryKey);
+    if (pk.length !== 1 || !EARLY_KEY_TYPES.has(pk[0].dataType) || cols.some((c) => c.mergeKey || c.dedupSort)) return undefined;
+    if (nestedTablesOf(this.#schema, table).length) return undefined;
+    return pk[0].name;
+  }
+
+  /** The scratch table a batch of `table` is COPY'd to before it is merged (TEMP, emptied per batch). */
+  async #batchTable(table: string, buf: CopyBuffer): Promise<Relation> {
+    await this.#tx.ensureFinal(this.#schema, table);
+    const cols = buf.encoder.columns.map((c) => this.#schema.tables[table].columns[c]);
+    const colDdl = (c: ColumnSchema) => `${ident(c.name)} ${pgType(c)}`;
+    let rel = this.#batches.get(table);
+    if (!rel) {
+      rel = { name: ident(`tide_batch_${this.#batches.size}`), columns: new Set(cols.map((c) => c.name)) };
+      await this.#tx.q(`CREATE TEMP TABLE ${rel.name} (${cols.map(colDdl).join(', ')}) ON COMMIT DROP`, undefined, table);
+      this.#batches.set(table, rel);
+      return rel;
+    }
+    // emptied by TRUNCATE, not DELETE: rows of the next batch then lie in COPY order (ctid), which the
+    // in-batch dedup relies on
+    await this.#tx.q(`TRUNCATE ${rel.name}`, undefined, table);
+    const missing = cols.filter((c) => !rel!.columns.has(c.name));
+    if (missing.length) {
+      await this.#tx.q(`ALTER TABLE ${rel.name} ${missing.map((c) => `ADD COLUMN ${colDdl(c)}`).join(', ')}`, undefined, table);
+      for (const c of missing) rel.columns.add(c.name);
+    }
+    return rel;
+  }
+
+  async #mergeBatch(table: string, key: string, buf: CopyBuffer, batch: string): Promise<void> {
+    const t = this.#schema.tables[table];
+    const q = (text: string, params?: unknown[]) => this.#tx.q(text, params, table);
+    if (!this.#earlyLocked.has(table)) {
+      // the lock applyLoad would take: concurrent loads of this table merge one after the other
+      await q('SELECT pg_advisory_xact_lock(hashtext($1))', [`tide:table:${this.#tx.ds}.${table}`]);
+      await ensureKeyIndex({ q, ds: this.#tx.ds }, table, 'pk', [key]);
+      this.#earlyLocked.add(table);
+    }
+    const keys = buf.keys!;
+    const [del, ins] = planDeleteInsertBatch({
+      final: qualified(this.#tx.ds, table),
+      batch,
+      columns: [...buf.encoder.columns],
+      key,
+      keyType: pgType(t.columns[key]),
+      hardDelete: hardDeleteOf(t),
+      repeatsKeys: new Set(keys).size !== keys.length,
+    });
+    await q(del, [keys]);
+    await q(ins);
   }
 
   async commit(req: CommitRequest): Promise<void> {

@@ -160,6 +160,30 @@ function planDeleteInsert(p: MergePlanInput): string[] {
   return out;
 }
 
+/**
+ * delete-insert of one batch of a root table without nested tables, while the load goes on
+ * (load.ts): the final rows with the batch's keys go (`$1`: the keys, an array of `keyType`), then the
+ * batch's winners go in: the last row of each key (when the batch repeats keys), without the rows
+ * flagged as deletes. Batch after batch this is the whole-load plan: a later batch deletes what an
+ * earlier one inserted, so the last occurrence in the load wins (a dedupSort column needs the whole
+ * load: no batches then).
+ */
+export function planDeleteInsertBatch(p: {
+  final: string;
+  batch: string;
+  columns: string[];
+  key: string;
+  keyType: string;
+  hardDelete?: MergePlanInput['hardDelete'];
+  repeatsKeys: boolean;
+}): string[] {
+  const from = p.repeatsKeys ? `(SELECT DISTINCT ON (${ident(p.key)}) * FROM ${p.batch} ORDER BY ${ident(p.key)}, ctid DESC)` : p.batch;
+  return [
+    `DELETE FROM ${p.final} AS ${D} WHERE ${col(D, p.key)} = ANY($1::${p.keyType}[])`,
+    `INSERT INTO ${p.final} (${list(p.columns)}) SELECT ${list(p.columns, S)} FROM ${from} AS ${S}${where(notDeleted(p.hardDelete))}`,
+  ];
+}
+
 /** MG-15 … MG-18: primary-key upsert (or insert-only); nested rows of upserted roots are replaced. */
 function planUpsert(p: MergePlanInput): string[] {
   const out: string[] = [];
@@ -262,7 +286,7 @@ function planScd2(p: MergePlanInput): string[] {
 
 // ------------------------------------------------------------------------------------------ runtime
 
-function hardDeleteOf(t: TableSchema): MergePlanInput['hardDelete'] {
+export function hardDeleteOf(t: TableSchema): MergePlanInput['hardDelete'] {
   const c = Object.values(t.columns).find((x) => x.hardDelete);
   return c ? { column: c.name, bool: c.dataType === 'bool' } : undefined;
 }
@@ -301,6 +325,16 @@ async function existingIndexes(ctx: MergeContext, tables: string[]): Promise<Map
     [ctx.ds, tables],
   );
   return new Map(r.rows.map((x: { index: string; table: string; unique: boolean; columns: string[] }) => [x.index, { unique: x.unique, table: x.table, columns: x.columns }]));
+}
+
+/**
+ * An index on exactly `cols` of `table` (any existing one will do, e.g. the unique index an upsert
+ * made), else a new `<table>__tide_<kind>` index; the same one applyMerge would make.
+ */
+export async function ensureKeyIndex(ctx: Pick<MergeContext, 'q' | 'ds'>, table: string, kind: string, cols: string[]): Promise<void> {
+  const idx = await existingIndexes(ctx as MergeContext, [table]);
+  if ([...idx.values()].some((i) => i.columns.length === cols.length && cols.every((c) => i.columns.includes(c)))) return;
+  await ctx.q(`CREATE INDEX IF NOT EXISTS ${ident(indexName(table, kind))} ON ${qualified(ctx.ds, table)} (${list(cols)})`);
 }
 
 /** Applies this load's staged rows of one root table and its nested tables. */
