@@ -20,7 +20,7 @@ import { compressState, decodeTypedJson, decompressState, encodeTypedJson, merge
 import { uniqueId } from '../../pipeline/normalize/hash.ts';
 import { toLoadError } from './client.ts';
 import { copyBuffer, CopyBuffer, EncodeError, RowEncoder } from './copy.ts';
-import { applyMerge, ensureKeyIndex, hardDeleteOf, planDeleteInsertBatch } from './merge.ts';
+import { applyMerge, ensureKeyIndex, ensureUniqueKeyIndex, hardDeleteOf, planDeleteInsertBatch, planUpsertBatch } from './merge.ts';
 import { addColumnsSql, createTableSql, ident, pgType, qualified } from './sql.ts';
 
 export type LoadMode = 'direct' | 'stage';
@@ -45,6 +45,9 @@ interface Relation {
 
 /** Batches queued for COPY before `flush()` waits (memory: this many batches of encoded rows). */
 const IN_FLIGHT = 3;
+
+/** Merge strategies whose batches can be merged while the load runs (load.ts #mergesEarly). */
+const EARLY_STRATEGIES = new Set<string>(['delete-insert', 'upsert', 'insert-only']);
 
 /** Primary-key types an early merge passes as a Postgres array parameter. */
 const EARLY_KEY_TYPES = new Set<DataType | undefined>(['bigint', 'text', 'timestamp', 'date']);
@@ -163,7 +166,6 @@ export class PostgresLoadSession implements LoadSession {
   readonly #onlyRoot: string | undefined;
   /** per merge root: true while every batch of it was merged early (#mergesEarly), false once one was staged */
   readonly #mergedEarly = new Map<string, boolean>();
-  readonly #earlyLocked = new Set<string>();
   /** scratch tables of early-merged batches, per table */
   readonly #batches = new Map<string, Relation>();
 
@@ -305,8 +307,8 @@ export class PostgresLoadSession implements LoadSession {
   }
 
   async #copyBatch(table: string, buf: CopyBuffer): Promise<void> {
-    const early = this.#mergesEarly(table, buf);
-    const target = early ? await this.#batchTable(table, buf) : await this.#target(table);
+    const early = await this.#mergesEarly(table, buf);
+    const target = early ? await this.#batchTable(table) : await this.#target(table);
     const [schemaName, tableName] = splitQualified(target.name);
     try {
       await copyBuffer(this.#tx.client, schemaName, tableName, buf);
@@ -331,22 +333,32 @@ export class PostgresLoadSession implements LoadSession {
       });
     }
     this.rowCounts[table] = (this.rowCounts[table] ?? 0) + buf.lines;
-    if (early) await this.#mergeBatch(table, early, buf, target.name);
+    if (early) await this.#mergeBatch(table, early, buf, target);
   }
 
   /**
-   * Whether this batch of `table` is merged now rather than staged for the end of the load: true for
-   * a delete-insert root this load alone writes (its table lock can be taken now, before any other),
-   * with one primary key of a plain type, no merge key, no dedupSort and no nested tables. Each such
-   * batch is COPY'd to a scratch table, then deletes the final rows it replaces and inserts its own:
-   * Postgres does that on its own core while the next batch is normalized, instead of after the last
-   * one. Once a batch of the table is staged, the rest are too (the end of the load merges them).
+   * Whether this batch of `table` is merged now rather than staged for the end of the load (the key
+   * column when it is): a merge root this load alone writes (so its table lock can be taken now,
+   * before any other), see #earlyMergeKey. Such a batch is COPY'd to a scratch table, then merged
+   * into the final table (delete-insert: its keys deleted, its winners inserted; upsert and
+   * insert-only: ON CONFLICT on the unique key index). Postgres does that on its own core while the
+   * next batch is normalized, instead of after the last one. Once a batch of the table is staged, the
+   * rest are too: the end of the load merges them, over what the early batches wrote.
    */
-  #mergesEarly(table: string, buf: CopyBuffer): string | undefined {
+  async #mergesEarly(table: string, buf: CopyBuffer): Promise<string | undefined> {
     const t = this.#schema.tables[table];
     if (!t || t.parent || t.writeDisposition !== 'merge' || this.#mode !== 'direct') return undefined;
     const key = buf.keyColumn;
-    const ok = key !== undefined && buf.keys !== undefined && this.#mergedEarly.get(table) !== false && this.#earlyMergeKey(table) === key;
+    let ok = key !== undefined && buf.keys !== undefined && this.#mergedEarly.get(table) !== false && this.#earlyMergeKey(table) === key;
+    if (ok && !this.#mergedEarly.has(table)) {
+      const q = (text: string, params?: unknown[]) => this.#tx.q(text, params, table);
+      // the lock applyLoad would take: concurrent loads of this table merge one after the other
+      await q('SELECT pg_advisory_xact_lock(hashtext($1))', [`tide:table:${this.#tx.ds}.${table}`]);
+      await this.#tx.ensureFinal(this.#schema, table);
+      if ((t.mergeStrategy ?? 'delete-insert') === 'delete-insert') await ensureKeyIndex({ q, ds: this.#tx.ds }, table, 'pk', [key!]);
+      // without a unique key index (existing duplicates) the end of the load merges without ON CONFLICT
+      else ok = await ensureUniqueKeyIndex({ q, ds: this.#tx.ds }, table, [key!]);
+    }
     this.#mergedEarly.set(table, ok);
     return ok ? key : undefined;
   }
@@ -355,18 +367,22 @@ export class PostgresLoadSession implements LoadSession {
   #earlyMergeKey(table: string): string | undefined {
     if (this.#mode !== 'direct' || table !== this.#onlyRoot) return undefined;
     const t = this.#schema.tables[table];
-    if (!t || t.parent || t.writeDisposition !== 'merge' || (t.mergeStrategy ?? 'delete-insert') !== 'delete-insert') return undefined;
+    if (!t || t.parent || t.writeDisposition !== 'merge' || !EARLY_STRATEGIES.has(t.mergeStrategy ?? 'delete-insert')) return undefined;
     const cols = Object.values(t.columns);
     const pk = cols.filter((c) => c.primaryKey);
+    // dedupSort picks a winner among all rows of the load: not batch by batch
     if (pk.length !== 1 || !EARLY_KEY_TYPES.has(pk[0].dataType) || cols.some((c) => c.mergeKey || c.dedupSort)) return undefined;
     if (nestedTablesOf(this.#schema, table).length) return undefined;
     return pk[0].name;
   }
 
   /** The scratch table a batch of `table` is COPY'd to before it is merged (TEMP, emptied per batch). */
-  async #batchTable(table: string, buf: CopyBuffer): Promise<Relation> {
+  async #batchTable(table: string): Promise<Relation> {
+    // every column the table has now, not only the batch's: the schema may have grown (a hardDelete
+    // column, say) while this batch waited, and the merge statements refer to it. Taken before the
+    // final table is evolved, which then has at least these (the schema grows during any await).
+    const cols = Object.values(this.#schema.tables[table].columns);
     await this.#tx.ensureFinal(this.#schema, table);
-    const cols = buf.encoder.columns.map((c) => this.#schema.tables[table].columns[c]);
     const colDdl = (c: ColumnSchema) => `${ident(c.name)} ${pgType(c)}`;
     let rel = this.#batches.get(table);
     if (!rel) {
@@ -386,27 +402,46 @@ export class PostgresLoadSession implements LoadSession {
     return rel;
   }
 
-  async #mergeBatch(table: string, key: string, buf: CopyBuffer, batch: string): Promise<void> {
+  async #mergeBatch(table: string, key: string, buf: CopyBuffer, batchTable: Relation): Promise<void> {
+    const batch = batchTable.name;
     const t = this.#schema.tables[table];
     const q = (text: string, params?: unknown[]) => this.#tx.q(text, params, table);
-    if (!this.#earlyLocked.has(table)) {
-      // the lock applyLoad would take: concurrent loads of this table merge one after the other
-      await q('SELECT pg_advisory_xact_lock(hashtext($1))', [`tide:table:${this.#tx.ds}.${table}`]);
-      await ensureKeyIndex({ q, ds: this.#tx.ds }, table, 'pk', [key]);
-      this.#earlyLocked.add(table);
+    const final = qualified(this.#tx.ds, table);
+    const columns = [...batchTable.columns];
+    const strategy = t.mergeStrategy ?? 'delete-insert';
+    // a hardDelete column the schema gained after this batch was encoded is NULL in all its rows
+    const hd = hardDeleteOf(t);
+    const hardDelete = hd && batchTable.columns.has(hd.column) ? hd : undefined;
+    if (strategy === 'delete-insert') {
+      const keys = buf.keys!;
+      const [del, ins] = planDeleteInsertBatch({
+        final,
+        batch,
+        columns,
+        key,
+        keyType: pgType(t.columns[key]),
+        hardDelete,
+        repeatsKeys: new Set(keys).size !== keys.length,
+      });
+      await q(del, [keys]);
+      await q(ins);
+      return;
     }
-    const keys = buf.keys!;
-    const [del, ins] = planDeleteInsertBatch({
-      final: qualified(this.#tx.ds, table),
-      batch,
-      columns: [...buf.encoder.columns],
-      key,
-      keyType: pgType(t.columns[key]),
-      hardDelete: hardDeleteOf(t),
-      repeatsKeys: new Set(keys).size !== keys.length,
-    });
-    await q(del, [keys]);
-    await q(ins);
+    const statements = planUpsertBatch({ final, batch, columns, key, hardDelete, insertOnly: strategy === 'insert-only' });
+    let r: pg.QueryResult | undefined;
+    for (const text of statements) r = await q(text);
+    const { written, live } = r!.rows[0] as { written: number; live: number };
+    if (strategy === 'upsert' && written < live) {
+      // (a key repeated inside one batch fails in the statement itself, like the whole-load upsert)
+      throw new LoadError(`A primary key value of table "${table}" appears more than once in this load: upsert needs unique primary keys in the data`, {
+        pipeline: this.#pipeline,
+        resource: buf.resource,
+        table,
+        column: key,
+        sqlState: '21000',
+        loadId: this.loadId,
+      });
+    }
   }
 
   async commit(req: CommitRequest): Promise<void> {

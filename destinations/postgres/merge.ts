@@ -11,7 +11,7 @@
 import type pg from 'pg';
 import { SchemaError } from '../../pipeline/errors.ts';
 import type { Schema, TableSchema } from '../../pipeline/schema.ts';
-import { DLT_ID, DLT_PARENT_ID, DLT_ROOT_ID, keyColumns } from '../../pipeline/schema.ts';
+import { DLT_ID, DLT_LOAD_ID, DLT_PARENT_ID, DLT_ROOT_ID, keyColumns } from '../../pipeline/schema.ts';
 import { uniqueId } from '../../pipeline/normalize/hash.ts';
 import { ident, qualified } from './sql.ts';
 
@@ -182,6 +182,58 @@ export function planDeleteInsertBatch(p: {
     `DELETE FROM ${p.final} AS ${D} WHERE ${col(D, p.key)} = ANY($1::${p.keyType}[])`,
     `INSERT INTO ${p.final} (${list(p.columns)}) SELECT ${list(p.columns, S)} FROM ${from} AS ${S}${where(notDeleted(p.hardDelete))}`,
   ];
+}
+
+/**
+ * upsert / insert-only of one batch of a root table without nested tables, while the load goes on
+ * (load.ts). Rows flagged as deletes remove their key (upsert), the others go in with ON CONFLICT on
+ * the unique key index. A key this load already wrote in an earlier batch is left alone
+ * (`_dlt_load_id` tells), so `live` > `written` means the load repeats a key: upsert needs keys unique
+ * in the data (MG-15), like the whole-load statement, which fails on it.
+ * Returns the statements in order; the last one yields one row `{ written, live }`.
+ */
+export function planUpsertBatch(p: {
+  final: string;
+  batch: string;
+  columns: string[];
+  key: string;
+  hardDelete?: MergePlanInput['hardDelete'];
+  insertOnly: boolean;
+}): string[] {
+  const out: string[] = [];
+  const isDel = deleted(p.hardDelete);
+  if (isDel && !p.insertOnly) out.push(`DELETE FROM ${p.final} AS ${D} USING ${p.batch} AS ${S} WHERE ${col(D, p.key)} = ${col(S, p.key)} AND ${isDel}`);
+  const rest = p.columns.filter((c) => c !== p.key);
+  const action =
+    p.insertOnly || !rest.length
+      ? 'DO NOTHING'
+      : `DO UPDATE SET ${rest.map((c) => `${ident(c)} = EXCLUDED.${ident(c)}`).join(', ')} WHERE ${col(D, DLT_LOAD_ID)} IS DISTINCT FROM EXCLUDED.${ident(DLT_LOAD_ID)}`;
+  const live = where(notDeleted(p.hardDelete));
+  out.push(
+    `WITH w AS (INSERT INTO ${p.final} AS ${D} (${list(p.columns)}) SELECT ${list(p.columns, S)} FROM ${p.batch} AS ${S}${live} ON CONFLICT (${ident(p.key)}) ${action} RETURNING 1) ` +
+      `SELECT (SELECT count(*) FROM w)::int AS written, (SELECT count(*) FROM ${p.batch} AS ${S}${live})::int AS live`,
+  );
+  return out;
+}
+
+/**
+ * A unique index on exactly `cols` of `table`: an existing one, else a new one (the one applyMerge
+ * makes for upsert). False when existing duplicate keys prevent it; nothing changes then.
+ */
+export async function ensureUniqueKeyIndex(ctx: Pick<MergeContext, 'q' | 'ds'>, table: string, cols: string[]): Promise<boolean> {
+  const idx = await existingIndexes(ctx as MergeContext, [table]);
+  if ([...idx.values()].some((i) => i.unique && i.columns.length === cols.length && cols.every((c) => i.columns.includes(c)))) return true;
+  const name = indexName(table, `pk_${cols.join('_')}`.slice(0, 20));
+  await ctx.q('SAVEPOINT tide_pk_index');
+  try {
+    await ctx.q(`CREATE UNIQUE INDEX IF NOT EXISTS ${ident(name)} ON ${qualified(ctx.ds, table)} (${list(cols)})`);
+    await ctx.q('RELEASE SAVEPOINT tide_pk_index');
+    return true;
+  } catch {
+    await ctx.q('ROLLBACK TO SAVEPOINT tide_pk_index');
+    await ctx.q('RELEASE SAVEPOINT tide_pk_index');
+    return false;
+  }
 }
 
 /** MG-15 … MG-18: primary-key upsert (or insert-only); nested rows of upserted roots are replaced. */
@@ -419,21 +471,9 @@ export async function applyMerge(ctx: MergeContext): Promise<void> {
     await ctx.q(`CREATE INDEX IF NOT EXISTS ${ident(indexName(table, kind))} ON ${qualified(ds, table)} (${list(cols)})`);
   };
   if (strategy === 'upsert' || strategy === 'insert-only') {
-    input.uniquePk = hasIndexOn(root.name, primaryKey, true);
-    if (!input.uniquePk) {
-      const name = indexName(root.name, `pk_${primaryKey.join('_')}`.slice(0, 20));
-      // existing duplicate keys prevent the index: then UPDATE + INSERT without ON CONFLICT
-      await ctx.q('SAVEPOINT tide_pk_index');
-      try {
-        await ctx.q(`CREATE UNIQUE INDEX IF NOT EXISTS ${ident(name)} ON ${qualified(ds, root.name)} (${list(primaryKey)})`);
-        await ctx.q('RELEASE SAVEPOINT tide_pk_index');
-        input.uniquePk = true;
-      } catch {
-        await ctx.q('ROLLBACK TO SAVEPOINT tide_pk_index');
-        await ctx.q('RELEASE SAVEPOINT tide_pk_index');
-        warn(`table "${root.name}" has duplicate primary keys (${primaryKey.join(', ')}): ${strategy} runs without ON CONFLICT`);
-      }
-    }
+    // existing duplicate keys prevent the index: then UPDATE + INSERT without ON CONFLICT
+    input.uniquePk = await ensureUniqueKeyIndex(ctx, root.name, primaryKey);
+    if (!input.uniquePk) warn(`table "${root.name}" has duplicate primary keys (${primaryKey.join(', ')}): ${strategy} runs without ON CONFLICT`);
   } else if (strategy === 'delete-insert') {
     await ensureIndex(root.name, 'pk', primaryKey);
     await ensureIndex(root.name, 'mk', mergeKey);

@@ -26,3 +26,8 @@ const SHAKE_OPTS = { outputLength: ID_BYTES };
 export function fastNestedRowId(parentId: string, table: string, listIdx: number): string {
   return createHash('shake128', SHAKE_OPTS).update(`${parentId}_${table}_${listIdx}`, 'utf8').digest('base64').slice(0, 14);
 }
+
+/** Same as hash.ts `digest10` (10 bytes of shake128, base64 without padding). */
+export function fastDigest10(s: string): string {
+  return createHash('shake128', SHAKE_OPTS).update(s, 'utf8').digest('base64').slice(0, 14);
+}

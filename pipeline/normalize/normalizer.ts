@@ -19,7 +19,7 @@ import { TideError } from '../errors.ts';
 import { digest10, sortedJson } from './hash.ts';
 import { EMPTY_KEY_IDENTIFIER, PATH_SEPARATOR, isBlank, normalizePath, shortenFragments } from './naming.ts';
 import { coerceValue, inferType, valueType } from './types.ts';
-import { fastNestedRowId, fastUniqueId } from './ids.ts';
+import { fastDigest10, fastNestedRowId, fastUniqueId } from './ids.ts';
 
 export interface NormalizerOptions {
   loadId: string;
@@ -129,6 +129,23 @@ function pathOf(anc: Anc | null): string {
 function inChain(anc: Anc | null, obj: object): boolean {
   for (let a = anc; a; a = a.up) if (a.obj === obj) return true;
   return false;
+}
+
+/**
+ * The root `_dlt_id` of upsert / insert-only rows (NM-10): digest of the sorted JSON of the primary
+ * key values. One key with a string, number or boolean value (nearly every table) is written
+ * directly, as sortedJson would write it.
+ */
+function keyHash(primaryKey: readonly string[], row: Dict): string {
+  if (primaryKey.length === 1) {
+    const v = row[primaryKey[0]];
+    if (typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v))) {
+      return fastDigest10(`{${JSON.stringify(primaryKey[0])}:${JSON.stringify(v)}}`);
+    }
+  }
+  const subset: Dict = {};
+  for (const k of primaryKey) subset[k] = row[k];
+  return digest10(sortedJson(subset));
 }
 
 export class Normalizer {
@@ -324,9 +341,7 @@ export class Normalizer {
         row[DLT_PARENT_ID] = f.parentId;
         row[DLT_LIST_IDX] = f.pos;
       } else if (root.rowId === 'key_hash') {
-        const subset: Dict = {};
-        for (const k of root.primaryKey) subset[k] = row[k];
-        rowId = digest10(sortedJson(subset));
+        rowId = keyHash(root.primaryKey, row);
       } else if (root.rowId === 'row_hash') {
         const subset: Dict = {};
         for (const k in f.dict) if (!k.startsWith('_dlt')) subset[k] = f.dict[k];

@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { resource, source } from 'tide';
+import { LoadError, resource, source } from 'tide';
 import type { Pipeline } from 'tide';
 import { closeAfterEach, pgUrl, rows, testPipeline } from '../helpers/pipelines.ts';
 
@@ -47,8 +47,20 @@ async function waitFor(check: () => Promise<boolean>, ms: number): Promise<boole
  * (empty) resource rides along. Returns whether the table lock was held while the second page was
  * being produced, i.e. whether the first batch was merged before the load's end.
  */
-async function mergeRun(p: Pipeline, table: string, initial: Item[], pages: Item[][], early: boolean): Promise<boolean> {
-  const opts = { name: table, writeDisposition: 'merge' as const, primaryKey: 'id', columns: { deleted: { hardDelete: true, dataType: 'bool' as const } } };
+async function mergeRun(
+  p: Pipeline,
+  table: string,
+  initial: Item[],
+  pages: Item[][],
+  early: boolean,
+  strategy: 'delete-insert' | 'upsert' | 'insert-only' = 'delete-insert',
+): Promise<boolean> {
+  const opts = {
+    name: table,
+    writeDisposition: { disposition: 'merge' as const, strategy },
+    primaryKey: 'id',
+    columns: { deleted: { hardDelete: true, dataType: 'bool' as const } },
+  };
   const other = resource(() => [], { name: 'other_table' });
   const load = (r: ReturnType<typeof resource>) => p.run(early ? r : source('src', [r, other]));
   await load(resource(() => initial, opts));
@@ -121,6 +133,59 @@ describe('merge: delete-insert batch by batch', () => {
     await mergeRun(atEnd, 'things', initial, pages, false);
     expect(await rows(atEnd, 'things', 'id', 'id, v')).toEqual(expectedRoots);
     expect(await tags(atEnd)).toEqual(expectedTags);
+  });
+
+  it('upsert: updates, inserts and hard deletes batch by batch, the whole-load result', async () => {
+    const initial = [1, 2, 3, 4].map((id) => ({ id, v: `a${id}` }));
+    const pages = [[{ id: 1, v: 'u1' }, { id: 5, v: 'u5' }], [{ id: 2, deleted: true }, { id: 6, v: 'u6' }], [{ id: 3, v: 'u3', extra: 'e' }]];
+    const expected = [
+      { id: 1, v: 'u1', extra: null },
+      { id: 3, v: 'u3', extra: 'e' },
+      { id: 4, v: 'a4', extra: null },
+      { id: 5, v: 'u5', extra: null },
+      { id: 6, v: 'u6', extra: null },
+    ];
+    const early = track(testPipeline({ pipelineName: 'upsert_early', batchSize: 2 }));
+    expect(await mergeRun(early, 'things', initial, pages, true, 'upsert')).toBe(true);
+    expect(await rows(early, 'things', 'id', 'id, v, extra')).toEqual(expected);
+    const atEnd = track(testPipeline({ pipelineName: 'upsert_at_end', batchSize: 2 }));
+    expect(await mergeRun(atEnd, 'things', initial, pages, false, 'upsert')).toBe(false);
+    expect(await rows(atEnd, 'things', 'id', 'id, v, extra')).toEqual(expected);
+  });
+
+  it('upsert: a key repeated in a later batch fails the load like the whole-load upsert, nothing changed', async () => {
+    const initial = [1, 2].map((id) => ({ id, v: `a${id}` }));
+    const pages = [[{ id: 1, v: 'x' }, { id: 3, v: 'y' }], [{ id: 3, v: 'again' }, { id: 4, v: 'z' }]];
+    for (const early of [true, false]) {
+      const p = track(testPipeline({ pipelineName: early ? 'upsert_dup_early' : 'upsert_dup_at_end', batchSize: 2 }));
+      const err = await mergeRun(p, 'things', initial, pages, early, 'upsert').then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(LoadError);
+      expect(err).toMatchObject({ table: 'things', sqlState: '21000' });
+      expect(await rows(p, 'things', 'id', 'id, v')).toEqual([
+        { id: 1, v: 'a1' },
+        { id: 2, v: 'a2' },
+      ]);
+    }
+  });
+
+  it('insert-only: existing keys untouched, the first of a repeated key wins, flagged rows skipped', async () => {
+    const initial = [1, 2].map((id) => ({ id, v: `a${id}` }));
+    const pages = [[{ id: 1, v: 'x' }, { id: 5, v: 'first' }], [{ id: 5, v: 'second' }, { id: 6, v: 'gone', deleted: true }], [{ id: 7, v: 'new' }]];
+    const expected = [
+      { id: 1, v: 'a1' },
+      { id: 2, v: 'a2' },
+      { id: 5, v: 'first' },
+      { id: 7, v: 'new' },
+    ];
+    const early = track(testPipeline({ pipelineName: 'insert_only_early', batchSize: 2 }));
+    expect(await mergeRun(early, 'things', initial, pages, true, 'insert-only')).toBe(true);
+    expect(await rows(early, 'things', 'id', 'id, v')).toEqual(expected);
+    const atEnd = track(testPipeline({ pipelineName: 'insert_only_at_end', batchSize: 2 }));
+    expect(await mergeRun(atEnd, 'things', initial, pages, false, 'insert-only')).toBe(false);
+    expect(await rows(atEnd, 'things', 'id', 'id, v')).toEqual(expected);
   });
 
   it('two loads merging into one table at once: one after the other, no key twice', async () => {

@@ -16,7 +16,7 @@ import {
   fastUniqueId,
 } from '../../pipeline/normalize/index.ts';
 import { fastNestedRowId } from '../../pipeline/normalize/ids.ts';
-import { nestedRowId } from '../../pipeline/normalize/hash.ts';
+import { digest10, nestedRowId, sortedJson } from '../../pipeline/normalize/hash.ts';
 import { CannotCoerceNullError, NormalizeError } from '../../pipeline/errors.ts';
 import type { Schema, TableSchema } from '../../pipeline/schema.ts';
 
@@ -351,6 +351,16 @@ describe('Normalizer', () => {
     expect(schema.tables.t.columns.id).toEqual({ name: 'id', dataType: 'bigint', nullable: false, primaryKey: true });
     expect(schema.tables.t__child.columns._dlt_root_id).toEqual({ name: '_dlt_root_id', dataType: 'text', nullable: false, rootKey: true });
     expect(Object.keys(schema.tables.t__child.columns)).toEqual(['a', '_dlt_root_id', '_dlt_parent_id', '_dlt_list_idx', '_dlt_id']);
+  });
+
+  it('upsert with one primary key: the direct key hash equals the sorted-JSON digest for every value type', () => {
+    const values: unknown[] = [1, -0, 0.1, 1e21, -42, 'plain', 'tx1🚀3', 'quote " and \\ back\nslash', '', true, false];
+    for (const key of ['id', 'Weird "Key"']) {
+      const name = normalizePath(key);
+      const { run } = setup({ writeDisposition: 'merge', mergeStrategy: 'upsert', columnHints: { [name]: { primaryKey: true } } });
+      const rows = run(...values.map((v) => ({ [key]: v })));
+      expect(rows.map(([, r]) => r._dlt_id)).toEqual(values.map((v) => digest10(sortedJson({ [name]: v }))));
+    }
   });
 
   it('upsert ids match the MG-15 vectors (parent / child / grandchild)', () => {
