@@ -155,11 +155,14 @@ export class CopyBuffer {
 
   /** Values of `keyColumn` of every line, when the loader asked for them (early merge). */
   readonly keys: unknown[] | undefined;
+  /** Whether a line has a value other than null / false in `flagColumn` (a hardDelete column). */
+  flagged = false;
 
   constructor(
     readonly encoder: RowEncoder,
     readonly resource: string,
     readonly keyColumn?: string,
+    readonly flagColumn?: string,
   ) {
     this.keys = keyColumn === undefined ? undefined : [];
   }
@@ -179,7 +182,13 @@ export class CopyBuffer {
     }
     this.#off += utf8Write.call(this.#cur, line, this.#off);
     this.items.push(item);
-    if (this.keys) this.keys.push(row[this.keyColumn!]);
+    if (this.keys) {
+      this.keys.push(row[this.keyColumn!]);
+      if (this.flagColumn !== undefined && !this.flagged) {
+        const f = row[this.flagColumn];
+        this.flagged = f !== null && f !== undefined && f !== false;
+      }
+    }
   }
 
   /** The encoded bytes, in order. */

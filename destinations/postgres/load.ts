@@ -20,7 +20,7 @@ import { compressState, decodeTypedJson, decompressState, encodeTypedJson, merge
 import { uniqueId } from '../../pipeline/normalize/hash.ts';
 import { toLoadError } from './client.ts';
 import { copyBuffer, CopyBuffer, EncodeError, RowEncoder } from './copy.ts';
-import { applyMerge, ensureKeyIndex, ensureUniqueKeyIndex, hardDeleteOf, planDeleteInsertBatch, planUpsertBatch } from './merge.ts';
+import { applyMerge, ensureKeyIndex, ensureUniqueKeyIndex, hardDeleteOf, planDeleteInsertBatch, planReplaceBatch, planUpsertBatch } from './merge.ts';
 import { addColumnsSql, createTableSql, ident, pgType, qualified } from './sql.ts';
 
 export type LoadMode = 'direct' | 'stage';
@@ -45,6 +45,11 @@ interface Relation {
 
 /** Batches queued for COPY before `flush()` waits (memory: this many batches of encoded rows). */
 const IN_FLIGHT = 3;
+
+/** The hardDelete column of a table, also while it is only a hint (no value seen yet). */
+function hardDeleteColumn(t: { columns: Record<string, ColumnSchema>; columnHints?: Record<string, { hardDelete?: boolean }> }): string | undefined {
+  return Object.values(t.columns).find((c) => c.hardDelete)?.name ?? Object.entries(t.columnHints ?? {}).find(([, h]) => h.hardDelete)?.[0];
+}
 
 /** Merge strategies whose batches can be merged while the load runs (load.ts #mergesEarly). */
 const EARLY_STRATEGIES = new Set<string>(['delete-insert', 'upsert', 'insert-only']);
@@ -199,7 +204,7 @@ export class PostgresLoadSession implements LoadSession {
     let b = this.#buffers.get(table);
     if (!b || b.revision !== columnsRevisionNow()) b = this.#tableRows(table, b, resource);
     let buf = b.buffers[b.buffers.length - 1];
-    if (buf.resource !== resource) b.buffers.push((buf = new CopyBuffer(buf.encoder, resource, buf.keyColumn)));
+    if (buf.resource !== resource) b.buffers.push((buf = new CopyBuffer(buf.encoder, resource, buf.keyColumn, buf.flagColumn)));
     try {
       buf.push(row, item);
     } catch (e) {
@@ -236,7 +241,8 @@ export class PostgresLoadSession implements LoadSession {
     b.revision = revision;
     // an empty buffer of the old column list is replaced, not copied
     if (last && last.lines === 0) b.buffers.pop();
-    b.buffers.push(new CopyBuffer(encoder, resource, this.#earlyMergeKey(table)));
+    const key = this.#earlyMergeKey(table);
+    b.buffers.push(new CopyBuffer(encoder, resource, key, key === undefined ? undefined : hardDeleteColumn(tableSchema)));
     return b;
   }
 
@@ -308,8 +314,15 @@ export class PostgresLoadSession implements LoadSession {
 
   async #copyBatch(table: string, buf: CopyBuffer): Promise<void> {
     const early = await this.#mergesEarly(table, buf);
+    if (early && this.#copiesToFinal(table, buf)) return this.#replaceInFinal(table, early, buf);
     const target = early ? await this.#batchTable(table) : await this.#target(table);
-    const [schemaName, tableName] = splitQualified(target.name);
+    await this.#copyInto(table, target.name, buf);
+    if (early) await this.#mergeBatch(table, early, buf, target);
+  }
+
+  /** COPY `buf` into `relation`; a row Postgres rejects becomes a LoadError naming its item. */
+  async #copyInto(table: string, relation: string, buf: CopyBuffer): Promise<void> {
+    const [schemaName, tableName] = splitQualified(relation);
     try {
       await copyBuffer(this.#tx.client, schemaName, tableName, buf);
     } catch (e) {
@@ -333,7 +346,39 @@ export class PostgresLoadSession implements LoadSession {
       });
     }
     this.rowCounts[table] = (this.rowCounts[table] ?? 0) + buf.lines;
-    if (early) await this.#mergeBatch(table, early, buf, target);
+  }
+
+  /**
+   * Whether an early-merged batch can skip the scratch table: delete-insert or upsert, no key twice in
+   * the batch and no row flagged as a delete. Then replacing rows is deleting the batch's keys and
+   * COPYing its rows straight into the final table (upsert too: one flat table with a unique key, the
+   * updated row is the delete + insert of the same values).
+   */
+  #copiesToFinal(table: string, buf: CopyBuffer): boolean {
+    const strategy = this.#schema.tables[table].mergeStrategy ?? 'delete-insert';
+    if (strategy !== 'delete-insert' && strategy !== 'upsert') return false;
+    return !buf.flagged && new Set(buf.keys).size === buf.lines;
+  }
+
+  async #replaceInFinal(table: string, key: string, buf: CopyBuffer): Promise<void> {
+    const t = this.#schema.tables[table];
+    const rel = await this.#tx.ensureFinal(this.#schema, table);
+    const { text, repeated } = planReplaceBatch({ final: rel.name, key, keyType: pgType(t.columns[key]), upsert: t.mergeStrategy === 'upsert' });
+    const r = await this.#tx.q(text, repeated ? [buf.keys, this.loadId] : [buf.keys], table);
+    if (repeated && (r.rows[0] as { repeated: number }).repeated > 0) throw this.#repeatedKey(table, key, buf);
+    await this.#copyInto(table, rel.name, buf);
+  }
+
+  #repeatedKey(table: string, key: string, buf: CopyBuffer): LoadError {
+    // (a key repeated inside one batch fails in the statement itself, like the whole-load upsert)
+    return new LoadError(`A primary key value of table "${table}" appears more than once in this load: upsert needs unique primary keys in the data`, {
+      pipeline: this.#pipeline,
+      resource: buf.resource,
+      table,
+      column: key,
+      sqlState: '21000',
+      loadId: this.loadId,
+    });
   }
 
   /**
@@ -431,17 +476,7 @@ export class PostgresLoadSession implements LoadSession {
     let r: pg.QueryResult | undefined;
     for (const text of statements) r = await q(text);
     const { written, live } = r!.rows[0] as { written: number; live: number };
-    if (strategy === 'upsert' && written < live) {
-      // (a key repeated inside one batch fails in the statement itself, like the whole-load upsert)
-      throw new LoadError(`A primary key value of table "${table}" appears more than once in this load: upsert needs unique primary keys in the data`, {
-        pipeline: this.#pipeline,
-        resource: buf.resource,
-        table,
-        column: key,
-        sqlState: '21000',
-        loadId: this.loadId,
-      });
-    }
+    if (strategy === 'upsert' && written < live) throw this.#repeatedKey(table, key, buf);
   }
 
   async commit(req: CommitRequest): Promise<void> {

@@ -185,6 +185,18 @@ export function planDeleteInsertBatch(p: {
 }
 
 /**
+ * The rows a batch replaces, when the batch goes straight into the final table (load.ts
+ * #copiesToFinal): the final rows with the batch's keys (`$1`, an array of `keyType`). For upsert the
+ * statement also counts deleted rows this load wrote (`$2`: the load id) as `repeated`: a key delivered
+ * twice in one load, which upsert refuses (MG-15).
+ */
+export function planReplaceBatch(p: { final: string; key: string; keyType: string; upsert: boolean }): { text: string; repeated: boolean } {
+  const del = `DELETE FROM ${p.final} AS ${D} WHERE ${col(D, p.key)} = ANY($1::${p.keyType}[])`;
+  if (!p.upsert) return { text: del, repeated: false };
+  return { text: `WITH gone AS (${del} RETURNING ${col(D, DLT_LOAD_ID)} AS l) SELECT count(*) FILTER (WHERE l = $2)::int AS repeated FROM gone`, repeated: true };
+}
+
+/**
  * upsert / insert-only of one batch of a root table without nested tables, while the load goes on
  * (load.ts). Rows flagged as deletes remove their key (upsert), the others go in with ON CONFLICT on
  * the unique key index. A key this load already wrote in an earlier batch is left alone

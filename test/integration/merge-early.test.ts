@@ -155,9 +155,15 @@ describe('merge: delete-insert batch by batch', () => {
 
   it('upsert: a key repeated in a later batch fails the load like the whole-load upsert, nothing changed', async () => {
     const initial = [1, 2].map((id) => ({ id, v: `a${id}` }));
-    const pages = [[{ id: 1, v: 'x' }, { id: 3, v: 'y' }], [{ id: 3, v: 'again' }, { id: 4, v: 'z' }]];
-    for (const early of [true, false]) {
-      const p = track(testPipeline({ pipelineName: early ? 'upsert_dup_early' : 'upsert_dup_at_end', batchSize: 2 }));
+    // the second batch goes straight to the final table, or (with a flagged row) through the scratch table
+    const straight = [[{ id: 1, v: 'x' }, { id: 3, v: 'y' }], [{ id: 3, v: 'again' }, { id: 4, v: 'z' }]];
+    const scratch = [[{ id: 1, v: 'x' }, { id: 3, v: 'y' }], [{ id: 3, v: 'again' }, { id: 2, deleted: true }]];
+    for (const [early, pages, name] of [
+      [true, straight, 'upsert_dup_early'],
+      [true, scratch, 'upsert_dup_early_scratch'],
+      [false, straight, 'upsert_dup_at_end'],
+    ] as const) {
+      const p = track(testPipeline({ pipelineName: name, batchSize: 2 }));
       const err = await mergeRun(p, 'things', initial, pages, early, 'upsert').then(
         () => undefined,
         (e: unknown) => e,
