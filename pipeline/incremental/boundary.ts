@@ -108,6 +108,11 @@ export class BoundarySet {
     return this.startHashes.has(dedupHash(key));
   }
 
+  /** Whether integer key ranges of the previous run are still carried (materialize() then has ranges). */
+  get carriesRanges(): boolean {
+    return this.carry && this.startRanges.length > 0;
+  }
+
   get startCount(): number {
     let n = this.startHashes.size;
     for (const [lo, hi] of this.startRanges) n += hi - lo + 1;
