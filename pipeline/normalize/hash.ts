@@ -2,7 +2,8 @@
  * dlt-compatible digests: ids of nested rows, key and row hashes, incremental dedup hashes.
  * shake_128 over UTF-8, base64, `=` stripped (dlt `digest128` / `digest128b`).
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { shake128Base64 } from './keccak.ts';
 
 /** Compact JSON with object keys sorted at every level, non-ASCII unescaped (dlt's hashing json). */
 export function sortedJson(value: unknown): string {
@@ -23,7 +24,7 @@ function sortKeysDeep(v: unknown): unknown {
 }
 
 function shake(s: string, bytes: number): string {
-  return createHash('shake128', { outputLength: bytes }).update(s, 'utf8').digest('base64').replace(/=+$/, '');
+  return shake128Base64(s, bytes);
 }
 
 /** 20-character digest (15 bytes): incremental `unique_hashes`. */

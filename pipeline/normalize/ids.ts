@@ -3,7 +3,8 @@
  * 14 characters; dlt `uniq_id_base64(10)`) but drawn from a pooled `randomBytes` buffer, because a
  * `randomBytes(10)` call per row costs microseconds on the normalizer's hot path.
  */
-import { createHash, randomFillSync } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
+import { shake128Base64 } from './keccak.ts';
 
 const ID_BYTES = 10;
 const POOL_IDS = 4096;
@@ -20,14 +21,12 @@ export function fastUniqueId(): string {
   return s.slice(0, 14);
 }
 
-const SHAKE_OPTS = { outputLength: ID_BYTES };
-
-/** Same as hash.ts `nestedRowId` (NM-9) without the regex: 10 bytes always give 14 chars + `==`. */
+/** Same as hash.ts `nestedRowId` (NM-9). */
 export function fastNestedRowId(parentId: string, table: string, listIdx: number): string {
-  return createHash('shake128', SHAKE_OPTS).update(`${parentId}_${table}_${listIdx}`, 'utf8').digest('base64').slice(0, 14);
+  return shake128Base64(`${parentId}_${table}_${listIdx}`, ID_BYTES);
 }
 
 /** Same as hash.ts `digest10` (10 bytes of shake128, base64 without padding). */
 export function fastDigest10(s: string): string {
-  return createHash('shake128', SHAKE_OPTS).update(s, 'utf8').digest('base64').slice(0, 14);
+  return shake128Base64(s, ID_BYTES);
 }
