@@ -171,8 +171,9 @@ export class PostgresLoadSession implements LoadSession {
   readonly #onlyRoot: string | undefined;
   /** per merge root: true while every batch of it was merged early (#mergesEarly), false once one was staged */
   readonly #mergedEarly = new Map<string, boolean>();
-  /** scratch tables of early-merged batches, per table */
+  /** scratch tables of early-merged batches, per table (and their unquoted names) */
   readonly #batches = new Map<string, Relation>();
+  readonly #batchNames = new Map<string, string>();
 
   private constructor(tx: Tx, readonly loadId: string, mode: LoadMode, schema: Schema, batchSize: number, onlyRoot: string | undefined) {
     this.#tx = tx;
@@ -363,9 +364,10 @@ export class PostgresLoadSession implements LoadSession {
   async #replaceInFinal(table: string, key: string, buf: CopyBuffer): Promise<void> {
     const t = this.#schema.tables[table];
     const rel = await this.#tx.ensureFinal(this.#schema, table);
-    const { text, repeated } = planReplaceBatch({ final: rel.name, key, keyType: pgType(t.columns[key]), upsert: t.mergeStrategy === 'upsert' });
-    const r = await this.#tx.q(text, repeated ? [buf.keys, this.loadId] : [buf.keys], table);
-    if (repeated && (r.rows[0] as { repeated: number }).repeated > 0) throw this.#repeatedKey(table, key, buf);
+    const upsert = t.mergeStrategy === 'upsert';
+    const del = planReplaceBatch({ final: { schema: this.#tx.ds, name: table }, key, keyType: pgType(t.columns[key]), keys: buf.keys!, upsert, loadId: this.loadId });
+    const r = await this.#tx.q(del.sql, del.parameters as unknown[], table);
+    if (upsert && (r.rows[0] as { repeated: number }).repeated > 0) throw this.#repeatedKey(table, key, buf);
     await this.#copyInto(table, rel.name, buf);
   }
 
@@ -431,7 +433,9 @@ export class PostgresLoadSession implements LoadSession {
     const colDdl = (c: ColumnSchema) => `${ident(c.name)} ${pgType(c)}`;
     let rel = this.#batches.get(table);
     if (!rel) {
-      rel = { name: ident(`tide_batch_${this.#batches.size}`), columns: new Set(cols.map((c) => c.name)) };
+      const unquoted = `tide_batch_${this.#batches.size}`;
+      this.#batchNames.set(table, unquoted);
+      rel = { name: ident(unquoted), columns: new Set(cols.map((c) => c.name)) };
       await this.#tx.q(`CREATE TEMP TABLE ${rel.name} (${cols.map(colDdl).join(', ')}) ON COMMIT DROP`, undefined, table);
       this.#batches.set(table, rel);
       return rel;
@@ -448,36 +452,26 @@ export class PostgresLoadSession implements LoadSession {
   }
 
   async #mergeBatch(table: string, key: string, buf: CopyBuffer, batchTable: Relation): Promise<void> {
-    const batch = batchTable.name;
     const t = this.#schema.tables[table];
-    const q = (text: string, params?: unknown[]) => this.#tx.q(text, params, table);
-    const final = qualified(this.#tx.ds, table);
+    const final = { schema: this.#tx.ds, name: table };
+    const batch = this.#batchNames.get(table)!;
     const columns = [...batchTable.columns];
     const strategy = t.mergeStrategy ?? 'delete-insert';
     // a hardDelete column the schema gained after this batch was encoded is NULL in all its rows
     const hd = hardDeleteOf(t);
     const hardDelete = hd && batchTable.columns.has(hd.column) ? hd : undefined;
-    if (strategy === 'delete-insert') {
-      const keys = buf.keys!;
-      const [del, ins] = planDeleteInsertBatch({
-        final,
-        batch,
-        columns,
-        key,
-        keyType: pgType(t.columns[key]),
-        hardDelete,
-        repeatsKeys: new Set(keys).size !== keys.length,
-      });
-      await q(del, [keys]);
-      await q(ins);
-      return;
-    }
-    const statements = planUpsertBatch({ final, batch, columns, key, hardDelete, insertOnly: strategy === 'insert-only' });
+    const statements =
+      strategy === 'delete-insert'
+        ? planDeleteInsertBatch({ final, batch, columns, key, keyType: pgType(t.columns[key]), keys: buf.keys!, hardDelete, repeatsKeys: new Set(buf.keys).size !== buf.lines })
+        : planUpsertBatch({ final, batch, columns, key, hardDelete, insertOnly: strategy === 'insert-only' });
     let r: pg.QueryResult | undefined;
-    for (const text of statements) r = await q(text);
-    const { written, live } = r!.rows[0] as { written: number; live: number };
-    if (strategy === 'upsert' && written < live) throw this.#repeatedKey(table, key, buf);
+    for (const q of statements) r = await this.#tx.q(q.sql, q.parameters as unknown[], table);
+    if (strategy === 'upsert') {
+      const { written, live } = r!.rows[0] as { written: number; live: number };
+      if (written < live) throw this.#repeatedKey(table, key, buf);
+    }
   }
+
 
   async commit(req: CommitRequest): Promise<void> {
     await this.flush();

@@ -5,15 +5,18 @@
  * `MERGE`, one statement per key instead of an `OR` that defeats hash joins).
  *
  * `planMerge` is pure: it turns a description of the family (tables, staging relations, columns) into
- * SQL text, so the statements can be asserted in unit tests. `applyMerge` gathers that description from
- * the load session, creates the indexes merge lookups need and runs the statements.
+ * statements built with Kysely's query builder (compile-only, `sql.ts` `qb`), so their exact text and
+ * parameters can be asserted in unit tests. `applyMerge` gathers that description from the load
+ * session, creates the indexes merge lookups need and runs the statements. Raw `sql` fragments are
+ * used only where the builder has no word for it (window functions, `ctid`, `= any($1::type[])`).
  */
 import type pg from 'pg';
 import { SchemaError } from '../../pipeline/errors.ts';
 import type { Schema, TableSchema } from '../../pipeline/schema.ts';
 import { DLT_ID, DLT_LOAD_ID, DLT_PARENT_ID, DLT_ROOT_ID, keyColumns } from '../../pipeline/schema.ts';
 import { uniqueId } from '../../pipeline/normalize/hash.ts';
-import { ident, qualified } from './sql.ts';
+import { sql, type CompiledQuery, type Expression, type RawBuilder, type SqlBool } from 'kysely';
+import { ident, insertInto, qb, relation } from './sql.ts';
 
 export interface MergeContext {
   q: (text: string, params?: unknown[]) => Promise<pg.QueryResult>;
@@ -33,11 +36,14 @@ export interface MergeContext {
   warn?: (message: string) => void;
 }
 
-/** One table of the family as the planner sees it. */
-export interface PlanTable {
+/** A final table: the dataset (Postgres schema) and the table's name. */
+export interface FinalTable {
+  schema: string;
   name: string;
-  /** `"ds"."name"` */
-  final: string;
+}
+
+/** One table of the family as the planner sees it. */
+export interface PlanTable extends FinalTable {
   /** The staging relation (already quoted), when the table got rows in this load. */
   staging?: string;
   /** Columns of the staging relation, in order. */
@@ -68,132 +74,271 @@ export interface MergePlanInput {
 const D = 'd';
 const S = 's';
 
-const col = (alias: string, c: string) => `${alias}.${ident(c)}`;
-const eqAll = (cols: string[], a = D, b = S) => cols.map((c) => `${col(a, c)} = ${col(b, c)}`).join(' AND ');
-const list = (cols: string[], alias?: string) => cols.map((c) => (alias ? col(alias, c) : ident(c))).join(', ');
-const lit = (v: string) => `'${v.replace(/'/g, "''")}'`;
+type Query = { compile(): CompiledQuery };
+type Cond = Expression<SqlBool>;
+
+/** `"alias"."column"` */
+const ref = (alias: string, c: string) => sql.ref(`${alias}.${c}`);
+/** A staging relation (already quoted by load.ts's `ident` / `qualified`) with an alias. */
+const staged = (quoted: string, alias: string) => sql<any>`${sql.raw(quoted)}`.as(alias);
+/** A final table of the dataset with an alias. */
+const finalOf = (t: FinalTable, alias: string) => relation(t.schema, t.name, alias);
+const and = (conds: (Cond | undefined)[]): Cond | undefined => {
+  const c = conds.filter((x): x is Cond => x !== undefined);
+  return c.length === 0 ? undefined : c.length === 1 ? c[0] : sql<SqlBool>`${sql.join(c, sql` and `)}`;
+};
+const eqAll = (cols: string[], a = D, b = S): Cond => and(cols.map((c) => sql<SqlBool>`${ref(a, c)} = ${ref(b, c)}`))!;
+/** `q.where(all conditions)`, or `q` when there are none. */
+function where<Q>(q: Q, ...conds: (Cond | undefined)[]): Q {
+  const c = and(conds);
+  return c ? ((q as { where(c: Cond): Q }).where(c) as Q) : q;
+}
+/** `exists (select 1 from <staging> as s where …)` */
+const existsIn = (quoted: string, cond: Cond): Cond => sql<SqlBool>`exists ${qb.selectFrom(staged(quoted, S)).select(sql.lit(1).as('one')).where(cond)}`;
+/** `<column> in (select "_dlt_id" from <temp table>)` */
+const inIds = (column: RawBuilder<unknown>, table: string): Cond => sql<SqlBool>`${column} in ${qb.selectFrom(table).select(DLT_ID)}`;
 
 /** SQL condition true for a staged row flagged for deletion (MG-12). */
-function deleted(hd: MergePlanInput['hardDelete'], alias = S): string | undefined {
+function deleted(hd: MergePlanInput['hardDelete'], alias = S): Cond | undefined {
   if (!hd) return undefined;
-  return hd.bool ? `${col(alias, hd.column)} IS TRUE` : `${col(alias, hd.column)} IS NOT NULL`;
+  return hd.bool ? sql<SqlBool>`${ref(alias, hd.column)} is true` : sql<SqlBool>`${ref(alias, hd.column)} is not null`;
 }
-function notDeleted(hd: MergePlanInput['hardDelete'], alias = S): string | undefined {
+function notDeleted(hd: MergePlanInput['hardDelete'], alias = S): Cond | undefined {
   if (!hd) return undefined;
-  return hd.bool ? `${col(alias, hd.column)} IS NOT TRUE` : `${col(alias, hd.column)} IS NULL`;
+  return hd.bool ? sql<SqlBool>`${ref(alias, hd.column)} is not true` : sql<SqlBool>`${ref(alias, hd.column)} is null`;
 }
-const where = (...conds: (string | undefined)[]) => {
-  const c = conds.filter(Boolean);
-  return c.length ? ` WHERE ${c.join(' AND ')}` : '';
-};
 
-/** The SQL statements of one merge, in order. */
-export function planMerge(p: MergePlanInput): string[] {
+/** `insert into <final> (cols) select s.cols from <staging> as s [where …]` */
+function insertAll(t: PlanTable, ...conds: (Cond | undefined)[]) {
+  const select = where(qb.selectFrom(staged(t.staging!, S)).select(t.columns.map((c) => ref(S, c).as(c))), ...conds);
+  return insertInto(t.schema, t.name).columns(t.columns).expression(select);
+}
+
+/** The SQL statements of one merge, in order (text and parameters). */
+export function planMerge(p: MergePlanInput): CompiledQuery[] {
   if (!p.root.staging) return [];
-  switch (p.strategy) {
-    case 'scd2':
-      return planScd2(p);
-    case 'upsert':
-    case 'insert-only':
-      return planUpsert(p);
-    default:
-      return planDeleteInsert(p);
-  }
-}
-
-function insertAllSql(t: PlanTable, filter = ''): string {
-  return `INSERT INTO ${t.final} (${list(t.columns)}) SELECT ${list(t.columns, S)} FROM ${t.staging} AS ${S}${filter}`;
+  const queries = p.strategy === 'scd2' ? planScd2(p) : p.strategy === 'upsert' || p.strategy === 'insert-only' ? planUpsert(p) : planDeleteInsert(p);
+  return queries.map((q) => q.compile());
 }
 
 /** MG-6 … MG-13: delete every destination row matching a staged row on the primary key or the merge key, then insert. */
-function planDeleteInsert(p: MergePlanInput): string[] {
-  const out: string[] = [];
+function planDeleteInsert(p: MergePlanInput): Query[] {
+  const out: Query[] = [];
   const { root } = p;
   const rootSt = root.staging!;
   const keys = [p.primaryKey, p.mergeKey].filter((k) => k.length);
   const nested = p.nested.filter((n) => n.exists);
-  const del = ident(`tide_del_${p.uid}`);
-  const ins = ident(`tide_ins_${p.uid}`);
+  const del = `tide_del_${p.uid}`;
+  const ins = `tide_ins_${p.uid}`;
   if (keys.length) {
     // one EXISTS per key (pk OR merge key): each is a hash semi-join; an OR inside one EXISTS is a nested loop
-    const matches = keys.map((k) => `EXISTS (SELECT 1 FROM ${rootSt} AS ${S} WHERE ${eqAll(k)})`);
+    const matches = keys.map((k) => existsIn(rootSt, eqAll(k)));
     if (nested.length) {
-      out.push(
-        `CREATE TEMP TABLE ${del} ON COMMIT DROP AS ${matches
-          .map((m) => `SELECT ${col(D, DLT_ID)} FROM ${root.final} AS ${D} WHERE ${m}`)
-          .join(' UNION ')}`,
-      );
-      for (const n of nested) out.push(`DELETE FROM ${n.final} AS ${D} WHERE ${col(D, n.link!)} IN (SELECT ${ident(DLT_ID)} FROM ${del})`);
-      out.push(`DELETE FROM ${root.final} AS ${D} WHERE ${col(D, DLT_ID)} IN (SELECT ${ident(DLT_ID)} FROM ${del})`);
+      const selects = matches.map((m) => qb.selectFrom(finalOf(root, D)).select(ref(D, DLT_ID).as(DLT_ID)).where(m));
+      const union = selects.slice(1).reduce((u, q) => u.union(q), selects[0]);
+      out.push(qb.schema.createTable(del).temporary().onCommit('drop').as(union));
+      for (const n of nested) out.push(qb.deleteFrom(finalOf(n, D)).where(inIds(ref(D, n.link!), del)));
+      out.push(qb.deleteFrom(finalOf(root, D)).where(inIds(ref(D, DLT_ID), del)));
     } else {
-      for (const m of matches) out.push(`DELETE FROM ${root.final} AS ${D} WHERE ${m}`);
+      for (const m of matches) out.push(qb.deleteFrom(finalOf(root, D)).where(m));
     }
   }
-  const staged = p.nested.filter((n) => n.staging);
+  const stagedNested = p.nested.filter((n) => n.staging);
   const dedup = p.primaryKey.length > 0;
   if (!dedup && !p.hardDelete) {
     // no primary key: every staged row goes in (merge key only, or no keys at all = append)
-    out.push(insertAllSql(root));
-    for (const n of staged) out.push(insertAllSql(n));
+    out.push(insertAll(root));
+    for (const n of stagedNested) out.push(insertAll(n));
     return out;
   }
   // dedup by primary key (the winner picked first), then drop rows flagged as deletes (MG-9, MG-10, MG-12)
-  let winners: string;
-  if (dedup && p.dedupSort) {
-    // a row without a sort value never beats one with it; ties keep the first occurrence (dlt docs)
-    const order = `${ident(p.dedupSort.column)} ${p.dedupSort.order.toUpperCase()} NULLS LAST, ctid ASC`;
-    const inner = `SELECT *, ROW_NUMBER() OVER (PARTITION BY ${list(p.primaryKey)} ORDER BY ${order}) AS _tide_rn FROM ${rootSt}`;
-    winners = `(${inner}) AS ${S}${where(`${S}._tide_rn = 1`, notDeleted(p.hardDelete))}`;
-  } else if (dedup) {
-    // no dedup_sort: the last occurrence in the load wins (dlt: arbitrary); a hash anti-join, no sort
-    const later = `NOT EXISTS (SELECT 1 FROM ${rootSt} AS s2 WHERE ${eqAll(p.primaryKey, 's2', S)} AND s2.ctid > ${S}.ctid)`;
-    winners = `${rootSt} AS ${S}${where(later, notDeleted(p.hardDelete))}`;
-  } else winners = `${rootSt} AS ${S}${where(notDeleted(p.hardDelete))}`;
-  if (!staged.length) {
-    out.push(`INSERT INTO ${root.final} (${list(root.columns)}) SELECT ${list(root.columns, S)} FROM ${winners}`);
+  const winners = (columns: string[]) => {
+    const select = columns.map((c) => ref(S, c).as(c));
+    if (dedup && p.dedupSort) {
+      // a row without a sort value never beats one with it; ties keep the first occurrence (dlt docs)
+      const order = sql.raw(p.dedupSort.order === 'asc' ? 'asc' : 'desc');
+      const rn = sql<number>`row_number() over (partition by ${sql.join(p.primaryKey.map((c) => sql.ref(c)))} order by ${sql.ref(p.dedupSort.column)} ${order} nulls last, ctid asc)`;
+      const ranked = qb.selectFrom(staged(rootSt, 'r')).selectAll().select(rn.as('_tide_rn')).as(S);
+      return where(qb.selectFrom(ranked).select(select), sql<SqlBool>`${ref(S, '_tide_rn')} = 1`, notDeleted(p.hardDelete));
+    }
+    const from = qb.selectFrom(staged(rootSt, S)).select(select);
+    if (dedup) {
+      // no dedup_sort: the last occurrence in the load wins (dlt: arbitrary); a hash anti-join, no sort
+      const later = qb.selectFrom(staged(rootSt, 's2')).select(sql.lit(1).as('one')).where(and([eqAll(p.primaryKey, 's2', S), sql<SqlBool>`${ref('s2', 'ctid')} > ${ref(S, 'ctid')}`])!);
+      return where(from, sql<SqlBool>`not exists ${later}`, notDeleted(p.hardDelete));
+    }
+    return where(from, notDeleted(p.hardDelete));
+  };
+  if (!stagedNested.length) {
+    out.push(insertInto(root.schema, root.name).columns(root.columns).expression(winners(root.columns)));
     return out;
   }
-  out.push(`CREATE TEMP TABLE ${ins} ON COMMIT DROP AS SELECT ${col(S, DLT_ID)} FROM ${winners}`);
-  const inIns = (alias: string, c: string) => `${col(alias, c)} IN (SELECT ${ident(DLT_ID)} FROM ${ins})`;
-  out.push(insertAllSql(root, ` WHERE ${inIns(S, DLT_ID)}`));
-  for (const n of staged) out.push(insertAllSql(n, ` WHERE ${inIns(S, n.link!)}`));
+  out.push(qb.schema.createTable(ins).temporary().onCommit('drop').as(winners([DLT_ID])));
+  out.push(insertAll(root, inIds(ref(S, DLT_ID), ins)));
+  for (const n of stagedNested) out.push(insertAll(n, inIds(ref(S, n.link!), ins)));
+  return out;
+}
+
+/** MG-15 … MG-18: primary-key upsert (or insert-only); nested rows of upserted roots are replaced. */
+function planUpsert(p: MergePlanInput): Query[] {
+  const out: Query[] = [];
+  const { root } = p;
+  const rootSt = root.staging!;
+  const pk = p.primaryKey;
+  const insertOnly = p.strategy === 'insert-only';
+  const nested = p.nested.filter((n) => n.exists);
+  const stagedNested = p.nested.filter((n) => n.staging);
+  const isDel = deleted(p.hardDelete);
+  /** `<col> in (select r."_dlt_id" from <root staging> as r where not deleted)`: nested rows of live roots */
+  const ofLiveRoots = (n: PlanTable) =>
+    isDel ? sql<SqlBool>`${ref(S, n.link!)} in ${where(qb.selectFrom(staged(rootSt, 'r')).select(ref('r', DLT_ID).as(DLT_ID)), notDeleted(p.hardDelete, 'r'))}` : undefined;
+  if (!insertOnly) {
+    // nested rows of every staged root go: replaced by the staged ones below, so list elements that
+    // disappeared (or a list no longer delivered) are removed, and deleted roots lose theirs (MG-16, MG-17)
+    // (matched through the final root rows: their `_dlt_id` may predate the key hash, e.g. after a switch from delete-insert)
+    const rootIds = qb.selectFrom(finalOf(root, 'r')).select(ref('r', DLT_ID).as(DLT_ID)).where(existsIn(rootSt, eqAll(pk, 'r')));
+    for (const n of nested) out.push(qb.deleteFrom(finalOf(n, D)).where(sql<SqlBool>`${ref(D, n.link!)} in ${rootIds}`));
+    // hard deletes: rows whose key is staged with a delete flag
+    if (isDel) out.push(qb.deleteFrom(finalOf(root, D)).using(staged(rootSt, S)).where(and([eqAll(pk), isDel])!));
+    const rest = root.columns.filter((c) => !pk.includes(c));
+    if (p.uniquePk) {
+      const upsert = insertAll(root, notDeleted(p.hardDelete));
+      out.push(
+        rest.length
+          ? upsert.onConflict((oc) => oc.columns(pk).doUpdateSet(Object.fromEntries(rest.map((c) => [c, sql.ref(`excluded.${c}`)]))))
+          : upsert.onConflict((oc) => oc.columns(pk).doNothing()),
+      );
+    } else {
+      if (rest.length) {
+        const update = qb
+          .updateTable(finalOf(root, D))
+          .set(Object.fromEntries(rest.map((c) => [c, ref(S, c)])))
+          .from(staged(rootSt, S));
+        out.push(where(update, eqAll(pk), isDel ? notDeleted(p.hardDelete) : undefined));
+      }
+      const present = qb.selectFrom(finalOf(root, D)).select(sql.lit(1).as('one')).where(eqAll(pk));
+      out.push(insertAll(root, notDeleted(p.hardDelete), sql<SqlBool>`not exists ${present}`));
+    }
+    for (const n of stagedNested) out.push(insertAll(n, ofLiveRoots(n)));
+    return out;
+  }
+  // insert-only (MG-18): existing rows are never updated or deleted
+  if (p.uniquePk) out.push(insertAll(root, notDeleted(p.hardDelete)).onConflict((oc) => oc.columns(pk).doNothing()));
+  else {
+    const firstRows = qb
+      .selectFrom(staged(rootSt, 'f'))
+      .distinctOn(pk.map((c) => ref('f', c)))
+      .selectAll();
+    const first = pk.reduce((q, c) => q.orderBy(ref('f', c)), firstRows).orderBy(sql`ctid`).as(S);
+    const present = qb.selectFrom(finalOf(root, D)).select(sql.lit(1).as('one')).where(eqAll(pk));
+    const select = where(qb.selectFrom(first).select(root.columns.map((c) => ref(S, c).as(c))), notDeleted(p.hardDelete), sql<SqlBool>`not exists ${present}`);
+    out.push(insertInto(root.schema, root.name).columns(root.columns).expression(select));
+  }
+  for (const n of stagedNested) {
+    const present = qb.selectFrom(finalOf(n, D)).select(sql.lit(1).as('one')).where(sql<SqlBool>`${ref(D, DLT_ID)} = ${ref(S, DLT_ID)}`);
+    out.push(insertAll(n, ofLiveRoots(n), sql<SqlBool>`not exists ${present}`));
+  }
+  return out;
+}
+
+/** MG-19 … MG-27: slowly changing dimension type 2, with NOT EXISTS anti-joins (never NOT IN). */
+function planScd2(p: MergePlanInput): Query[] {
+  const out: Query[] = [];
+  const { root } = p;
+  const rootSt = root.staging!;
+  const c = p.scd2!;
+  const boundary = sql`${c.boundary}::timestamptz`;
+  const activeValue = c.active === undefined ? sql`null` : sql`${c.active}::timestamptz`;
+  const active = (a: string) => (c.active === undefined ? sql<SqlBool>`${ref(a, c.validTo)} is null` : sql<SqlBool>`${ref(a, c.validTo)} = ${activeValue}`);
+  const v = c.versionColumn;
+  // 1. retire active records whose version is not in the load (within the merge-key values of the load, MG-23)
+  const inLoad = qb.selectFrom(staged(rootSt, S)).select(sql.lit(1).as('one')).where(sql<SqlBool>`${ref(S, v)} = ${ref(D, v)}`);
+  const retire = qb
+    .updateTable(finalOf(root, D))
+    .set({ [c.validTo]: boundary })
+    .where(and([active(D), sql<SqlBool>`not exists ${inLoad}`, p.mergeKey.length ? existsIn(rootSt, eqAll(p.mergeKey)) : undefined])!);
+  out.push(retire);
+  // 2. insert versions that are not active (new, changed, or back after being retired: MG-22)
+  const data = root.columns.filter((x) => x !== c.validFrom && x !== c.validTo);
+  const isActive = qb.selectFrom(finalOf(root, D)).select(sql.lit(1).as('one')).where(and([active(D), sql<SqlBool>`${ref(D, v)} = ${ref(S, v)}`])!);
+  const versions = qb
+    .selectFrom(staged(rootSt, S))
+    .select([...data.map((x) => ref(S, x).as(x)), boundary.as(c.validFrom), activeValue.as(c.validTo)])
+    .where(sql<SqlBool>`not exists ${isActive}`);
+  const ins = () => insertInto(root.schema, root.name).columns([...data, c.validFrom, c.validTo]).expression(versions);
+  const stagedNested = p.nested.filter((n) => n.staging);
+  if (!c.chainNested || !stagedNested.length) {
+    out.push(ins());
+    // 3. nested tables are insert-only by their deterministic `_dlt_id` (MG-27)
+    for (const n of stagedNested) {
+      const present = qb.selectFrom(finalOf(n, D)).select(sql.lit(1).as('one')).where(sql<SqlBool>`${ref(D, DLT_ID)} = ${ref(S, DLT_ID)}`);
+      out.push(insertAll(n, sql<SqlBool>`not exists ${present}`));
+    }
+    return out;
+  }
+  // user row version column: `_dlt_id` is random, so nested rows are inserted only under rows inserted now
+  const tmp = (t: string) => `tide_new_${p.uid}_${t}`;
+  const all = [root, ...stagedNested];
+  for (const t of all) out.push(qb.schema.createTable(tmp(t.name)).temporary().onCommit('drop').addColumn(DLT_ID, 'varchar'));
+  const keepIds = (table: string, insert: ReturnType<typeof insertAll>) =>
+    qb
+      .with('ins', () => insert.returning(DLT_ID))
+      .insertInto(table)
+      .columns([DLT_ID])
+      .expression(qb.selectFrom('ins').select(sql`${sql.ref(DLT_ID)}::varchar`.as(DLT_ID)));
+  out.push(keepIds(tmp(root.name), ins()));
+  for (const n of stagedNested) {
+    const parentTmp = all.some((t) => t.name === n.parent) ? tmp(n.parent!) : undefined;
+    const filter = parentTmp ? sql<SqlBool>`${ref(S, DLT_PARENT_ID)}::varchar in ${qb.selectFrom(parentTmp).select(DLT_ID)}` : sql<SqlBool>`false`;
+    out.push(keepIds(tmp(n.name), insertAll(n, filter)));
+  }
   return out;
 }
 
 /**
  * delete-insert of one batch of a root table without nested tables, while the load goes on
- * (load.ts): the final rows with the batch's keys go (`$1`: the keys, an array of `keyType`), then the
+ * (load.ts): the final rows with the batch's keys go (`keys`: an array of `keyType`), then the
  * batch's winners go in: the last row of each key (when the batch repeats keys), without the rows
  * flagged as deletes. Batch after batch this is the whole-load plan: a later batch deletes what an
  * earlier one inserted, so the last occurrence in the load wins (a dedupSort column needs the whole
  * load: no batches then).
  */
 export function planDeleteInsertBatch(p: {
-  final: string;
+  final: FinalTable;
   batch: string;
   columns: string[];
   key: string;
   keyType: string;
+  keys: unknown[];
   hardDelete?: MergePlanInput['hardDelete'];
   repeatsKeys: boolean;
-}): string[] {
-  const from = p.repeatsKeys ? `(SELECT DISTINCT ON (${ident(p.key)}) * FROM ${p.batch} ORDER BY ${ident(p.key)}, ctid DESC)` : p.batch;
+}): CompiledQuery[] {
+  const batch = ident(p.batch);
+  // repeated keys: the last row of each key (COPY order = ctid order in the emptied scratch table)
+  const from = (
+    p.repeatsKeys ? qb.selectFrom(staged(batch, 'b')).distinctOn(ref('b', p.key)).selectAll().orderBy(ref('b', p.key)).orderBy(sql`ctid`, 'desc').as(S) : staged(batch, S)
+  ) as ReturnType<typeof staged>;
+  const select = where(qb.selectFrom(from).select(p.columns.map((c) => ref(S, c).as(c))), notDeleted(p.hardDelete));
   return [
-    `DELETE FROM ${p.final} AS ${D} WHERE ${col(D, p.key)} = ANY($1::${p.keyType}[])`,
-    `INSERT INTO ${p.final} (${list(p.columns)}) SELECT ${list(p.columns, S)} FROM ${from} AS ${S}${where(notDeleted(p.hardDelete))}`,
+    planReplaceBatch({ final: p.final, key: p.key, keyType: p.keyType, keys: p.keys, upsert: false }),
+    insertInto(p.final.schema, p.final.name).columns(p.columns).expression(select).compile(),
   ];
 }
 
 /**
  * The rows a batch replaces, when the batch goes straight into the final table (load.ts
- * #copiesToFinal): the final rows with the batch's keys (`$1`, an array of `keyType`). For upsert the
- * statement also counts deleted rows this load wrote (`$2`: the load id) as `repeated`: a key delivered
- * twice in one load, which upsert refuses (MG-15).
+ * #copiesToFinal): the final rows with the batch's keys (an array of `keyType`). For upsert the
+ * statement also counts deleted rows this load wrote (`loadId`) as `repeated`: a key delivered twice
+ * in one load, which upsert refuses (MG-15).
  */
-export function planReplaceBatch(p: { final: string; key: string; keyType: string; upsert: boolean }): { text: string; repeated: boolean } {
-  const del = `DELETE FROM ${p.final} AS ${D} WHERE ${col(D, p.key)} = ANY($1::${p.keyType}[])`;
-  if (!p.upsert) return { text: del, repeated: false };
-  return { text: `WITH gone AS (${del} RETURNING ${col(D, DLT_LOAD_ID)} AS l) SELECT count(*) FILTER (WHERE l = $2)::int AS repeated FROM gone`, repeated: true };
+export function planReplaceBatch(p: { final: FinalTable; key: string; keyType: string; keys: unknown[]; upsert: boolean; loadId?: string }): CompiledQuery {
+  const del = qb.deleteFrom(finalOf(p.final, D)).where(sql<SqlBool>`${ref(D, p.key)} = any(${p.keys}::${sql.raw(p.keyType)}[])`);
+  if (!p.upsert) return del.compile();
+  return qb
+    .with('gone', () => del.returning(ref(D, DLT_LOAD_ID).as('l')))
+    .selectFrom('gone')
+    .select(sql<number>`count(*) filter (where ${sql.ref('l')} = ${p.loadId})::int`.as('repeated'))
+    .compile();
 }
 
 /**
@@ -205,147 +350,37 @@ export function planReplaceBatch(p: { final: string; key: string; keyType: strin
  * Returns the statements in order; the last one yields one row `{ written, live }`.
  */
 export function planUpsertBatch(p: {
-  final: string;
+  final: FinalTable;
   batch: string;
   columns: string[];
   key: string;
   hardDelete?: MergePlanInput['hardDelete'];
   insertOnly: boolean;
-}): string[] {
-  const out: string[] = [];
+}): CompiledQuery[] {
+  const out: Query[] = [];
+  const batch = ident(p.batch);
   const isDel = deleted(p.hardDelete);
-  if (isDel && !p.insertOnly) out.push(`DELETE FROM ${p.final} AS ${D} USING ${p.batch} AS ${S} WHERE ${col(D, p.key)} = ${col(S, p.key)} AND ${isDel}`);
+  if (isDel && !p.insertOnly) out.push(qb.deleteFrom(finalOf(p.final, D)).using(staged(batch, S)).where(and([sql<SqlBool>`${ref(D, p.key)} = ${ref(S, p.key)}`, isDel])!));
   const rest = p.columns.filter((c) => c !== p.key);
-  const action =
+  const select = where(qb.selectFrom(staged(batch, S)).select(p.columns.map((c) => ref(S, c).as(c))), notDeleted(p.hardDelete));
+  const insert = insertInto(p.final.schema, p.final.name).columns(p.columns).expression(select);
+  const write =
     p.insertOnly || !rest.length
-      ? 'DO NOTHING'
-      : `DO UPDATE SET ${rest.map((c) => `${ident(c)} = EXCLUDED.${ident(c)}`).join(', ')} WHERE ${col(D, DLT_LOAD_ID)} IS DISTINCT FROM EXCLUDED.${ident(DLT_LOAD_ID)}`;
-  const live = where(notDeleted(p.hardDelete));
-  out.push(
-    `WITH w AS (INSERT INTO ${p.final} AS ${D} (${list(p.columns)}) SELECT ${list(p.columns, S)} FROM ${p.batch} AS ${S}${live} ON CONFLICT (${ident(p.key)}) ${action} RETURNING 1) ` +
-      `SELECT (SELECT count(*) FROM w)::int AS written, (SELECT count(*) FROM ${p.batch} AS ${S}${live})::int AS live`,
-  );
-  return out;
-}
-
-/**
- * A unique index on exactly `cols` of `table`: an existing one, else a new one (the one applyMerge
- * makes for upsert). False when existing duplicate keys prevent it; nothing changes then.
- */
-export async function ensureUniqueKeyIndex(ctx: Pick<MergeContext, 'q' | 'ds'>, table: string, cols: string[]): Promise<boolean> {
-  const idx = await existingIndexes(ctx as MergeContext, [table]);
-  if ([...idx.values()].some((i) => i.unique && i.columns.length === cols.length && cols.every((c) => i.columns.includes(c)))) return true;
-  const name = indexName(table, `pk_${cols.join('_')}`.slice(0, 20));
-  await ctx.q('SAVEPOINT tide_pk_index');
-  try {
-    await ctx.q(`CREATE UNIQUE INDEX IF NOT EXISTS ${ident(name)} ON ${qualified(ctx.ds, table)} (${list(cols)})`);
-    await ctx.q('RELEASE SAVEPOINT tide_pk_index');
-    return true;
-  } catch {
-    await ctx.q('ROLLBACK TO SAVEPOINT tide_pk_index');
-    await ctx.q('RELEASE SAVEPOINT tide_pk_index');
-    return false;
-  }
-}
-
-/** MG-15 … MG-18: primary-key upsert (or insert-only); nested rows of upserted roots are replaced. */
-function planUpsert(p: MergePlanInput): string[] {
-  const out: string[] = [];
-  const { root } = p;
-  const rootSt = root.staging!;
-  const pk = p.primaryKey;
-  const insertOnly = p.strategy === 'insert-only';
-  const nested = p.nested.filter((n) => n.exists);
-  const staged = p.nested.filter((n) => n.staging);
-  const isDel = deleted(p.hardDelete);
-  if (!insertOnly) {
-    // nested rows of every staged root go: replaced by the staged ones below, so list elements that
-    // disappeared (or a list no longer delivered) are removed, and deleted roots lose theirs (MG-16, MG-17)
-    // (matched through the final root rows: their `_dlt_id` may predate the key hash, e.g. after a switch from delete-insert)
-    const rootIds = `SELECT r.${ident(DLT_ID)} FROM ${root.final} AS r WHERE EXISTS (SELECT 1 FROM ${rootSt} AS ${S} WHERE ${eqAll(pk, 'r')})`;
-    for (const n of nested) out.push(`DELETE FROM ${n.final} AS ${D} WHERE ${col(D, n.link!)} IN (${rootIds})`);
-    // hard deletes: rows whose key is staged with a delete flag
-    if (isDel) out.push(`DELETE FROM ${root.final} AS ${D} USING ${rootSt} AS ${S} WHERE ${eqAll(pk)} AND ${isDel}`);
-    const live = where(notDeleted(p.hardDelete));
-    const rest = root.columns.filter((c) => !pk.includes(c));
-    if (p.uniquePk) {
-      const action = rest.length ? `DO UPDATE SET ${rest.map((c) => `${ident(c)} = EXCLUDED.${ident(c)}`).join(', ')}` : 'DO NOTHING';
-      out.push(`${insertAllSql(root, live)} ON CONFLICT (${list(pk)}) ${action}`);
-    } else {
-      if (rest.length) {
-        out.push(
-          `UPDATE ${root.final} AS ${D} SET ${rest.map((c) => `${ident(c)} = ${col(S, c)}`).join(', ')} FROM ${rootSt} AS ${S} WHERE ${eqAll(pk)}${
-            isDel ? ` AND ${notDeleted(p.hardDelete)}` : ''
-          }`,
+      ? insert.onConflict((oc) => oc.column(p.key).doNothing())
+      : insert.onConflict((oc) =>
+          oc
+            .column(p.key)
+            .doUpdateSet(Object.fromEntries(rest.map((c) => [c, sql.ref(`excluded.${c}`)])))
+            // the conflicting row is named by its table (no schema) in ON CONFLICT
+            .where(sql<SqlBool>`${sql.ref(`${p.final.name}.${DLT_LOAD_ID}`)} is distinct from ${sql.ref(`excluded.${DLT_LOAD_ID}`)}`),
         );
-      }
-      out.push(insertAllSql(root, where(notDeleted(p.hardDelete), `NOT EXISTS (SELECT 1 FROM ${root.final} AS ${D} WHERE ${eqAll(pk)})`)));
-    }
-    for (const n of staged) {
-      out.push(insertAllSql(n, isDel ? ` WHERE ${col(S, n.link!)} IN (SELECT ${col('r', DLT_ID)} FROM ${rootSt} AS r WHERE ${notDeleted(p.hardDelete, 'r')})` : ''));
-    }
-    return out;
-  }
-  // insert-only (MG-18): existing rows are never updated or deleted
-  if (p.uniquePk) out.push(`${insertAllSql(root, where(notDeleted(p.hardDelete)))} ON CONFLICT (${list(pk)}) DO NOTHING`);
-  else {
-    const first = `(SELECT DISTINCT ON (${list(pk)}) * FROM ${rootSt} ORDER BY ${list(pk)}, ctid)`;
-    out.push(
-      `INSERT INTO ${root.final} (${list(root.columns)}) SELECT ${list(root.columns, S)} FROM ${first} AS ${S}${where(
-        notDeleted(p.hardDelete),
-        `NOT EXISTS (SELECT 1 FROM ${root.final} AS ${D} WHERE ${eqAll(pk)})`,
-      )}`,
-    );
-  }
-  for (const n of staged) {
-    out.push(
-      insertAllSql(
-        n,
-        where(
-          isDel ? `${col(S, n.link!)} IN (SELECT ${col('r', DLT_ID)} FROM ${rootSt} AS r WHERE ${notDeleted(p.hardDelete, 'r')})` : undefined,
-          `NOT EXISTS (SELECT 1 FROM ${n.final} AS ${D} WHERE ${col(D, DLT_ID)} = ${col(S, DLT_ID)})`,
-        ),
-      ),
-    );
-  }
-  return out;
-}
-
-/** MG-19 … MG-27: slowly changing dimension type 2, with NOT EXISTS anti-joins (never NOT IN). */
-function planScd2(p: MergePlanInput): string[] {
-  const out: string[] = [];
-  const { root } = p;
-  const rootSt = root.staging!;
-  const c = p.scd2!;
-  const boundary = `${lit(c.boundary)}::timestamptz`;
-  const activeValue = c.active === undefined ? 'NULL' : `${lit(c.active)}::timestamptz`;
-  const active = (a: string) => (c.active === undefined ? `${col(a, c.validTo)} IS NULL` : `${col(a, c.validTo)} = ${activeValue}`);
-  const v = c.versionColumn;
-  // 1. retire active records whose version is not in the load (within the merge-key values of the load, MG-23)
-  const retire = [active(D), `NOT EXISTS (SELECT 1 FROM ${rootSt} AS ${S} WHERE ${col(S, v)} = ${col(D, v)})`];
-  if (p.mergeKey.length) retire.push(`EXISTS (SELECT 1 FROM ${rootSt} AS ${S} WHERE ${eqAll(p.mergeKey)})`);
-  out.push(`UPDATE ${root.final} AS ${D} SET ${ident(c.validTo)} = ${boundary} WHERE ${retire.join(' AND ')}`);
-  // 2. insert versions that are not active (new, changed, or back after being retired: MG-22)
-  const data = root.columns.filter((x) => x !== c.validFrom && x !== c.validTo);
-  const ins = `INSERT INTO ${root.final} (${list([...data, c.validFrom, c.validTo])}) SELECT ${list(data, S)}, ${boundary}, ${activeValue} FROM ${rootSt} AS ${S} WHERE NOT EXISTS (SELECT 1 FROM ${root.final} AS ${D} WHERE ${active(D)} AND ${col(D, v)} = ${col(S, v)})`;
-  const staged = p.nested.filter((n) => n.staging);
-  if (!c.chainNested || !staged.length) {
-    out.push(ins);
-    // 3. nested tables are insert-only by their deterministic `_dlt_id` (MG-27)
-    for (const n of staged) out.push(insertAllSql(n, ` WHERE NOT EXISTS (SELECT 1 FROM ${n.final} AS ${D} WHERE ${col(D, DLT_ID)} = ${col(S, DLT_ID)})`));
-    return out;
-  }
-  // user row version column: `_dlt_id` is random, so nested rows are inserted only under rows inserted now
-  const tmp = (t: string) => ident(`tide_new_${p.uid}_${t}`);
-  const all = [root, ...staged];
-  for (const t of all) out.push(`CREATE TEMP TABLE ${tmp(t.name)} (${ident(DLT_ID)} varchar) ON COMMIT DROP`);
-  out.push(`WITH ins AS (${ins} RETURNING ${ident(DLT_ID)}) INSERT INTO ${tmp(root.name)} SELECT ${ident(DLT_ID)}::varchar FROM ins`);
-  for (const n of staged) {
-    const parentTmp = all.some((t) => t.name === n.parent) ? tmp(n.parent!) : undefined;
-    const filter = parentTmp ? ` WHERE ${col(S, DLT_PARENT_ID)}::varchar IN (SELECT ${ident(DLT_ID)} FROM ${parentTmp})` : ' WHERE false';
-    out.push(`WITH ins AS (${insertAllSql(n, filter)} RETURNING ${ident(DLT_ID)}) INSERT INTO ${tmp(n.name)} SELECT ${ident(DLT_ID)}::varchar FROM ins`);
-  }
-  return out;
+  const live = where(qb.selectFrom(staged(batch, S)).select(sql`count(*)::int`.as('n')), notDeleted(p.hardDelete));
+  out.push(
+    qb
+      .with('w', () => write.returning(sql.lit(1).as('one')))
+      .selectNoFrom([sql<number>`(select count(*) from ${sql.id('w')})::int`.as('written'), sql<number>`${live}`.as('live')]),
+  );
+  return out.map((q) => q.compile());
 }
 
 // ------------------------------------------------------------------------------------------ runtime
@@ -398,7 +433,37 @@ async function existingIndexes(ctx: MergeContext, tables: string[]): Promise<Map
 export async function ensureKeyIndex(ctx: Pick<MergeContext, 'q' | 'ds'>, table: string, kind: string, cols: string[]): Promise<void> {
   const idx = await existingIndexes(ctx as MergeContext, [table]);
   if ([...idx.values()].some((i) => i.columns.length === cols.length && cols.every((c) => i.columns.includes(c)))) return;
-  await ctx.q(`CREATE INDEX IF NOT EXISTS ${ident(indexName(table, kind))} ON ${qualified(ctx.ds, table)} (${list(cols)})`);
+  await run(ctx, createIndex(ctx.ds, table, indexName(table, kind), cols, false));
+}
+
+/** `create [unique] index if not exists "<name>" on "<ds>"."<table>" (cols)` */
+function createIndex(ds: string, table: string, name: string, cols: string[], unique: boolean): CompiledQuery {
+  const q = qb.schema.withSchema(ds).createIndex(name).ifNotExists().on(table).columns(cols);
+  return (unique ? q.unique() : q).compile();
+}
+
+async function run(ctx: Pick<MergeContext, 'q'>, q: CompiledQuery): Promise<pg.QueryResult> {
+  return ctx.q(q.sql, q.parameters as unknown[]);
+}
+
+/**
+ * A unique index on exactly `cols` of `table`: an existing one, else a new one (the one applyMerge
+ * makes for upsert). False when existing duplicate keys prevent it; nothing changes then.
+ */
+export async function ensureUniqueKeyIndex(ctx: Pick<MergeContext, 'q' | 'ds'>, table: string, cols: string[]): Promise<boolean> {
+  const idx = await existingIndexes(ctx as MergeContext, [table]);
+  if ([...idx.values()].some((i) => i.unique && i.columns.length === cols.length && cols.every((c) => i.columns.includes(c)))) return true;
+  const name = indexName(table, `pk_${cols.join('_')}`.slice(0, 20));
+  await ctx.q('SAVEPOINT tide_pk_index');
+  try {
+    await run(ctx, createIndex(ctx.ds, table, name, cols, true));
+    await ctx.q('RELEASE SAVEPOINT tide_pk_index');
+    return true;
+  } catch {
+    await ctx.q('ROLLBACK TO SAVEPOINT tide_pk_index');
+    await ctx.q('RELEASE SAVEPOINT tide_pk_index');
+    return false;
+  }
 }
 
 /** Applies this load's staged rows of one root table and its nested tables. */
@@ -426,7 +491,7 @@ export async function applyMerge(ctx: MergeContext): Promise<void> {
     const cols = st ? stagingColumns(t) : finalColumns(t);
     nested.push({
       name: t.name,
-      final: qualified(ds, t.name),
+      schema: ds,
       staging: st,
       columns: cols,
       exists,
@@ -434,7 +499,7 @@ export async function applyMerge(ctx: MergeContext): Promise<void> {
       link: linkOf(root, t, exists ? finalColumns(t) : cols, strategy),
     });
   }
-  const rootTable: PlanTable = { name: root.name, final: qualified(ds, root.name), staging: rootSt, columns: stagingColumns(root), exists: true };
+  const rootTable: PlanTable = { name: root.name, schema: ds, staging: rootSt, columns: stagingColumns(root), exists: true };
   const uid = uniqueId().replace(/[^A-Za-z0-9]/g, '').slice(0, 10).toLowerCase();
   const input: MergePlanInput = {
     strategy,
@@ -480,7 +545,7 @@ export async function applyMerge(ctx: MergeContext): Promise<void> {
     [...idx.values()].some((i) => i.table === table && (!unique || i.unique) && i.columns.length === cols.length && cols.every((c) => i.columns.includes(c)));
   const ensureIndex = async (table: string, kind: string, cols: string[]) => {
     if (!cols.length || hasIndexOn(table, cols, false) || idx.has(indexName(table, kind))) return;
-    await ctx.q(`CREATE INDEX IF NOT EXISTS ${ident(indexName(table, kind))} ON ${qualified(ds, table)} (${list(cols)})`);
+    await run(ctx, createIndex(ds, table, indexName(table, kind), cols, false));
   };
   if (strategy === 'upsert' || strategy === 'insert-only') {
     // existing duplicate keys prevent the index: then UPDATE + INSERT without ON CONFLICT
@@ -497,5 +562,5 @@ export async function applyMerge(ctx: MergeContext): Promise<void> {
     if (strategy === 'scd2' || strategy === 'insert-only') await ensureIndex(n.name, 'id', [DLT_ID]);
     else await ensureIndex(n.name, 'root', [n.link!]);
   }
-  for (const text of planMerge(input)) await ctx.q(text);
+  for (const q of planMerge(input)) await run(ctx, q);
 }

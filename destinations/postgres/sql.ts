@@ -3,13 +3,18 @@
  * This folder is the only place in tide that writes SQL.
  */
 import {
+  createQueryId,
   DummyDriver,
+  InsertQueryBuilder,
+  InsertQueryNode,
   Kysely,
   PostgresAdapter,
   PostgresIntrospector,
   PostgresQueryCompiler,
   sql,
+  TableNode,
   type CompiledQuery,
+  type InsertResult,
   type RawBuilder,
 } from 'kysely';
 import type { ColumnSchema, DataType, TableSchema } from '../../pipeline/schema.ts';
@@ -26,6 +31,23 @@ export const qb = new Kysely<any>({
 
 export function compile(q: RawBuilder<unknown> | { compile(): CompiledQuery }): CompiledQuery {
   return 'compile' in q && typeof q.compile === 'function' ? (q as { compile(): CompiledQuery }).compile() : (q as RawBuilder<unknown>).compile(qb);
+}
+
+/**
+ * `INSERT INTO "schema"."table"`: a builder on the table node itself, because Kysely's
+ * `insertInto('schema.table')` parses the string (a dataset name may hold a dot).
+ */
+export function insertInto(schema: string, table: string): InsertQueryBuilder<any, any, InsertResult> {
+  return new InsertQueryBuilder({
+    queryId: createQueryId(),
+    executor: qb.getExecutor(),
+    queryNode: InsertQueryNode.create(TableNode.createWithSchema(schema, table)),
+  });
+}
+
+/** A relation as a table expression with an alias: `"schema"."table" as "alias"`, no parsing. */
+export function relation(schema: string | undefined, table: string, alias: string) {
+  return sql<any>`${schema === undefined ? sql.id(table) : sql.id(schema, table)}`.as(alias);
 }
 
 /** `"name"` with embedded quotes doubled. */
