@@ -252,6 +252,9 @@ export class PostgresLoadSession implements LoadSession {
     // (Postgres' pace varies with checkpoints and the other core's load: one queued batch often leaves the
     // normalizer waiting)
     if (this.#inFlight >= IN_FLIGHT) await this.#pending;
+    // one event-loop turn: the queued COPYs only move on when Postgres' replies are read, and a caller
+    // that adds rows without awaiting any I/O would otherwise leave the server idle until the queue is full
+    else await new Promise((resolve) => setImmediate(resolve));
     if (this.#buffered === 0) return;
     const batches = [...this.#buffers.entries()];
     this.#buffers.clear();
@@ -346,6 +349,7 @@ export class PostgresLoadSession implements LoadSession {
         cause: e,
       });
     }
+    buf.release();
     this.rowCounts[table] = (this.rowCounts[table] ?? 0) + buf.lines;
   }
 
