@@ -241,7 +241,7 @@ export class PostgresLoadSession implements LoadSession {
     if (!b) this.#buffers.set(table, (b = { buffers: [], revision }));
     b.revision = revision;
     // an empty buffer of the old column list is replaced, not copied
-    if (last && last.lines === 0) b.buffers.pop();
+    if (last && last.lines === 0) b.buffers.pop()!.release();
     const key = this.#earlyMergeKey(table);
     b.buffers.push(new CopyBuffer(encoder, resource, key, key === undefined ? undefined : hardDeleteColumn(tableSchema)));
     return b;
