@@ -5,23 +5,50 @@
 import { randomBytes } from 'node:crypto';
 import { shake128Base64 } from './keccak.ts';
 
-/** Compact JSON with object keys sorted at every level, non-ASCII unescaped (dlt's hashing json). */
+/**
+ * Compact JSON with object keys sorted at every level, non-ASCII unescaped (dlt's hashing json:
+ * `json.dumpb(…, sort_keys=True)`). Written by hand, not by JSON.stringify of a sorted copy: a JS
+ * object lists integer-like keys first in numeric order (`"2"` before `"10"`), where dlt sorts every
+ * key as a string (`"10"` before `"2"`).
+ */
 export function sortedJson(value: unknown): string {
-  return JSON.stringify(sortKeysDeep(value));
+  return serialize(value) as string;
 }
 
-function sortKeysDeep(v: unknown): unknown {
-  if (v === null || typeof v !== 'object') return typeof v === 'bigint' ? v.toString() : v;
-  if (Array.isArray(v)) return v.map(sortKeysDeep);
-  if (v instanceof Date) return v.toISOString();
-  if (typeof (v as { toJSON?: unknown }).toJSON === 'function') return sortKeysDeep((v as { toJSON(): unknown }).toJSON());
-  const out: Record<string, unknown> = {};
-  for (const k of Object.keys(v as object).sort()) {
-    const x = (v as Record<string, unknown>)[k];
-    if (x !== undefined) out[k] = sortKeysDeep(x);
+/** JSON text of `v`, or undefined for what JSON leaves out (undefined, functions, symbols). */
+function serialize(v: unknown): string | undefined {
+  switch (typeof v) {
+    case 'string':
+    case 'number':
+    case 'boolean':
+      return JSON.stringify(v);
+    case 'bigint':
+      return JSON.stringify(v.toString());
+    case 'object':
+      break;
+    default:
+      return undefined;
   }
-  return out;
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return `[${v.map((x) => serialize(x) ?? 'null').join(',')}]`;
+  if (v instanceof Date) return JSON.stringify(v.toISOString());
+  if (typeof (v as { toJSON?: unknown }).toJSON === 'function') return serialize((v as { toJSON(): unknown }).toJSON());
+  let out = '';
+  for (const k of Object.keys(v).sort()) {
+    const x = serialize((v as Record<string, unknown>)[k]);
+    if (x === undefined) continue;
+    let key = quotedKeys.get(k);
+    if (key === undefined) {
+      if (quotedKeys.size >= 10_000) quotedKeys.clear();
+      quotedKeys.set(k, (key = JSON.stringify(k)));
+    }
+    out += (out ? ',' : '') + key + ':' + x;
+  }
+  return `{${out}}`;
 }
+
+/** `"key"` of object keys, which repeat from row to row. */
+const quotedKeys = new Map<string, string>();
 
 function shake(s: string, bytes: number): string {
   return shake128Base64(s, bytes);

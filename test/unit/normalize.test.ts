@@ -363,6 +363,16 @@ describe('Normalizer', () => {
     }
   });
 
+  it('hashing JSON sorts every key as a string, like dlt (integer-like keys too)', () => {
+    // dlt 1.26: json.dumps(…, sort_keys=True) and get_row_hash({'2': 1, '10': 2, 'b': 'x', '_dlt_id': 'q'})
+    expect(sortedJson({ k: { 2: true, 10: null }, a: [1, { z: 1, 9: 2 }] })).toBe('{"a":[1,{"9":2,"z":1}],"k":{"10":null,"2":true}}');
+    expect(digest10(sortedJson({ 2: 1, 10: 2, b: 'x' }))).toBe('LtmRZHCIGhkKbQ');
+    // what JSON leaves out, and values JSON.stringify writes its own way
+    expect(sortedJson({ u: undefined, f: () => 1, d: new Date(0), n: NaN, big: 12n, arr: [undefined, () => 1, 'x'] })).toBe(
+      '{"arr":[null,null,"x"],"big":"12","d":"1970-01-01T00:00:00.000Z","n":null}',
+    );
+  });
+
   it('upsert ids match the MG-15 vectors (parent / child / grandchild)', () => {
     const { run } = setup(
       { writeDisposition: 'merge', mergeStrategy: 'upsert', columnHints: { id: { primaryKey: true }, tx_id: { primaryKey: true } } },
