@@ -2,7 +2,7 @@
  * dlt-compatible digests: ids of nested rows, key and row hashes, incremental dedup hashes.
  * shake_128 over UTF-8, base64, `=` stripped (dlt `digest128` / `digest128b`).
  */
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import { shake128Base64 } from './keccak.ts';
 
 /**
@@ -50,23 +50,31 @@ function serialize(v: unknown): string | undefined {
 /** `"key"` of object keys, which repeat from row to row. */
 const quotedKeys = new Map<string, string>();
 
-function shake(s: string, bytes: number): string {
-  return shake128Base64(s, bytes);
-}
-
 /** 20-character digest (15 bytes): incremental `unique_hashes`. */
 export function digest128(s: string): string {
-  return shake(s, 15);
+  return shake128Base64(s, 15);
 }
 
 /** 14-character digest (10 bytes): nested row ids, key hashes, row hashes. */
 export function digest10(s: string): string {
-  return shake(s, 10);
+  return shake128Base64(s, 10);
 }
+
+// random ids are drawn from a pooled randomFillSync buffer: a randomBytes(10) call per root row
+// costs microseconds on the normalizer's hot path
+const ID_BYTES = 10;
+const idPool = Buffer.allocUnsafe(ID_BYTES * 4096);
+let idOffset = idPool.length;
 
 /** A random root row id: 10 random bytes, base64, 14 characters (dlt `uniq_id_base64`). */
 export function uniqueId(): string {
-  return randomBytes(10).toString('base64').slice(0, 14);
+  if (idOffset >= idPool.length) {
+    randomFillSync(idPool);
+    idOffset = 0;
+  }
+  const s = idPool.toString('base64', idOffset, idOffset + ID_BYTES);
+  idOffset += ID_BYTES;
+  return s.slice(0, 14);
 }
 
 /** Deterministic id of a nested row (NM-9): digest of `<parent id>_<nested table>_<list index>`. */

@@ -12,5 +12,4 @@ export {
 } from './naming.ts';
 export { inferType, valueType, coerceValue, parseIsoTimestamp, pyFloatRepr } from './types.ts';
 export type { CoerceResult } from './types.ts';
-export { fastUniqueId } from './ids.ts';
 export { uniqueId, nestedRowId, digest10, digest128, sortedJson, dedupHash } from './hash.ts';

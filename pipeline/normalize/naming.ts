@@ -2,7 +2,7 @@
  * dlt's `snake_case` naming convention (dlt 1.26 `dlt.common.normalizers.naming.snake_case`), Postgres
  * identifier limit 63 by default. Results are cached: normalization runs per key per item.
  */
-import { createHash } from 'node:crypto';
+import { shake128Base64 } from './keccak.ts';
 
 export const PATH_SEPARATOR = '__';
 export const EMPTY_KEY_IDENTIFIER = '_empty';
@@ -51,10 +51,7 @@ class BoundedCache {
 const TAG_BYTES = Math.floor((3 * Math.log2(1 / 0.001)) / 8) + 1;
 
 function computeTag(identifier: string): string {
-  return createHash('shake128', { outputLength: TAG_BYTES })
-    .update(identifier, 'utf8')
-    .digest('base64')
-    .replace(/=+$/, '')
+  return shake128Base64(identifier, TAG_BYTES)
     .replace(/\//g, 'a')
     .replace(/\+/g, 'b')
     .toLowerCase();

@@ -16,10 +16,9 @@ import type { ColumnHint, ColumnSchema, DataType, Schema, TableSchema } from '..
 import { DLT_ID, DLT_LIST_IDX, DLT_LOAD_ID, DLT_PARENT_ID, DLT_ROOT_ID, markColumnsChanged } from '../schema.ts';
 import { CannotCoerceNullError, NormalizeError } from '../errors.ts';
 import { TideError } from '../errors.ts';
-import { digest10, sortedJson } from './hash.ts';
+import { digest10, nestedRowId, sortedJson, uniqueId } from './hash.ts';
 import { EMPTY_KEY_IDENTIFIER, PATH_SEPARATOR, isBlank, normalizePath, shortenFragments } from './naming.ts';
 import { coerceValue, inferType, valueType } from './types.ts';
-import { fastDigest10, fastNestedRowId, fastUniqueId } from './ids.ts';
 
 export interface NormalizerOptions {
   loadId: string;
@@ -140,7 +139,7 @@ function keyHash(primaryKey: readonly string[], row: Dict): string {
   if (primaryKey.length === 1) {
     const v = row[primaryKey[0]];
     if (typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v))) {
-      return fastDigest10(`{${JSON.stringify(primaryKey[0])}:${JSON.stringify(v)}}`);
+      return digest10(`{${JSON.stringify(primaryKey[0])}:${JSON.stringify(v)}}`);
     }
   }
   const subset: Dict = {};
@@ -337,7 +336,7 @@ export class Normalizer {
     let rowId = row[DLT_ID];
     if (!rowId) {
       if (!f.isRoot) {
-        rowId = fastNestedRowId(String(f.parentId), tableName, f.pos);
+        rowId = nestedRowId(String(f.parentId), tableName, f.pos);
         row[DLT_PARENT_ID] = f.parentId;
         row[DLT_LIST_IDX] = f.pos;
       } else if (root.rowId === 'key_hash') {
@@ -346,7 +345,7 @@ export class Normalizer {
         const subset: Dict = {};
         for (const k in f.dict) if (!k.startsWith('_dlt')) subset[k] = f.dict[k];
         rowId = digest10(sortedJson(subset));
-      } else rowId = fastUniqueId();
+      } else rowId = uniqueId();
       row[DLT_ID] = rowId;
     }
     this.rows.push([tableName, this.coerceRow(tableName, f.parent, row, f.isRoot ? root : null, hints)]);
@@ -408,7 +407,7 @@ export class Normalizer {
     if (f.extend) Object.assign(row, f.extend);
     row[DLT_PARENT_ID] = f.parentId;
     row[DLT_LIST_IDX] = f.pos;
-    row[DLT_ID] = fastNestedRowId(String(f.parentId), f.table, f.pos);
+    row[DLT_ID] = nestedRowId(String(f.parentId), f.table, f.pos);
     this.rows.push([f.table, this.coerceRow(f.table, f.parent, row, null, undefined)]);
   }
 
