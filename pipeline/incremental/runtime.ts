@@ -439,17 +439,21 @@ export class Incremental {
 
   // ------------------------------------------------------------ filtering
 
+  /** compareFast(v, against); a failure becomes the typed coercion error naming `label` and the row. */
+  private compareTo(v: unknown, against: unknown, label: string, row: unknown): number {
+    try {
+      return compareFast(v, against);
+    } catch (e) {
+      throw this.coercion(e, against, label, v, row);
+    }
+  }
+
   /** Returns true to keep the row; sets the per-row out-of-range flags (INC-23). */
   private filterMinMax(row: unknown, v: unknown): boolean {
     const d = this.dir;
     const end = this.endValue;
     if (end !== null && end !== undefined) {
-      let c: number;
-      try {
-        c = d * compareFast(v, end);
-      } catch (e) {
-        throw this.coercion(e, end, 'end_value', v, row);
-      }
+      const c = d * this.compareTo(v, end, 'end_value', row);
       if (c > 0 || (c === 0 && this.rangeEndOpen)) {
         this._startOOR = false;
         this._endOOR = true;
@@ -464,12 +468,7 @@ export class Incremental {
       if (this.dedup) this.newBoundary(row);
       return true;
     }
-    let c: number;
-    try {
-      c = d * compareFast(v, last);
-    } catch (e) {
-      throw this.coercion(e, last, 'start_value/initial_value', v, row);
-    }
+    const c = d * this.compareTo(v, last, 'start_value/initial_value', row);
     if (c > 0) {
       this.running = v;
       if (this.dedup) this.newBoundary(row);
@@ -477,12 +476,7 @@ export class Incremental {
     }
     const start = this.startValue;
     if (start !== null && start !== undefined) {
-      let cs: number;
-      try {
-        cs = d * compareFast(v, start);
-      } catch (e) {
-        throw this.coercion(e, start, 'start_value/initial_value', v, row);
-      }
+      const cs = d * this.compareTo(v, start, 'start_value/initial_value', row);
       if (cs < 0 || (cs === 0 && this.rangeStartOpen)) {
         this._startOOR = true;
         return false;
