@@ -14,9 +14,11 @@ import { startDevServer } from '../client/dev-server.ts';
 import { startEphemeralPostgres } from '../destinations/postgres/embedded.ts';
 import { createWorker } from '../worker/index.ts';
 import { TideClient } from '../client/temporal.ts';
+import { parseBenchArgs, parsePositiveInt } from './data.ts';
 
-const argWeeks = process.argv.indexOf('--weeks');
-const WEEKS = argWeeks > 0 ? Number(process.argv[argWeeks + 1]) : 52;
+const USAGE = 'usage: npm run bench:backfill -- [--weeks N]   (default 52)';
+const args = parseBenchArgs(process.argv.slice(2), { weeks: 'string' }, USAGE);
+const WEEKS = args.weeks !== undefined ? parsePositiveInt(args.weeks, '--weeks', USAGE) : 52;
 
 async function startPostgres(): Promise<{ url: string; stop: () => Promise<void> }> {
   if (process.env.TIDE_BENCH_POSTGRES_URL) return { url: process.env.TIDE_BENCH_POSTGRES_URL, stop: async () => undefined };

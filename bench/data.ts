@@ -5,6 +5,7 @@
  * strings (one nullable), a float, bools, a nested object (flattened into `user__*` columns) and a
  * list of 0–3 small objects (the nested table `items__labels`).
  */
+import { parseArgs } from 'node:util';
 import { spawnSync } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
 import { once } from 'node:events';
@@ -146,6 +147,29 @@ export function ensureDltVenv(log: (m: string) => void): string {
 }
 
 /** A positive integer command-line value (`1_000_000` and `1,000,000` accepted). */
+/**
+ * The bench scripts' flags, through node:util's parseArgs: `--flag value` and `--flag=value`,
+ * unknown flags refused with the usage, `-h` / `--help` print it and exit.
+ */
+export function parseBenchArgs<T extends Record<string, 'string' | 'boolean'>>(
+  argv: string[],
+  options: T,
+  usage: string,
+): { [K in keyof T]?: T[K] extends 'string' ? string : boolean } {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    const spec = Object.fromEntries(Object.entries(options).map(([name, type]) => [name, { type }]));
+    ({ values } = parseArgs({ args: argv, options: { ...spec, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: false }));
+  } catch (e) {
+    throw new Error(`${(e as Error).message}\n${usage}`);
+  }
+  if (values.help) {
+    console.log(usage);
+    process.exit(0);
+  }
+  return values as { [K in keyof T]?: T[K] extends 'string' ? string : boolean };
+}
+
 export function parsePositiveInt(v: string | undefined, flag: string, usage: string): number {
   const n = Number(String(v ?? '').replace(/[_,]/g, ''));
   if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`${flag} needs a positive integer, got "${v}"\n${usage}`);

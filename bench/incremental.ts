@@ -19,6 +19,7 @@
  * Prints items/s for both, the ratio (target ≥ 20×) and the state size (target < 1 MB), also for a worst case
  * (all items on one cursor value). `runIncrementalBench()` returns the numbers for the main bench.
  */
+import { parseBenchArgs, parsePositiveInt } from './data.ts';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -203,8 +204,9 @@ export async function runIncrementalBench(opts: { items?: number; skipDlt?: bool
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const argv = process.argv.slice(2);
-  const at = argv.indexOf('--items');
-  const items = at >= 0 ? Number(argv[at + 1]) : process.env.TIDE_BENCH_ITEMS ? Number(process.env.TIDE_BENCH_ITEMS) : undefined;
-  await runIncrementalBench({ items, skipDlt: argv.includes('--skip-dlt') });
+  const usage = 'usage: node --import tsx bench/incremental.ts [--items N] [--skip-dlt]   (env TIDE_BENCH_ITEMS)';
+  const a = parseBenchArgs(process.argv.slice(2), { items: 'string', 'skip-dlt': 'boolean' }, usage);
+  const raw = a.items ?? process.env.TIDE_BENCH_ITEMS;
+  const items = raw !== undefined ? parsePositiveInt(raw, a.items !== undefined ? '--items' : 'TIDE_BENCH_ITEMS', usage) : undefined;
+  await runIncrementalBench({ items, skipDlt: a['skip-dlt'] ?? false });
 }

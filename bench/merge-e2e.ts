@@ -22,8 +22,7 @@ import { join, relative } from 'node:path';
 import pg from 'pg';
 import { pipeline, postgres, resource } from '../index.ts';
 import type { MergeStrategy } from '../index.ts';
-import { BENCH_DIR, VENV_PY, ensureDltVenv, DATA_DIR, prng } from './data.ts';
-import { parsePositiveInt } from './data.ts';
+import { BENCH_DIR, VENV_PY, ensureDltVenv, DATA_DIR, parseBenchArgs, parsePositiveInt, prng } from './data.ts';
 import { runMergeBench, startEmbedded } from './merge.ts';
 import { jsonlPages } from './tide-load.ts';
 
@@ -55,54 +54,19 @@ env: TIDE_BENCH_POSTGRES_URL=postgres://… uses that server instead of an embed
 const parseCount = (v: string | undefined, flag: string): number => parsePositiveInt(v, flag, USAGE);
 
 function parseArgs(argv: string[]): Options {
-  let rows = 1_000_000;
-  let staged: number | undefined;
-  let dltInitial: Options['dltInitial'] = 'csv';
-  let skipDlt = false;
-  let skipSql = false;
-  let keep = false;
-  let dltTimeout = 300;
-  for (let i = 0; i < argv.length; i++) {
-    const [flag, inline] = argv[i].split('=', 2) as [string, string | undefined];
-    const value = () => inline ?? argv[++i];
-    switch (flag) {
-      case '--rows':
-        rows = parseCount(value(), flag);
-        break;
-      case '--staged':
-        staged = parseCount(value(), flag);
-        break;
-      case '--dlt-initial': {
-        const v = value();
-        if (v !== 'csv' && v !== 'default') throw new Error(`--dlt-initial is csv or default, got "${v}"`);
-        dltInitial = v;
-        break;
-      }
-      case '--dlt-timeout':
-        dltTimeout = parseCount(value(), flag);
-        break;
-      case '--skip-dlt':
-        skipDlt = true;
-        break;
-      case '--skip-sql':
-        skipSql = true;
-        break;
-      case '--keep':
-        keep = true;
-        break;
-      case '-h':
-      case '--help':
-        console.log(USAGE);
-        process.exit(0);
-      // eslint-disable-next-line no-fallthrough
-      default:
-        throw new Error(`unknown option ${flag}\n${USAGE}`);
-    }
-  }
-  staged ??= Math.max(2, Math.round(rows / 10));
+  const a = parseBenchArgs(
+    argv,
+    { rows: 'string', staged: 'string', 'dlt-initial': 'string', 'dlt-timeout': 'string', 'skip-dlt': 'boolean', 'skip-sql': 'boolean', keep: 'boolean' },
+    USAGE,
+  );
+  const rows = a.rows !== undefined ? parseCount(a.rows, '--rows') : 1_000_000;
+  let staged = a.staged !== undefined ? parseCount(a.staged, '--staged') : Math.max(2, Math.round(rows / 10));
+  const dltInitial = a['dlt-initial'] ?? 'csv';
+  if (dltInitial !== 'csv' && dltInitial !== 'default') throw new Error(`--dlt-initial is csv or default, got "${dltInitial}"`);
+  const dltTimeout = a['dlt-timeout'] !== undefined ? parseCount(a['dlt-timeout'], '--dlt-timeout') : 300;
   if (staged % 2) staged += 1;
   if (staged / 2 > rows) throw new Error(`--staged ${staged}: half of it (the updates) must fit in --rows ${rows}`);
-  return { rows, staged, dltInitial, skipDlt, skipSql, keep, dltTimeout };
+  return { rows, staged, dltInitial, skipDlt: a['skip-dlt'] ?? false, skipSql: a['skip-sql'] ?? false, keep: a.keep ?? false, dltTimeout };
 }
 
 const log = (m: string) => process.stderr.write(`[merge-e2e] ${m}\n`);

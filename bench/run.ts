@@ -17,8 +17,7 @@ import { pipeline as streamPipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { startEphemeralPostgres } from '../destinations/postgres/embedded.ts';
 import copyStreams from 'pg-copy-streams';
-import { BENCH_DIR, VENV_PY, ensureDltVenv, ensureDataFile } from './data.ts';
-import { parsePositiveInt } from './data.ts';
+import { BENCH_DIR, VENV_PY, ensureDltVenv, ensureDataFile, parseBenchArgs, parsePositiveInt } from './data.ts';
 
 // ------------------------------------------------------------------ options
 interface Options {
@@ -42,45 +41,19 @@ env: TIDE_BENCH_POSTGRES_URL=postgres://… uses that server instead of an embed
 const parseCount = (v: string | undefined, flag: string): number => parsePositiveInt(v, flag, USAGE);
 
 function parseArgs(argv: string[]): Options {
-  let items = process.env.TIDE_BENCH_ITEMS ? parseCount(process.env.TIDE_BENCH_ITEMS, 'TIDE_BENCH_ITEMS') : 1_000_000;
-  let dltItems: number | undefined;
-  let memItems: number | undefined;
-  let skipDlt = false;
-  let memCheck = false;
-  let keep = false;
-  for (let i = 0; i < argv.length; i++) {
-    const [flag, inline] = argv[i].split('=', 2) as [string, string | undefined];
-    const value = () => inline ?? argv[++i];
-    switch (flag) {
-      case '--items':
-        items = parseCount(value(), flag);
-        break;
-      case '--dlt-items':
-        dltItems = parseCount(value(), flag);
-        break;
-      case '--mem-items':
-        memItems = parseCount(value(), flag);
-        memCheck = true;
-        break;
-      case '--skip-dlt':
-        skipDlt = true;
-        break;
-      case '--mem-check':
-        memCheck = true;
-        break;
-      case '--keep':
-        keep = true;
-        break;
-      case '-h':
-      case '--help':
-        console.log(USAGE);
-        process.exit(0);
-        break;
-      default:
-        throw new Error(`unknown option ${argv[i]}\n${USAGE}`);
-    }
-  }
-  return { items, dltItems: Math.min(dltItems ?? items, items), skipDlt, memCheck, memItems: memItems ?? items * 5, keep };
+  const a = parseBenchArgs(argv, { items: 'string', 'dlt-items': 'string', 'mem-items': 'string', 'skip-dlt': 'boolean', 'mem-check': 'boolean', keep: 'boolean' }, USAGE);
+  const items =
+    a.items !== undefined ? parseCount(a.items, '--items') : process.env.TIDE_BENCH_ITEMS ? parseCount(process.env.TIDE_BENCH_ITEMS, 'TIDE_BENCH_ITEMS') : 1_000_000;
+  const dltItems = a['dlt-items'] !== undefined ? parseCount(a['dlt-items'], '--dlt-items') : items;
+  const memItems = a['mem-items'] !== undefined ? parseCount(a['mem-items'], '--mem-items') : undefined;
+  return {
+    items,
+    dltItems: Math.min(dltItems, items),
+    skipDlt: a['skip-dlt'] ?? false,
+    memCheck: (a['mem-check'] ?? false) || memItems !== undefined,
+    memItems: memItems ?? items * 5,
+    keep: a.keep ?? false,
+  };
 }
 
 // ------------------------------------------------------------------ helpers
