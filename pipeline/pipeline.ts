@@ -13,7 +13,7 @@ import { Normalizer } from './normalize/normalizer.ts';
 import { normalizeIdentifier, normalizePath } from './normalize/naming.ts';
 import { Resource, Source, resource as defineResource, resourceProps, sourceProps } from './resource.ts';
 import type { ColumnHint, MergeStrategy, Schema, TableSchema, WriteDisposition, WriteDispositionName } from './schema.ts';
-import { DLT_VALID_FROM, DLT_VALID_TO, newSchema, nestedTablesOf, markColumnsChanged } from './schema.ts';
+import { DLT_VALID_FROM, DLT_VALID_TO, hintedColumns, markColumnsChanged, newSchema, nestedTablesOf } from './schema.ts';
 import { fromStoredSchema, schemaHash, toStoredSchema } from './schema-store.ts';
 import {
   bumpVersion,
@@ -380,14 +380,11 @@ export class Pipeline {
 
   /** MG-5, MG-6, MG-15: merge hints that cannot work fail before anything is written; odd ones warn. */
   #checkMergeHints(t: TableSchema, resource: string, disposition: WriteDispositionName, strategy: MergeStrategy | undefined, pk: string[], mk: string[]): void {
-    const hinted = (h: 'hardDelete' | 'dedupSort') => [
-      ...new Set([...Object.entries(t.columnHints ?? {}).filter(([, x]) => x[h]).map(([n]) => n), ...Object.values(t.columns).filter((c) => c[h]).map((c) => c.name)]),
-    ];
     const fail = (message: string, column?: string): never => {
       throw new SchemaError(message, { resource, table: t.name, column });
     };
-    const hardDelete = hinted('hardDelete');
-    const dedupSort = hinted('dedupSort');
+    const hardDelete = hintedColumns(t, 'hardDelete');
+    const dedupSort = hintedColumns(t, 'dedupSort');
     for (const c of dedupSort) {
       const v = t.columnHints?.[c]?.dedupSort ?? t.columns[c]?.dedupSort;
       if (v !== 'asc' && v !== 'desc') fail(`Invalid dedupSort ${JSON.stringify(v)} on column "${c}": use 'asc' or 'desc'`, c);

@@ -147,6 +147,12 @@ export function columnList(table: TableSchema): ColumnSchema[] {
   return Object.values(table.columns);
 }
 
+/** Names of the columns with `hint`, from the hints in code (also those no value has made a column yet) and the columns. */
+export function hintedColumns(table: TableSchema, hint: 'hardDelete' | 'dedupSort'): string[] {
+  const fromHints = Object.entries(table.columnHints ?? {}).filter(([, h]) => h[hint]).map(([n]) => n);
+  return [...new Set([...fromHints, ...Object.values(table.columns).filter((c) => c[hint]).map((c) => c.name)])];
+}
+
 export function keyColumns(table: TableSchema, hint: 'primaryKey' | 'mergeKey'): string[] {
   return Object.values(table.columns)
     .filter((c) => c[hint])

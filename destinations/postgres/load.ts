@@ -14,7 +14,7 @@ import type pg from 'pg';
 import type { CommitRequest, LoadSession, Row } from '../../pipeline/destination.ts';
 import { LoadError } from '../../pipeline/errors.ts';
 import type { ColumnSchema, DataType, Schema } from '../../pipeline/schema.ts';
-import { LOADS_TABLE, STATE_TABLE, VERSION_TABLE, columnsRevisionNow, nestedTablesOf, rootTableOf } from '../../pipeline/schema.ts';
+import { LOADS_TABLE, STATE_TABLE, VERSION_TABLE, columnsRevisionNow, hintedColumns, nestedTablesOf, rootTableOf } from '../../pipeline/schema.ts';
 import { toStoredSchema } from '../../pipeline/schema-store.ts';
 import { compressState, decodeTypedJson, decompressState, encodeTypedJson, mergeConcurrentState, STATE_ENGINE_VERSION } from '../../pipeline/state.ts';
 import { uniqueId } from '../../pipeline/normalize/hash.ts';
@@ -45,11 +45,6 @@ interface Relation {
 
 /** Batches queued for COPY before `flush()` waits (memory: this many batches of encoded rows). */
 const IN_FLIGHT = 3;
-
-/** The hardDelete column of a table, also while it is only a hint (no value seen yet). */
-function hardDeleteColumn(t: { columns: Record<string, ColumnSchema>; columnHints?: Record<string, { hardDelete?: boolean }> }): string | undefined {
-  return Object.values(t.columns).find((c) => c.hardDelete)?.name ?? Object.entries(t.columnHints ?? {}).find(([, h]) => h.hardDelete)?.[0];
-}
 
 /** Merge strategies whose batches can be merged while the load runs (load.ts #mergesEarly). */
 const EARLY_STRATEGIES = new Set<string>(['delete-insert', 'upsert', 'insert-only']);
@@ -243,7 +238,7 @@ export class PostgresLoadSession implements LoadSession {
     // an empty buffer of the old column list is replaced, not copied
     if (last && last.lines === 0) b.buffers.pop()!.release();
     const key = this.#earlyMergeKey(table);
-    b.buffers.push(new CopyBuffer(encoder, resource, key, key === undefined ? undefined : hardDeleteColumn(tableSchema)));
+    b.buffers.push(new CopyBuffer(encoder, resource, key, key === undefined ? undefined : hintedColumns(tableSchema, 'hardDelete')[0]));
     return b;
   }
 
