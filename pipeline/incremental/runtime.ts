@@ -635,29 +635,13 @@ export class Incremental {
     if (size === 0) {
       setPlain(st, 'unique_hashes', []);
       if ('unique_key_ranges' in st) delete st.unique_key_ranges;
-    } else if (size <= COMPACT_MIN && !b.carriesRanges) {
-      // small: hashes only, dlt's layout (no unique_key_ranges key)
-      if ('unique_key_ranges' in st) delete st.unique_key_ranges;
-      Object.defineProperty(st, 'unique_hashes', {
-        enumerable: true,
-        configurable: true,
-        get: () => b.materialize().hashes,
-        set: (v: unknown) => setPlain(st, 'unique_hashes', v),
-      });
-    } else {
-      Object.defineProperty(st, 'unique_hashes', {
-        enumerable: true,
-        configurable: true,
-        get: () => b.materialize().hashes,
-        set: (v: unknown) => setPlain(st, 'unique_hashes', v),
-      });
-      Object.defineProperty(st, 'unique_key_ranges', {
-        enumerable: true,
-        configurable: true,
-        get: () => b.materialize().ranges ?? [],
-        set: (v: unknown) => setPlain(st, 'unique_key_ranges', v),
-      });
+      return;
     }
+    setLazy(st, 'unique_hashes', () => b.materialize().hashes);
+    // small sets keep dlt's layout: hashes only, no unique_key_ranges key
+    if (size <= COMPACT_MIN && !b.carriesRanges) {
+      if ('unique_key_ranges' in st) delete st.unique_key_ranges;
+    } else setLazy(st, 'unique_key_ranges', () => b.materialize().ranges ?? []);
   }
 }
 
@@ -675,6 +659,11 @@ function toDate(x: unknown, which: string): Date {
 function isAccessor(o: object, k: string): boolean {
   const d = Object.getOwnPropertyDescriptor(o, k);
   return !!d && (d.get !== undefined || d.set !== undefined);
+}
+
+/** An enumerable getter (evaluated by JSON.stringify / structuredClone); assigning replaces it with the value. */
+function setLazy(o: object, k: string, get: () => unknown): void {
+  Object.defineProperty(o, k, { enumerable: true, configurable: true, get, set: (v: unknown) => setPlain(o, k, v) });
 }
 
 function setPlain(o: object, k: string, v: unknown): void {
