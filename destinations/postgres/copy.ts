@@ -186,6 +186,14 @@ export class CopyBuffer {
     return this.items.length;
   }
 
+  /** Whether a key value appears on more than one line (only with `keyColumn`; asked once the buffer is full). */
+  get repeatsKeys(): boolean {
+    this.#repeatsKeys ??= this.keys !== undefined && new Set(this.keys).size !== this.keys.length;
+    return this.#repeatsKeys;
+  }
+
+  #repeatsKeys: boolean | undefined;
+
   /** Encodes `row` and appends it. Throws EncodeError (nothing appended) for a value Postgres cannot take. */
   push(row: Record<string, unknown>, item: unknown): void {
     const line = this.encoder.line(row);

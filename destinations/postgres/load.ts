@@ -357,7 +357,7 @@ export class PostgresLoadSession implements LoadSession {
   #copiesToFinal(table: string, buf: CopyBuffer): boolean {
     const strategy = this.#schema.tables[table].mergeStrategy ?? 'delete-insert';
     if (strategy !== 'delete-insert' && strategy !== 'upsert') return false;
-    return !buf.flagged && new Set(buf.keys).size === buf.lines;
+    return !buf.flagged && !buf.repeatsKeys;
   }
 
   async #replaceInFinal(table: string, key: string, buf: CopyBuffer): Promise<void> {
@@ -461,7 +461,7 @@ export class PostgresLoadSession implements LoadSession {
     const hardDelete = hd && batchTable.columns.has(hd.column) ? hd : undefined;
     const statements =
       strategy === 'delete-insert'
-        ? planDeleteInsertBatch({ final, batch, columns, key, keyType: pgType(t.columns[key]), keys: buf.keys!, hardDelete, repeatsKeys: new Set(buf.keys).size !== buf.lines })
+        ? planDeleteInsertBatch({ final, batch, columns, key, keyType: pgType(t.columns[key]), keys: buf.keys!, hardDelete, repeatsKeys: buf.repeatsKeys })
         : planUpsertBatch({ final, batch, columns, key, hardDelete, insertOnly: strategy === 'insert-only' });
     let r: pg.QueryResult | undefined;
     for (const q of statements) r = await this.#tx.q(q.sql, q.parameters as unknown[], table);
