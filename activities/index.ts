@@ -83,16 +83,31 @@ export function createActivities(defs: readonly PipelineDefinition[], opts: Acti
     return { def, p };
   };
 
+  /**
+   * Runs `fn` on the named pipeline with a heartbeat every 5 s from a timer (a resource waiting on a
+   * slow API, or one long load transaction, still shows a live worker; a dead one is noticed in
+   * seconds, not at startToClose), typed failures, and the pipeline closed afterwards.
+   */
+  const withPipeline = async <T>(name: string, idle: Record<string, unknown>, fn: (def: PipelineDefinition, p: Pipeline, ctx: Context) => Promise<T>): Promise<T> => {
+    const { def, p } = open(name);
+    const ctx = Context.current();
+    const beat = setInterval(() => ctx.heartbeat(idle), 5_000);
+    try {
+      return await fn(def, p, ctx);
+    } catch (e) {
+      throw toFailure(e);
+    } finally {
+      clearInterval(beat);
+      if (!def.destination && !opts.destination) await p.close();
+    }
+  };
+
   return {
     scheduleInterval,
 
     /** Extract + normalize + stage. Heartbeats `{ items, rows }`. */
     async extract(input: ExtractInput): Promise<ExtractResult> {
-      const { def, p } = open(input.pipeline);
-      const ctx = Context.current();
-      // a heartbeat even while a resource waits on a slow API, so a dead worker is noticed quickly
-      const beat = setInterval(() => ctx.heartbeat({ waiting: true }), 5_000);
-      try {
+      return withPipeline(input.pipeline, { waiting: true }, async (def, p, ctx) => {
         let items = 0;
         const info = await p.extract(await def.source(), {
           ...def.runOptions,
@@ -110,34 +125,20 @@ export function createActivities(defs: readonly PipelineDefinition[], opts: Acti
           tables,
           items: items || Object.values(tables).reduce((a, b) => a + b, 0),
         };
-      } catch (e) {
-        throw toFailure(e);
-      } finally {
-        clearInterval(beat);
-        if (!def.destination && !opts.destination) await p.close();
-      }
+      });
     },
 
     /** Applies a staged package; a retry after a commit is a no-op. */
     async load(input: LoadInput): Promise<LoadResult> {
-      const { def, p } = open(input.pipeline);
-      const ctx = Context.current();
-      // the load is one transaction: heartbeat from a timer so a dead worker is noticed in seconds, not at startToClose
-      const beat = setInterval(() => ctx.heartbeat({ loading: input.loadId }), 5_000);
-      try {
+      return withPipeline(input.pipeline, { loading: input.loadId }, async (_def, p, ctx) => {
         const r = await p.load(input.loadId);
         return {
           loadId: r.loadId,
-          attempt: Context.current().info.attempt,
+          attempt: ctx.info.attempt,
           applied: r.applied,
           tables: Object.fromEntries(Object.entries(r.tables).map(([t, v]) => [t, v.rows])),
         };
-      } catch (e) {
-        throw toFailure(e);
-      } finally {
-        clearInterval(beat);
-        if (!def.destination && !opts.destination) await p.close();
-      }
+      });
     },
   };
 }
