@@ -147,13 +147,7 @@ export class Extractor {
     const r = this.#start(node);
     if (r.done) return;
     const props = resourceProps(node.resource);
-    let output: unknown;
-    try {
-      output = props.fn ? currentStorage.run(r.current, () => props.fn!(r.ctx, ...props.args)) : props.data;
-      if (output instanceof Promise) output = await currentStorage.run(r.current, () => output as Promise<unknown>);
-    } catch (e) {
-      throw this.#wrap(e, r);
-    }
+    const output = await this.#call(r, () => (props.fn ? props.fn(r.ctx, ...props.args) : props.data));
     await this.#drain(r, yielder(output, !props.fn), true);
   }
 
@@ -162,15 +156,19 @@ export class Extractor {
     const r = this.#start(node);
     if (r.done) return;
     const props = resourceProps(node.resource);
-    let output: unknown;
+    const output = await this.#call(r, () => props.fn!(r.ctx, item, ...props.args));
+    // transformers are never closed by the incremental (INC-37): they can check canClose() themselves
+    await this.#drain(r, yielder(output, false), false);
+  }
+
+  /** Calls a resource function (or takes its data) with `current.*` bound; a throw names the resource. */
+  async #call(r: Running, fn: () => unknown): Promise<unknown> {
     try {
-      output = currentStorage.run(r.current, () => props.fn!(r.ctx, item, ...props.args));
-      if (output instanceof Promise) output = await currentStorage.run(r.current, () => output as Promise<unknown>);
+      const output = currentStorage.run(r.current, fn);
+      return output instanceof Promise ? await currentStorage.run(r.current, () => output) : output;
     } catch (e) {
       throw this.#wrap(e, r);
     }
-    // transformers are never closed by the incremental (INC-37): they can check canClose() themselves
-    await this.#drain(r, yielder(output, false), false);
   }
 
   async #drain(r: Running, y: Yielder, closable: boolean): Promise<void> {
