@@ -1,13 +1,13 @@
 import { defineConfig } from 'vitest/config';
+import base from './vitest.config.ts';
 
+// the main config's pool, workers, global setup and hook timeout; only the reliability tests, with a
+// longer test timeout (mergeConfig would concatenate include / exclude instead of replacing them)
 export default defineConfig({
   test: {
-    // forks only: worker threads segfault with the Temporal native bridge (temporal.md §0.3)
-    pool: 'forks',
-    maxWorkers: 2,
-    globalSetup: ['./test/helpers/global-setup.ts'],
+    ...base.test,
     include: ['test/reliability/**/*.test.ts'],
+    exclude: ['**/node_modules/**'],
     testTimeout: 300_000,
-    hookTimeout: 120_000,
   },
 });
