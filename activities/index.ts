@@ -9,7 +9,7 @@ import { pipeline, type Pipeline } from '../pipeline/pipeline.ts';
 import type { PipelineDefinition } from '../pipeline/define.ts';
 import type { Destination } from '../pipeline/destination.ts';
 import { ExtractError, LoadError, TideError } from '../pipeline/errors.ts';
-import { tideHome } from '../destinations/postgres/embedded.ts';
+import { tideHome } from '../common/home.ts';
 import { msToTs, tsToMs } from '@temporalio/common/lib/time.js';
 
 /** A data interval as ISO-8601 strings (payload-friendly). */

@@ -9,6 +9,8 @@ import { pipeline, type Pipeline, type RunInfo } from '../index.ts';
 import type { PipelineDefinition, ScheduleEvery, ScheduleSpec } from '../pipeline/define.ts';
 import { TideClient } from './temporal.ts';
 import { TideError } from '../pipeline/errors.ts';
+import { tideHome } from '../common/home.ts';
+import { portOr } from '../common/net.ts';
 
 /** The pipelines module used when `--pipelines` is not given. */
 export const DEFAULT_PIPELINES_FILES = ['tide.pipelines.ts', 'tide.pipelines.js'];
@@ -165,14 +167,14 @@ async function workerCommand(o: { pipelines?: string; address?: string; namespac
 
 async function devCommand(o: { pipelines?: string; port?: string; uiPort?: string }): Promise<void> {
   const defs = await loadPipelines(o.pipelines);
-  const { ensureEmbeddedPostgres, tideHome } = await import('../destinations/postgres/embedded.ts');
-  const { startDevServer, freePort } = await import('./dev-server.ts');
+  const { ensureEmbeddedPostgres } = await import('../destinations/postgres/embedded.ts');
+  const { startDevServer } = await import('./dev-server.ts');
   const { createWorker } = await import('../worker/index.ts');
   const { join } = await import('node:path');
   const pgHandle = process.env.TIDE_POSTGRES_URL ? undefined : await ensureEmbeddedPostgres();
   if (pgHandle) process.env.TIDE_POSTGRES_URL = pgHandle.url;
-  const port = o.port ? Number(o.port) : await portOr(7233, freePort);
-  const uiPort = o.uiPort ? Number(o.uiPort) : await portOr(port + 1000, freePort);
+  const port = o.port ? Number(o.port) : await portOr(7233);
+  const uiPort = o.uiPort ? Number(o.uiPort) : await portOr(port + 1000);
   process.stderr.write(`tide dev: starting Temporal dev server (history in ${join(tideHome(), 'temporal.db')}) …\n`);
   const server = await startDevServer({ dbFile: join(tideHome(), 'temporal.db'), port, ui: true, uiPort, install: true });
   const { worker, close } = await createWorker({ pipelines: defs, address: server.address });
@@ -219,16 +221,6 @@ async function devCommand(o: { pipelines?: string; port?: string; uiPort?: strin
     await pgHandle?.release();
     process.stderr.write('tide dev: stopped\n');
   }
-}
-
-async function portOr(preferred: number, fallback: () => Promise<number>): Promise<number> {
-  const { createServer } = await import('node:net');
-  const free = await new Promise<boolean>((res) => {
-    const s = createServer();
-    s.once('error', () => res(false));
-    s.listen(preferred, '127.0.0.1', () => s.close(() => res(true)));
-  });
-  return free ? preferred : fallback();
 }
 
 function redact(url: string): string {

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { SA } from '../workflows/shared.ts';
-import { freePort } from '../destinations/postgres/embedded.ts';
+import { freePort } from '../common/net.ts';
 
 /**
  * The `temporal` binary: `TEMPORAL_CLI_PATH`, else `PATH`, else Python's scripts directory (where
@@ -56,8 +56,6 @@ export function ensureTemporalCli(log: (m: string) => void = (m) => process.stde
   }
   return undefined;
 }
-
-export { freePort };
 
 export interface DevServer {
   address: string;

