@@ -3,6 +3,7 @@
  * `addMap`, `addFilter` and `addLimit` return new objects, so one resource can be shared by a
  * scheduled run and a backfill without leaking anything between them.
  */
+import { parseWriteDisposition } from './hints.ts';
 import type { DateTime } from 'luxon';
 import { IncrementalUnboundError, ResourceDefinitionError } from './errors.ts';
 import type { IncrementalDef, Incremental } from './incremental/index.ts';
@@ -78,16 +79,7 @@ function isStartedGenerator(x: unknown): boolean {
 }
 
 function validateOptions(name: string, o: ResourceOptions): void {
-  const wd = o.writeDisposition;
-  if (wd !== undefined) {
-    const d = typeof wd === 'string' ? wd : wd?.disposition;
-    if (d !== 'append' && d !== 'replace' && d !== 'merge') {
-      throw new ResourceDefinitionError(`Invalid writeDisposition ${JSON.stringify(wd)}: use 'append', 'replace', 'merge' or { disposition: 'merge', strategy }`, { resource: name });
-    }
-    if (typeof wd === 'object' && wd.disposition === 'merge' && 'strategy' in wd && wd.strategy !== undefined && !MERGE_STRATEGIES.includes(wd.strategy)) {
-      throw new ResourceDefinitionError(`Invalid merge strategy "${wd.strategy}": use one of ${MERGE_STRATEGIES.join(', ')}`, { resource: name });
-    }
-  }
+  parseWriteDisposition(o.writeDisposition, name);
   if (o.maxTableNesting !== undefined && (!Number.isInteger(o.maxTableNesting) || o.maxTableNesting < 0)) {
     throw new ResourceDefinitionError(`maxTableNesting must be a non-negative integer, got ${o.maxTableNesting}`, { resource: name });
   }
