@@ -30,8 +30,11 @@ export { current } from './pipeline/state.ts';
 export type { PipelineState, SourceState } from './pipeline/state.ts';
 
 // running
-export { pipeline, Pipeline, newLoadId } from './pipeline/pipeline.ts';
-export type { PipelineOptions, RunOptions, RunInfo, RunProgress, RefreshMode, IntervalInput } from './pipeline/pipeline.ts';
+export { Pipeline } from './pipeline/pipeline.ts';
+export { pipeline } from './destinations/default.ts';
+export { newLoadId } from './pipeline/load-id.ts';
+export type { PipelineOptions, RunOptions, RunInfo, RunProgress, RefreshMode, TableCounts } from './pipeline/options.ts';
+export type { Interval, IntervalInput } from './pipeline/interval.ts';
 export { definePipeline } from './pipeline/define.ts';
 export type { PipelineDefinition, ScheduleSpec, ScheduleEvery } from './pipeline/define.ts';
 

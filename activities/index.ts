@@ -5,7 +5,8 @@
  */
 import { Context, ApplicationFailure } from '@temporalio/activity';
 import { join } from 'node:path';
-import { pipeline, type Pipeline } from '../pipeline/pipeline.ts';
+import type { Pipeline } from '../pipeline/pipeline.ts';
+import { pipeline } from '../destinations/default.ts';
 import type { PipelineDefinition } from '../pipeline/define.ts';
 import type { Destination } from '../pipeline/destination.ts';
 import { ExtractError, LoadError, TideError } from '../pipeline/errors.ts';

@@ -14,7 +14,7 @@ import { Normalizer } from '../pipeline/normalize/normalizer.ts';
 import type { Schema } from '../pipeline/schema.ts';
 import { PostgresLoadSession } from '../destinations/postgres/load.ts';
 import { ident } from '../destinations/postgres/sql.ts';
-import { newLoadId } from '../pipeline/pipeline.ts';
+import { newLoadId } from '../pipeline/load-id.ts';
 
 async function main(): Promise<void> {
   const [file, url, dataset] = process.argv.slice(2);

@@ -3,7 +3,7 @@
  */
 import { ConfigurationError } from './errors.ts';
 import type { Resource, Source } from './resource.ts';
-import type { RunOptions } from './pipeline.ts';
+import type { RunOptions } from './options.ts';
 import type { Destination } from './destination.ts';
 
 export type ScheduleEvery = 'hour' | 'day' | 'week';

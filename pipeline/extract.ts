@@ -3,7 +3,8 @@
  * yielded item or page through the resource's steps (maps, filters, then the incremental filter,
  * then the limit) and hands the surviving items to a sink, page by page.
  */
-import type { DateTime } from 'luxon';
+import { DateTime } from 'luxon';
+import type { Interval } from './interval.ts';
 import { ExtractError, TideError, withContext } from './errors.ts';
 import { Incremental, type BindContext } from './incremental/index.ts';
 import type { Resource, ResourceContext } from './resource.ts';
@@ -23,7 +24,7 @@ export interface ExtractNode {
 export interface ExtractOptions {
   pipelineName: string;
   sourceName: string;
-  interval?: { start: DateTime; end: DateTime };
+  interval?: Interval;
   config?: BindContext['config'];
   log: (message: string) => void;
   warn: (message: string) => void;
@@ -109,7 +110,7 @@ export class Extractor {
         resourceName: name,
         resourceState: node.resourceState,
         resourcePrimaryKey: pk === undefined ? undefined : Array.isArray(pk) ? pk : [pk],
-        interval: o.interval ? { start: o.interval.start.toJSDate(), end: o.interval.end.toJSDate() } : undefined,
+        interval: o.interval,
         config: o.config,
         log: o.log,
         warn: o.warn,
@@ -119,7 +120,7 @@ export class Extractor {
       incremental: inc,
       state: node.resourceState,
       sourceState: node.sourceState,
-      interval: o.interval,
+      interval: o.interval && luxonInterval(o.interval),
       resourceName: name,
       pipelineName: o.pipelineName,
       log: (m: string) => o.log(`[${name}] ${m}`),
@@ -219,4 +220,9 @@ export class Extractor {
     if (r.inc) items = r.inc.process(items);
     return items;
   }
+}
+
+/** `ctx.interval` is luxon DateTimes in UTC (the public ResourceContext); the engine keeps Dates. */
+function luxonInterval(i: Interval): { start: DateTime; end: DateTime } {
+  return { start: DateTime.fromJSDate(i.start, { zone: 'utc' }), end: DateTime.fromJSDate(i.end, { zone: 'utc' }) };
 }

@@ -77,3 +77,10 @@ export function intervalFromEnv(env: Record<string, string | undefined> = proces
   if (!s || !e) throw new ConfigurationError('Set both TIDE_INTERVAL_START and TIDE_INTERVAL_END (ISO-8601), or neither');
   return toInterval({ start: s, end: e }, 'TIDE_INTERVAL_START/END');
 }
+
+/** An instant as ISO-8601 UTC with milliseconds; an ISO string's microseconds are kept (dlt stores them). */
+export function formatInstantMicros(v: InstantInput, what: string): string {
+  const iso = parseInstant(v, what).toISOString();
+  const micros = typeof v === 'string' ? /T\d\d:\d\d:\d\d[.,](\d{4,6})/.exec(v)?.[1] : undefined;
+  return micros ? iso.replace(/\.\d{3}/, `.${micros}`) : iso;
+}

@@ -13,6 +13,7 @@ import {
   TideError,
 } from '../errors.ts';
 import { BoundarySet, COMPACT_MIN } from './boundary.ts';
+import type { Interval } from '../interval.ts';
 import { compare, compareFast, deepEqual, formatLike, show, IncomparableError, LagError, parseIso, shiftByLag } from './compare.ts';
 import {
   checkEndValue,
@@ -31,7 +32,7 @@ export interface BindContext {
   /** The resource's primary key hint (raw names) — dedup fallback (INC-27). */
   resourcePrimaryKey?: string[];
   /** A data interval from an external scheduler. */
-  interval?: { start: Date; end: Date };
+  interval?: Interval;
   /** Config lookup for fromConfig(): `[<pipeline>.sources.<resource>]` merged with env, snake_case keys. */
   config?: (pipelineName: string, resourceName: string) => Record<string, unknown> | undefined;
   log?: (message: string) => void;
@@ -253,8 +254,8 @@ export class Incremental {
         );
       }
       const template = initial ?? end;
-      let iStart = convertIntervalBound(toDate(ctx.interval.start, 'start'), type, template);
-      let iEnd = convertIntervalBound(toDate(ctx.interval.end, 'end'), type, template);
+      let iStart = convertIntervalBound(ctx.interval.start, type, template);
+      let iEnd = convertIntervalBound(ctx.interval.end, type, template);
       // configured bounds clip the interval (AF-3: configured bounds win)
       try {
         if (!isNil(initial) && this.eq(this.best([initial, iStart]), initial)) iStart = initial;
@@ -312,7 +313,7 @@ export class Incremental {
 
     ctx.log?.(
       `Bind incremental on ${ctx.resourceName} with initial_value: ${show(this.initialValue)}, start_value: ${show(this.startValue)}, end_value: ${show(this.endValue)}, func: ${lastValueFuncName(this.func)}, row_order: ${this.rowOrder ?? 'None'}, on_missing: ${this.onMissing}, range_start: ${o.rangeStart ?? 'closed'}, range_end: ${o.rangeEnd ?? 'open'}` +
-        (joined ? `, external interval: [${toDate(ctx.interval!.start, 'start').toISOString()}, ${toDate(ctx.interval!.end, 'end').toISOString()})${empty ? ' is empty: nothing will be loaded' : ''}` : '') +
+        (joined ? `, external interval: [${ctx.interval!.start.toISOString()}, ${ctx.interval!.end.toISOString()})${empty ? ' is empty: nothing will be loaded' : ''}` : '') +
         (this.stateless ? ' (stateless)' : ''),
     );
   }
@@ -643,17 +644,6 @@ export class Incremental {
       if ('unique_key_ranges' in st) delete st.unique_key_ranges;
     } else setLazy(st, 'unique_key_ranges', () => b.materialize().ranges ?? []);
   }
-}
-
-/** Interval bounds are Dates; luxon DateTimes and ISO strings are tolerated (API.md's ResourceContext uses DateTime). */
-function toDate(x: unknown, which: string): Date {
-  if (x instanceof Date) return x;
-  if (x && typeof (x as { toJSDate?: unknown }).toJSDate === 'function') return (x as { toJSDate(): Date }).toJSDate();
-  if (typeof x === 'string') {
-    const p = parseIso(x);
-    if (p) return new Date(p.ms);
-  }
-  throw new ConfigurationError(`External interval ${which} ${show(x)} is not a Date`, { value: x });
 }
 
 function isAccessor(o: object, k: string): boolean {

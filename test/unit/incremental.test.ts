@@ -22,6 +22,7 @@ import {
   IncrementalPrimaryKeyMissing,
 } from '../../pipeline/errors.ts';
 import { dedupHash } from '../../pipeline/normalize/hash.ts';
+import { toInterval } from '../../pipeline/interval.ts';
 
 type Row = Record<string, unknown>;
 
@@ -645,8 +646,8 @@ describe('external intervals', () => {
     const notClipped = bind({ initialValue: '2023-01-01T00:00:00Z', endValue: '2025-01-01T00:00:00Z' });
     expect([notClipped.initialValue, notClipped.endValue]).toEqual(['2024-01-01T00:00:00Z', '2024-01-02T00:00:00Z']);
   });
-  it('tolerates luxon DateTime bounds', () => {
-    const iv = { start: DateTime.fromISO('2024-01-01T00:00:00Z'), end: DateTime.fromISO('2024-01-02T00:00:00Z') } as unknown as { start: Date; end: Date };
+  it('tolerates luxon DateTime bounds (read once, by toInterval, where run() takes them)', () => {
+    const iv = toInterval({ start: DateTime.fromISO('2024-01-01T00:00:00Z'), end: DateTime.fromISO('2024-01-02T00:00:00Z') });
     expect(bind({ initialValue: '2023-01-01' }, {}, iv).endValue).toBe('2024-01-02');
   });
   it('start == end is an empty range; no interval or no opt-in → stateful', () => {

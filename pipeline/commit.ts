@@ -1,0 +1,76 @@
+/**
+ * The commit decision of a run: the draft state is finished (pruned, named, versioned), and either
+ * there is nothing to load — no rows, no state change, no schema change, nothing to drop or empty:
+ * then nothing is committed, not even a `_dlt_loads` row — or the commit request for the load
+ * transaction is built.
+ */
+import type { CommitRequest, LoadSession, TableLoadPlan } from './destination.ts';
+import { toIsoInterval, type Interval } from './interval.ts';
+import type { RefreshPlan } from './refresh.ts';
+import type { Schema } from './schema.ts';
+import { schemaHash } from './schema-store.ts';
+import { bumpVersion, pruneEmptyState, type PipelineState } from './state.ts';
+
+/** The destination type dlt records in the state. */
+const DESTINATION_TYPE = 'tide.destinations.postgres';
+
+export interface CommitInput {
+  pipelineName: string;
+  datasetName: string;
+  schema: Schema;
+  /** The schema's hash before the run. */
+  schemaHashBefore: string;
+  /** The state as committed before the run, and the run's draft. */
+  committed: PipelineState;
+  draft: PipelineState;
+  sourceName: string;
+  /** Resources extracted in this run (their state is the draft's in a concurrent-state merge). */
+  touched: string[];
+  tables: TableLoadPlan[];
+  /** Replace tables emptied because their resource yielded nothing. */
+  truncate: string[];
+  refresh: RefreshPlan;
+  interval?: Interval;
+  session: Pick<LoadSession, 'rowCounts'>;
+}
+
+/** The commit request, or undefined when there is nothing to load. Finishes `draft` in place. */
+export function decideCommit(c: CommitInput): CommitRequest | undefined {
+  const stateChanged = finishState(c);
+  const schemaVersionHash = schemaHash(c.schema);
+  const schemaChanged = schemaVersionHash !== c.schemaHashBefore;
+  const rowsLoaded = Object.values(c.session.rowCounts).some((n) => n > 0);
+  const refreshes = c.refresh.drop.length > 0 || c.refresh.truncate.length > 0;
+  if (!rowsLoaded && !stateChanged && !c.truncate.length && !refreshes && !schemaChanged) return undefined;
+  return {
+    schema: c.schema,
+    tables: c.tables,
+    truncate: c.truncate,
+    schemaChanged,
+    schemaVersionHash,
+    interval: c.interval && toIsoInterval(c.interval),
+    state: stateChanged || c.refresh.forceState ? { base: c.committed, draft: c.draft, sourceName: c.sourceName, touched: c.touched } : undefined,
+  };
+}
+
+/** Prunes, names and versions the draft state; returns whether a state row must be written. */
+function finishState(c: CommitInput): boolean {
+  const { draft, committed } = c;
+  pruneEmptyState(draft);
+  draft.pipeline_name = c.pipelineName;
+  draft.dataset_name = c.datasetName;
+  draft.default_schema_name = draft.default_schema_name ?? c.schema.name;
+  draft.schema_names = [...new Set([...(draft.schema_names ?? []), c.schema.name])].sort();
+  draft.destination_type = DESTINATION_TYPE;
+  // a pipeline whose state never held anything (stateless runs) writes no state row
+  if (!draft.sources && !committed.sources && committed._state_version === 0) return false;
+  return bumpVersion(draft);
+}
+
+/** The rows of a load per table, in the one shape row counts have (`{ rows }`). */
+export function tableCounts(rowCounts: Readonly<Record<string, number>>, emptied: string[] = []): Record<string, { rows: number }> {
+  const out: Record<string, { rows: number }> = {};
+  for (const [t, n] of Object.entries(rowCounts)) out[t] = { rows: n };
+  for (const t of emptied) out[t] ??= { rows: 0 };
+  return out;
+}

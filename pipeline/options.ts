@@ -1,0 +1,103 @@
+/**
+ * What `pipeline()` and `run()` take and give, and the option defaults (the only place they are
+ * decided). The engine needs a destination handed to it: the package entry supplies `postgres()`.
+ */
+import { join } from 'node:path';
+import { defaultPipelinesDir } from '../common/home.ts';
+import type { Destination } from './destination.ts';
+import { ConfigurationError } from './errors.ts';
+import type { IntervalInput } from './interval.ts';
+import type { ColumnHint, WriteDisposition } from './schema.ts';
+
+export interface PipelineOptions {
+  pipelineName: string;
+  /** A Destination (`postgres(url)`) or `'postgres'`: `TIDE_POSTGRES_URL`, else the embedded server. */
+  destination?: Destination | 'postgres';
+  /** The Postgres schema holding the data. Default `<pipelineName>_dataset`. */
+  datasetName?: string;
+  /** A fresh dataset per pipeline instance (`<dataset>_<YYYYMMDDhhmmss>`), no state restored. */
+  devMode?: boolean;
+  /** The local working folder (default `.tide/pipelines`). An empty one restores state from the destination. */
+  pipelinesDir?: string;
+  /** Rows buffered before they are sent with COPY (memory bound). Default 10,000. */
+  batchSize?: number;
+  /** Where log lines go (default: stderr when `TIDE_LOG` is set, else nowhere). */
+  log?: (message: string) => void;
+  /** Where warnings go (default: stderr). */
+  warn?: (message: string) => void;
+}
+
+/** The options the engine runs with: every default filled in, the destination chosen by the caller. */
+export interface ResolvedOptions {
+  pipelineName: string;
+  datasetName: string;
+  devMode: boolean;
+  destination: Destination;
+  /** Whether `close()` closes the destination (the caller did not hand one in). */
+  ownsDestination: boolean;
+  /** This pipeline's own working folder: `<pipelinesDir>/<pipelineName>`. */
+  workingDir: string;
+  batchSize: number;
+  log: (message: string) => void;
+  warn: (message: string) => void;
+}
+
+export type RefreshMode = 'drop_sources' | 'drop_resources' | 'drop_data';
+export const REFRESH_MODES: readonly RefreshMode[] = ['drop_sources', 'drop_resources', 'drop_data'];
+
+export interface RunOptions {
+  writeDisposition?: WriteDisposition;
+  /** Table name for data or a single resource. */
+  tableName?: string;
+  primaryKey?: string | string[];
+  mergeKey?: string | string[];
+  columns?: Record<string, ColumnHint>;
+  refresh?: RefreshMode;
+  /** A data interval for resources with `allowExternalSchedulers` (also `ctx.interval`). */
+  interval?: IntervalInput;
+  /** Called about once a second while extracting. */
+  onProgress?: (p: RunProgress) => void;
+}
+
+export interface RunProgress {
+  items: number;
+  rows: Record<string, number>;
+  elapsedMs: number;
+}
+
+/** Rows of one load, per table: the one shape row counts have from the load session to the workflow result. */
+export type TableCounts = Record<string, { rows: number }>;
+
+export interface RunInfo {
+  /** The committed load, or null when there was nothing to load (no rows, no state change). */
+  loadId: string | null;
+  pipelineName: string;
+  datasetName: string;
+  tables: TableCounts;
+  startedAt: Date;
+  finishedAt: Date;
+}
+
+/** Fills in the defaults. `destination` is what the caller resolved `opts.destination` to. */
+export function resolveOptions(opts: PipelineOptions, destination: Destination, ownsDestination: boolean, now = new Date()): ResolvedOptions {
+  if (!opts?.pipelineName || typeof opts.pipelineName !== 'string') throw new ConfigurationError('pipeline() needs a pipelineName');
+  if (!destination || typeof destination !== 'object') throw new ConfigurationError(`new Pipeline("${opts.pipelineName}") needs a destination; pipeline() supplies the default`);
+  const devMode = opts.devMode ?? false;
+  const base = opts.datasetName ?? `${opts.pipelineName}_dataset`;
+  return {
+    pipelineName: opts.pipelineName,
+    datasetName: devMode ? `${base}_${devSuffix(now)}` : base,
+    devMode,
+    destination,
+    ownsDestination,
+    workingDir: join(opts.pipelinesDir ?? defaultPipelinesDir(), opts.pipelineName),
+    batchSize: opts.batchSize ?? 10_000,
+    log: opts.log ?? ((m) => (process.env.TIDE_LOG ? process.stderr.write(`${m}\n`) : undefined)),
+    warn: opts.warn ?? ((m) => process.stderr.write(`tide warning: ${m}\n`)),
+  };
+}
+
+/** `YYYYMMDDhhmmss` in UTC, dlt's dev-mode dataset suffix. */
+function devSuffix(d: Date): string {
+  return d.toISOString().replace(/[-:T]/g, '').slice(0, 14);
+}
