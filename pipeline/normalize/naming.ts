@@ -35,13 +35,13 @@ export function isBlank(s: string): boolean {
 const CACHE_LIMIT = 100_000;
 
 class BoundedCache {
-  private map = new Map<string, string>();
+  readonly #map = new Map<string, string>();
   get(k: string): string | undefined {
-    return this.map.get(k);
+    return this.#map.get(k);
   }
   set(k: string, v: string): void {
-    if (this.map.size >= CACHE_LIMIT) this.map.clear();
-    this.map.set(k, v);
+    if (this.#map.size >= CACHE_LIMIT) this.#map.clear();
+    this.#map.set(k, v);
   }
 }
 
