@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { pipeline, type Pipeline } from '../pipeline/pipeline.ts';
 import type { PipelineDefinition } from '../pipeline/define.ts';
 import type { Destination } from '../pipeline/destination.ts';
-import { ExtractError, LoadError, TideError } from '../pipeline/errors.ts';
 import { tideHome } from '../common/home.ts';
+import { toFailure } from './failure.ts';
 import { msToTs, tsToMs } from '@temporalio/common/lib/time.js';
 
 /** A data interval as ISO-8601 strings (payload-friendly). */
@@ -50,20 +50,6 @@ export interface LoadResult {
   tables: Record<string, number>;
 }
 
-export { NON_RETRYABLE_ERROR_TYPES } from '../workflows/shared.ts';
-
-function toFailure(e: unknown): unknown {
-  if (!(e instanceof TideError)) return e;
-  const retryable = e instanceof ExtractError || (e instanceof LoadError && e.retryable);
-  return ApplicationFailure.create({
-    message: e.message,
-    type: e.name,
-    nonRetryable: !retryable,
-    details: [{ pipeline: e.pipeline, resource: e.resource, table: e.table, column: e.column }],
-    cause: e,
-  });
-}
-
 export interface ActivityOptions {
   /** One destination (connection pool) shared by every activity of the worker. */
   destination?: Destination;
@@ -79,8 +65,12 @@ export function createActivities(defs: readonly PipelineDefinition[], opts: Acti
   const open = (name: string): { def: PipelineDefinition; p: Pipeline } => {
     const def = byName.get(name);
     if (!def) throw ApplicationFailure.nonRetryable(`No pipeline "${name}" on this worker (it has: ${[...byName.keys()].join(', ')})`, 'UnknownPipeline');
-    const p = pipeline({ pipelineName: def.name, datasetName: def.datasetName, destination: def.destination ?? opts.destination, pipelinesDir });
-    return { def, p };
+    try {
+      return { def, p: pipeline({ pipelineName: def.name, datasetName: def.datasetName, destination: def.destination ?? opts.destination, pipelinesDir }) };
+    } catch (e) {
+      // a bad definition (e.g. a ConfigurationError) fails the activity as the error class says
+      throw toFailure(e);
+    }
   };
 
   /**

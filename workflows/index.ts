@@ -26,24 +26,22 @@ import {
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { TideActivities, ExtractResult, IntervalArg, RunKind } from '../activities/index.ts';
-import { NON_RETRYABLE_ERROR_TYPES, SA, SCHEDULED_START_TIME, intervalEndingAt, intervalWorkflowId, splitInterval, type Every, type Interval } from './shared.ts';
-
-const NON_RETRYABLE = NON_RETRYABLE_ERROR_TYPES;
+import { SA, SCHEDULED_START_TIME, intervalEndingAt, intervalWorkflowId, splitInterval, type Every, type Interval } from './shared.ts';
 
 // both activities heartbeat every 5 s from a timer: a killed worker's attempt is retried after 30 s
 const { extract } = proxyActivities<TideActivities>({
   startToCloseTimeout: '2 hours',
   heartbeatTimeout: '30 seconds',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5 },
 });
 const { scheduleInterval } = proxyActivities<TideActivities>({
   startToCloseTimeout: '1 minute',
-  retry: { maximumAttempts: 5, nonRetryableErrorTypes: ['NoScheduleInterval'] },
+  retry: { maximumAttempts: 5 },
 });
 const { load } = proxyActivities<TideActivities>({
   startToCloseTimeout: '2 hours',
   heartbeatTimeout: '30 seconds',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE },
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10 },
 });
 
 export interface PipelineRunInput {

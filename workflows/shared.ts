@@ -86,18 +86,3 @@ export const SA = {
 } as const;
 
 export const SCHEDULED_START_TIME = defineSearchAttributeKey('TemporalScheduledStartTime', SearchAttributeType.DATETIME);
-
-/** Failure types retrying cannot fix (bad input, schema conflicts, definitions): non-retryable in every retry policy. */
-export const NON_RETRYABLE_ERROR_TYPES = [
-  'NormalizeError',
-  'CannotCoerceNullError',
-  'SchemaError',
-  'ConfigurationError',
-  'ResourceDefinitionError',
-  'IncrementalUnboundError',
-  'IncrementalCursorPathMissing',
-  'IncrementalCursorValueNone',
-  'IncrementalCursorInvalidCoercion',
-  'IncrementalPrimaryKeyMissing',
-  'UnknownPipeline',
-];
