@@ -10,7 +10,7 @@ import type { PipelineDefinition } from '../pipeline/define.ts';
 import type { Destination } from '../pipeline/destination.ts';
 import { formatInstant, parseInstant, type IsoInterval } from '../pipeline/interval.ts';
 import { tideHome } from '../common/home.ts';
-import type { ExtractInput, ExtractResult, LoadInput, LoadResult, ScheduleIntervalInput } from '../temporal/payloads.ts';
+import { totalRows, type ExtractInput, type ExtractResult, type LoadInput, type LoadResult, type ScheduleIntervalInput } from '../temporal/payloads.ts';
 import { toFailure } from './failure.ts';
 import { msToTs, tsToMs } from '@temporalio/common/lib/time.js';
 
@@ -71,13 +71,12 @@ export function createActivities(defs: readonly PipelineDefinition[], opts: Acti
             ctx.heartbeat({ items: pr.items, rows: pr.rows });
           },
         });
-        const tables = Object.fromEntries(Object.entries(info.tables).map(([t, v]) => [t, v.rows]));
         return {
           loadId: info.loadId,
           attempt: ctx.info.attempt,
           datasetName: info.datasetName,
-          tables,
-          items: items || Object.values(tables).reduce((a, b) => a + b, 0),
+          tables: info.tables,
+          items: items || totalRows(info.tables),
         };
       });
     },
@@ -90,7 +89,7 @@ export function createActivities(defs: readonly PipelineDefinition[], opts: Acti
           loadId: r.loadId,
           attempt: ctx.info.attempt,
           applied: r.applied,
-          tables: Object.fromEntries(Object.entries(r.tables).map(([t, v]) => [t, v.rows])),
+          tables: r.tables,
         };
       });
     },

@@ -202,7 +202,7 @@ async function devCommand(o: { pipelines?: string; port?: string; uiPort?: strin
       out.write(`\n  first run of ${d.name} over its last complete interval [${iv.start} → ${iv.end}) …\n`);
       try {
         const r = await client.runNow(d.name, iv);
-        out.write(`    ${r.loadId ? `load ${r.loadId}:` : 'nothing new'} ${Object.entries(r.tables).map(([t, n]) => `${t} ${n} rows`).join(', ')}\n`);
+        out.write(`    ${r.loadId ? `load ${r.loadId}:` : 'nothing new'} ${Object.entries(r.tables).map(([t, n]) => `${t} ${n.rows} rows`).join(', ')}\n`);
         out.write(`    ${client.workflowUrl(intervalWorkflowId(d.name, iv))}\n`);
       } catch (e) {
         out.write(`    failed: ${(e as Error).message}\n`);

@@ -1,9 +1,26 @@
 /**
  * The wire types: what workflows, activities and the client pass each other through Temporal.
- * Plain JSON only (intervals as ISO-8601 strings). Types only: nothing here runs.
+ * Plain JSON only (intervals as ISO-8601 strings). Deterministic (workflows use it).
  */
 import type { IsoInterval } from '../pipeline/interval.ts';
 import type { ScheduleEvery } from '../pipeline/define.ts';
+
+/** Rows loaded per table: the shape of the public `RunInfo.tables`, from the activity to the run's result. */
+export type TableCounts = Record<string, { rows: number }>;
+
+/**
+ * Counts as an activity returned them. Activities used to return bare numbers per table; the
+ * histories of runs started before the change still hold those, and a workflow replaying one must
+ * read them the same way. Drop this once no such run can still be open or replayed.
+ */
+export function readTableCounts(tables: TableCounts | Record<string, number>): TableCounts {
+  return Object.fromEntries(Object.entries(tables).map(([t, v]) => [t, typeof v === 'number' ? { rows: v } : v]));
+}
+
+/** All tables' rows together. */
+export function totalRows(tables: TableCounts): number {
+  return Object.values(tables).reduce((sum, t) => sum + t.rows, 0);
+}
 
 /** Why a run happened: a schedule tick, one interval of a backfill, or by hand. */
 export type RunKind = 'scheduled' | 'backfill' | 'manual';
@@ -21,7 +38,7 @@ export interface ExtractResult {
   /** The activity attempt that produced this result (1 = first try). */
   attempt: number;
   datasetName: string;
-  tables: Record<string, number>;
+  tables: TableCounts;
   items: number;
 }
 
@@ -35,7 +52,7 @@ export interface LoadResult {
   attempt: number;
   /** false when this load id had already been committed (a retried load) */
   applied: boolean;
-  tables: Record<string, number>;
+  tables: TableCounts;
 }
 
 /** The input of `scheduleInterval`: a cron schedule and the nominal time of one of its runs. */
@@ -56,7 +73,7 @@ export interface PipelineRunResult {
   loadId: string | null;
   /** false when the load had been committed by an earlier attempt */
   applied: boolean;
-  tables: Record<string, number>;
+  tables: TableCounts;
   /** All tables' rows together. */
   rows: number;
   /** Attempts each activity took (1 = first try). */

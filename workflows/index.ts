@@ -29,14 +29,17 @@ import { formatInstant, parseInstant, type IsoInterval } from '../pipeline/inter
 import type { TideActivities } from '../activities/index.ts';
 import { intervalEndingAt, splitInterval } from '../temporal/grid.ts';
 import { BACKFILL_PROGRESS_QUERY, intervalWorkflowId, scheduleId } from '../temporal/ids.ts';
-import type {
-  BackfillInput,
-  BackfillProgress,
-  ExtractResult,
-  PipelineRunInput,
-  PipelineRunResult,
-  RunKind,
-  ScheduledRunInput,
+import {
+  readTableCounts,
+  totalRows,
+  type BackfillInput,
+  type BackfillProgress,
+  type ExtractResult,
+  type PipelineRunInput,
+  type PipelineRunResult,
+  type RunKind,
+  type ScheduledRunInput,
+  type TableCounts,
 } from '../temporal/payloads.ts';
 import { activityRetryPolicy } from '../temporal/retry.ts';
 import { SCHEDULED_START_TIME, resultAttributes, runAttributes } from '../temporal/search-attributes.ts';
@@ -61,24 +64,24 @@ const { load } = proxyActivities<TideActivities>({
 export async function pipelineRun(input: PipelineRunInput): Promise<PipelineRunResult> {
   const ex: ExtractResult = await extract({ pipeline: input.pipeline, interval: input.interval, kind: input.kind });
   let applied = false;
-  let tables = ex.tables;
+  let tables = readTableCounts(ex.tables);
   const attempts: PipelineRunResult['attempts'] = { extract: ex.attempt };
   if (ex.loadId) {
     const r = await load({ pipeline: input.pipeline, loadId: ex.loadId });
     applied = r.applied;
     attempts.load = r.attempt;
-    tables = Object.keys(r.tables).length ? r.tables : tables;
+    tables = Object.keys(r.tables).length ? readTableCounts(r.tables) : tables;
   }
-  const rows = Object.values(tables).reduce((a, b) => a + b, 0);
+  const rows = totalRows(tables);
   upsertSearchAttributes(resultAttributes(rows, ex.loadId));
   upsertMemo({ summary: summarize(input.pipeline, input.interval, tables, ex.loadId), tables, attempts });
   return { pipeline: input.pipeline, interval: input.interval, loadId: ex.loadId, applied, tables, rows, attempts };
 }
 
-function summarize(pipeline: string, interval: IsoInterval | undefined, tables: Record<string, number>, loadId: string | null): string {
+function summarize(pipeline: string, interval: IsoInterval | undefined, tables: TableCounts, loadId: string | null): string {
   const iv = interval ? ` [${interval.start} → ${interval.end})` : '';
   const t = Object.entries(tables)
-    .map(([k, v]) => `${k}: ${v}`)
+    .map(([k, v]) => `${k}: ${v.rows}`)
     .join(', ');
   return `${pipeline}${iv}: ${loadId ? `load ${loadId}, ${t || 'no rows'}` : 'nothing new'}`;
 }
