@@ -6,7 +6,7 @@ import { Client, Connection, ScheduleOverlapPolicy, ScheduleNotFoundError, Workf
 import type { PipelineDefinition, ScheduleEvery, ScheduleSpec } from '../pipeline/define.ts';
 import type { IsoInterval } from '../pipeline/interval.ts';
 import type { backfill, pipelineRun, scheduledRun } from '../workflows/index.ts';
-import { temporalAddress, temporalNamespace } from '../temporal/connection.ts';
+import { temporalAddress, temporalNamespace, temporalUiUrl } from '../temporal/connection.ts';
 import { EVERY_MS, EVERY_OFFSET_MS, splitInterval } from '../temporal/grid.ts';
 import {
   BACKFILL_PROGRESS_QUERY,
@@ -52,13 +52,6 @@ export interface RunRow {
   url: string;
 }
 
-function defaultUi(address: string, namespace: string): string {
-  const [host, port] = address.split(':');
-  const h = host === 'localhost' || host === '' ? '127.0.0.1' : host;
-  return `http://${h}:${Number(port ?? 7233) + 1000}`;
-  void namespace;
-}
-
 export class TideClient {
   readonly client: Client;
   readonly namespace: string;
@@ -82,7 +75,7 @@ export class TideClient {
       address,
       namespace,
       taskQueue: opts.taskQueue ?? DEFAULT_TASK_QUEUE,
-      uiUrl: (opts.uiUrl ?? process.env.TIDE_UI_URL ?? defaultUi(address, namespace)).replace(/\/$/, ''),
+      uiUrl: (opts.uiUrl ?? temporalUiUrl(address)).replace(/\/$/, ''),
     });
   }
 

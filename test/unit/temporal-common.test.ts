@@ -1,7 +1,7 @@
 /** What workflows, activities, worker and client share (temporal/): ids, search attributes, retry policy, defaults, payloads. */
 import { describe, expect, it } from 'vitest';
 import { SearchAttributeType } from '@temporalio/common';
-import { temporalAddress, temporalNamespace } from '../../temporal/connection.ts';
+import { temporalAddress, temporalNamespace, temporalUiUrl } from '../../temporal/connection.ts';
 import {
   BACKFILL_PROGRESS_QUERY,
   DEFAULT_TASK_QUEUE,
@@ -113,6 +113,13 @@ describe('connection defaults', () => {
     expect(temporalAddress({ TEMPORAL_ADDRESS: 'temporal:7233' })).toBe('temporal:7233');
     expect(temporalNamespace({})).toBe('default');
     expect(temporalNamespace({ TEMPORAL_NAMESPACE: 'data' })).toBe('data');
+  });
+
+  it('put the Web UI at TIDE_UI_URL, else at the frontend\'s port + 1000', () => {
+    expect(temporalUiUrl('localhost:7233', {})).toBe('http://127.0.0.1:8233');
+    expect(temporalUiUrl('temporal.internal:7300', {})).toBe('http://temporal.internal:8300');
+    expect(temporalUiUrl('temporal.internal', {})).toBe('http://temporal.internal:8233');
+    expect(temporalUiUrl('localhost:7233', { TIDE_UI_URL: 'http://localhost:8080' })).toBe('http://localhost:8080');
   });
 });
 
