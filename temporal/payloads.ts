@@ -4,9 +4,9 @@
  */
 import type { IsoInterval } from '../pipeline/interval.ts';
 import type { ScheduleEvery } from '../pipeline/define.ts';
+import type { TableCounts } from '../pipeline/options.ts';
 
-/** Rows loaded per table: the shape of the public `RunInfo.tables`, from the activity to the run's result. */
-export type TableCounts = Record<string, { rows: number }>;
+export type { TableCounts };
 
 /**
  * Counts as an activity returned them. Activities used to return bare numbers per table; the
