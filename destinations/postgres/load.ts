@@ -14,7 +14,7 @@ import type pg from 'pg';
 import type { CommitRequest, LoadSession, Row } from '../../pipeline/destination.ts';
 import { LoadError } from '../../pipeline/errors.ts';
 import type { ColumnSchema, DataType, Schema } from '../../pipeline/schema.ts';
-import { LOADS_TABLE, STATE_TABLE, VERSION_TABLE, columnsRevisionNow, hintedColumns, nestedTablesOf, rootTableOf } from '../../pipeline/schema.ts';
+import { LOADS_TABLE, STATE_TABLE, VERSION_TABLE, columnsRevision, hintedColumns, nestedTablesOf, rootTableOf, type ColumnsRevision } from '../../pipeline/schema.ts';
 import { toStoredSchema } from '../../pipeline/schema-store.ts';
 import { compressState, decodeTypedJson, decompressState, encodeTypedJson, mergeConcurrentState, STATE_ENGINE_VERSION } from '../../pipeline/state.ts';
 import { uniqueId } from '../../pipeline/normalize/hash.ts';
@@ -33,7 +33,7 @@ export function stagingSchemaOf(ds: string): string {
 /** Rows of one table buffered for the next COPY: one CopyBuffer per column list the table had. */
 interface TableRows {
   buffers: CopyBuffer[];
-  /** `columnsRevisionNow()` when the last buffer's column list was checked */
+  /** the schema's columns revision when the last buffer's column list was checked */
   revision: number;
 }
 
@@ -153,6 +153,7 @@ export class PostgresLoadSession implements LoadSession {
   readonly #tx: Tx;
   readonly #mode: LoadMode;
   readonly #schema: Schema;
+  readonly #revision: ColumnsRevision;
   readonly #batchSize: number;
   readonly #buffers = new Map<string, TableRows>();
   /** staging tables of this load (TEMP in direct mode, `<dataset>_staging` tables in stage mode) */
@@ -174,6 +175,7 @@ export class PostgresLoadSession implements LoadSession {
     this.#tx = tx;
     this.#mode = mode;
     this.#schema = schema;
+    this.#revision = columnsRevision(schema);
     this.#batchSize = batchSize;
     this.#onlyRoot = onlyRoot;
   }
@@ -198,7 +200,7 @@ export class PostgresLoadSession implements LoadSession {
 
   add(table: string, row: Row, item: unknown, resource: string): boolean {
     let b = this.#buffers.get(table);
-    if (!b || b.revision !== columnsRevisionNow()) b = this.#tableRows(table, b, resource);
+    if (!b || b.revision !== this.#revision.value) b = this.#tableRows(table, b, resource);
     let buf = b.buffers[b.buffers.length - 1];
     if (buf.resource !== resource) b.buffers.push((buf = new CopyBuffer(buf.encoder, resource, buf.keyColumn, buf.flagColumn)));
     try {
@@ -222,7 +224,7 @@ export class PostgresLoadSession implements LoadSession {
 
   /** The buffers of `table`, with a new one when the table gained columns since the last row. */
   #tableRows(table: string, b: TableRows | undefined, resource: string): TableRows {
-    const revision = columnsRevisionNow();
+    const revision = this.#revision.value;
     const tableSchema = this.#schema.tables[table];
     if (!tableSchema) throw new LoadError(`Table "${table}" is not in the schema`, { table, pipeline: this.#pipeline });
     const last = b?.buffers[b.buffers.length - 1];
