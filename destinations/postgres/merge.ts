@@ -12,11 +12,11 @@
  */
 import type pg from 'pg';
 import { SchemaError } from '../../pipeline/errors.ts';
-import type { Schema, TableSchema } from '../../pipeline/schema.ts';
+import type { MergeStrategy, Schema, TableSchema } from '../../pipeline/schema.ts';
 import { DLT_ID, DLT_LOAD_ID, DLT_PARENT_ID, DLT_ROOT_ID, keyColumns } from '../../pipeline/schema.ts';
 import { uniqueId } from '../../pipeline/normalize/hash.ts';
 import { sql, type CompiledQuery, type Expression, type RawBuilder, type SqlBool } from 'kysely';
-import { ident, insertInto, qb, relation } from './sql.ts';
+import { createIndexSql, ident, insertInto, qb, relation } from './sql.ts';
 
 export interface MergeContext {
   q: (text: string, params?: unknown[]) => Promise<pg.QueryResult>;
@@ -385,6 +385,11 @@ export function planUpsertBatch(p: {
 
 // ------------------------------------------------------------------------------------------ runtime
 
+/** The merge strategy of a merge table (delete-insert unless the resource chose another). */
+export function strategyOf(t: TableSchema): MergeStrategy {
+  return t.mergeStrategy ?? 'delete-insert';
+}
+
 export function hardDeleteOf(t: TableSchema): MergePlanInput['hardDelete'] {
   const c = Object.values(t.columns).find((x) => x.hardDelete);
   return c ? { column: c.name, bool: c.dataType === 'bool' } : undefined;
@@ -433,13 +438,7 @@ async function existingIndexes(ctx: MergeContext, tables: string[]): Promise<Map
 export async function ensureKeyIndex(ctx: Pick<MergeContext, 'q' | 'ds'>, table: string, kind: string, cols: string[]): Promise<void> {
   const idx = await existingIndexes(ctx as MergeContext, [table]);
   if ([...idx.values()].some((i) => i.columns.length === cols.length && cols.every((c) => i.columns.includes(c)))) return;
-  await run(ctx, createIndex(ctx.ds, table, indexName(table, kind), cols, false));
-}
-
-/** `create [unique] index if not exists "<name>" on "<ds>"."<table>" (cols)` */
-function createIndex(ds: string, table: string, name: string, cols: string[], unique: boolean): CompiledQuery {
-  const q = qb.schema.withSchema(ds).createIndex(name).ifNotExists().on(table).columns(cols);
-  return (unique ? q.unique() : q).compile();
+  await run(ctx, createIndexSql(ctx.ds, table, indexName(table, kind), cols, false));
 }
 
 async function run(ctx: Pick<MergeContext, 'q'>, q: CompiledQuery): Promise<pg.QueryResult> {
@@ -456,7 +455,7 @@ export async function ensureUniqueKeyIndex(ctx: Pick<MergeContext, 'q' | 'ds'>, 
   const name = indexName(table, `pk_${cols.join('_')}`.slice(0, 20));
   await ctx.q('SAVEPOINT tide_pk_index');
   try {
-    await run(ctx, createIndex(ctx.ds, table, name, cols, true));
+    await run(ctx, createIndexSql(ctx.ds, table, name, cols, true));
     await ctx.q('RELEASE SAVEPOINT tide_pk_index');
     return true;
   } catch {
@@ -468,68 +467,93 @@ export async function ensureUniqueKeyIndex(ctx: Pick<MergeContext, 'q' | 'ds'>, 
 
 /** Applies this load's staged rows of one root table and its nested tables. */
 export async function applyMerge(ctx: MergeContext): Promise<void> {
+  const input = mergeInput(ctx);
+  if (!input) return;
+  await analyzeStaging(ctx, input);
+  await ensureMergeIndexes(ctx, input);
+  for (const q of planMerge(input)) await run(ctx, q);
+}
+
+function stagingColumns(ctx: MergeContext, t: TableSchema): string[] {
+  return ctx.stagingColumns?.(t.name) ?? (ctx.staging(t.name) ? Object.keys(t.columns) : []);
+}
+
+function finalColumns(ctx: MergeContext, t: TableSchema): string[] {
+  return ctx.finalColumns?.(t.name) ?? Object.keys(t.columns);
+}
+
+/** What the planner needs, gathered from the load; undefined when the root got no rows in this load. */
+function mergeInput(ctx: MergeContext): MergePlanInput | undefined {
   const { root, ds } = ctx;
-  const strategy = root.mergeStrategy ?? 'delete-insert';
-  const stagingColumns = (t: TableSchema) =>
-    ctx.stagingColumns?.(t.name) ?? (ctx.staging(t.name) ? Object.keys(t.columns) : []);
-  const finalColumns = (t: TableSchema) => ctx.finalColumns?.(t.name) ?? Object.keys(t.columns);
+  const strategy = strategyOf(root);
   const rootSt = ctx.staging(root.name);
-  if (!rootSt) return;
-  const nestedSchemas = ctx.family.filter((t) => t !== root);
+  if (!rootSt) return undefined;
   const primaryKey = keyColumns(root, 'primaryKey');
-  let mergeKey = keyColumns(root, 'mergeKey');
-  const warn = ctx.warn ?? ((m: string) => process.stderr.write(`tide warning: ${m}\n`));
-  if ((strategy === 'upsert' || strategy === 'insert-only') && !primaryKey.length) {
+  const byPrimaryKey = strategy === 'upsert' || strategy === 'insert-only';
+  if (byPrimaryKey && !primaryKey.length) {
     throw new SchemaError(`The ${strategy} merge strategy needs a primary key`, { resource: root.resource, table: root.name });
   }
-  if ((strategy === 'upsert' || strategy === 'insert-only') && mergeKey.length) mergeKey = [];
+  const nested = nestedPlanTables(ctx, strategy);
+  const input: MergePlanInput = {
+    strategy,
+    root: { name: root.name, schema: ds, staging: rootSt, columns: stagingColumns(ctx, root), exists: true },
+    nested,
+    primaryKey,
+    // upsert and insert-only match on the primary key alone
+    mergeKey: byPrimaryKey ? [] : keyColumns(root, 'mergeKey'),
+    hardDelete: strategy === 'scd2' ? undefined : hardDeleteOf(root),
+    dedupSort: strategy === 'delete-insert' && primaryKey.length ? dedupSortOf(root) : undefined,
+    uid: uniqueId().replace(/[^A-Za-z0-9]/g, '').slice(0, 10).toLowerCase(),
+  };
+  if (strategy === 'scd2') input.scd2 = scd2Of(root, ctx.loadId);
+  return input;
+}
+
+/** The nested tables the merge touches: those that exist or got rows in this load. */
+function nestedPlanTables(ctx: MergeContext, strategy: MergeStrategy): PlanTable[] {
   const nested: PlanTable[] = [];
-  for (const t of nestedSchemas) {
+  for (const t of ctx.family) {
+    if (t === ctx.root) continue;
     const exists = ctx.finalExists(t.name);
     const st = ctx.staging(t.name);
     if (!exists && !st) continue;
-    const cols = st ? stagingColumns(t) : finalColumns(t);
+    const cols = st ? stagingColumns(ctx, t) : finalColumns(ctx, t);
     nested.push({
       name: t.name,
-      schema: ds,
+      schema: ctx.ds,
       staging: st,
       columns: cols,
       exists,
       parent: t.parent,
-      link: linkOf(root, t, exists ? finalColumns(t) : cols, strategy),
+      link: linkOf(ctx.root, t, exists ? finalColumns(ctx, t) : cols, strategy),
     });
   }
-  const rootTable: PlanTable = { name: root.name, schema: ds, staging: rootSt, columns: stagingColumns(root), exists: true };
-  const uid = uniqueId().replace(/[^A-Za-z0-9]/g, '').slice(0, 10).toLowerCase();
-  const input: MergePlanInput = {
-    strategy,
-    root: rootTable,
-    nested,
-    primaryKey,
-    mergeKey,
-    hardDelete: strategy === 'scd2' ? undefined : hardDeleteOf(root),
-    dedupSort: strategy === 'delete-insert' && primaryKey.length ? dedupSortOf(root) : undefined,
-    uid,
-  };
-  if (strategy === 'scd2') {
-    const cfg = root.scd2 ?? { validFrom: '_dlt_valid_from', validTo: '_dlt_valid_to' };
-    input.scd2 = {
-      validFrom: cfg.validFrom,
-      validTo: cfg.validTo,
-      boundary: cfg.boundaryTimestamp ?? new Date(Number(ctx.loadId) * 1000).toISOString(),
-      active: cfg.activeRecordTimestamp,
-      versionColumn: cfg.rowVersionColumn ?? DLT_ID,
-      chainNested: Boolean(cfg.rowVersionColumn),
-    };
-  }
+  return nested;
+}
 
-  // staging tables are fresh (temp) tables without statistics: without them the planner guesses 200
-  // distinct keys and can pick nested loops over a million staged rows
-  // (only the columns the merge joins and filters on: sampling every column of a wide batch costs more)
-  const rootKeys = [...new Set([...primaryKey, ...mergeKey, DLT_ID, ...(root.scd2?.rowVersionColumn ? [root.scd2.rowVersionColumn] : [])])]
-    .filter((c) => rootTable.columns.includes(c));
+function scd2Of(root: TableSchema, loadId: string): NonNullable<MergePlanInput['scd2']> {
+  const cfg = root.scd2 ?? { validFrom: '_dlt_valid_from', validTo: '_dlt_valid_to' };
+  return {
+    validFrom: cfg.validFrom,
+    validTo: cfg.validTo,
+    boundary: cfg.boundaryTimestamp ?? new Date(Number(loadId) * 1000).toISOString(),
+    active: cfg.activeRecordTimestamp,
+    versionColumn: cfg.rowVersionColumn ?? DLT_ID,
+    chainNested: Boolean(cfg.rowVersionColumn),
+  };
+}
+
+/**
+ * Staging tables are fresh (temp) tables without statistics: without them the planner guesses 200
+ * distinct keys and can pick nested loops over a million staged rows. Only the columns the merge
+ * joins and filters on: sampling every column of a wide batch costs more.
+ */
+async function analyzeStaging(ctx: MergeContext, input: MergePlanInput): Promise<void> {
+  const { root, nested, primaryKey, mergeKey } = input;
+  const version = ctx.root.scd2?.rowVersionColumn;
+  const rootKeys = [...new Set([...primaryKey, ...mergeKey, DLT_ID, ...(version ? [version] : [])])].filter((c) => root.columns.includes(c));
   const analyze = [
-    `${rootSt}${rootKeys.length ? ` (${rootKeys.map(ident).join(', ')})` : ''}`,
+    `${root.staging}${rootKeys.length ? ` (${rootKeys.map(ident).join(', ')})` : ''}`,
     ...nested
       .filter((n) => n.staging)
       .map((n) => {
@@ -538,18 +562,22 @@ export async function applyMerge(ctx: MergeContext): Promise<void> {
       }),
   ];
   await ctx.q(`ANALYZE ${analyze.join(', ')}`);
+}
 
-  // indexes the merge lookups use (created once, on first merge)
+/** The indexes the merge lookups use (created once, on the first merge); sets `input.uniquePk`. */
+async function ensureMergeIndexes(ctx: MergeContext, input: MergePlanInput): Promise<void> {
+  const { strategy, root, nested, primaryKey, mergeKey } = input;
   const idx = await existingIndexes(ctx, [root.name, ...nested.filter((n) => n.exists || n.staging).map((n) => n.name)]);
-  const hasIndexOn = (table: string, cols: string[], unique: boolean) =>
-    [...idx.values()].some((i) => i.table === table && (!unique || i.unique) && i.columns.length === cols.length && cols.every((c) => i.columns.includes(c)));
+  const hasIndexOn = (table: string, cols: string[]) =>
+    [...idx.values()].some((i) => i.table === table && i.columns.length === cols.length && cols.every((c) => i.columns.includes(c)));
   const ensureIndex = async (table: string, kind: string, cols: string[]) => {
-    if (!cols.length || hasIndexOn(table, cols, false) || idx.has(indexName(table, kind))) return;
-    await run(ctx, createIndex(ds, table, indexName(table, kind), cols, false));
+    if (!cols.length || hasIndexOn(table, cols) || idx.has(indexName(table, kind))) return;
+    await run(ctx, createIndexSql(ctx.ds, table, indexName(table, kind), cols, false));
   };
   if (strategy === 'upsert' || strategy === 'insert-only') {
     // existing duplicate keys prevent the index: then UPDATE + INSERT without ON CONFLICT
     input.uniquePk = await ensureUniqueKeyIndex(ctx, root.name, primaryKey);
+    const warn = ctx.warn ?? ((m: string) => process.stderr.write(`tide warning: ${m}\n`));
     if (!input.uniquePk) warn(`table "${root.name}" has duplicate primary keys (${primaryKey.join(', ')}): ${strategy} runs without ON CONFLICT`);
   } else if (strategy === 'delete-insert') {
     await ensureIndex(root.name, 'pk', primaryKey);
@@ -562,5 +590,4 @@ export async function applyMerge(ctx: MergeContext): Promise<void> {
     if (strategy === 'scd2' || strategy === 'insert-only') await ensureIndex(n.name, 'id', [DLT_ID]);
     else await ensureIndex(n.name, 'root', [n.link!]);
   }
-  for (const q of planMerge(input)) await run(ctx, q);
 }
