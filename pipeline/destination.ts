@@ -2,6 +2,7 @@
  * The destination interface the engine loads through. `destinations/postgres` implements it; the
  * engine never imports a database driver.
  */
+import type { Interval } from './interval.ts';
 import type { Schema, WriteDispositionName } from './schema.ts';
 import type { PipelineState } from './state.ts';
 
@@ -64,6 +65,22 @@ export interface RestoredState {
   schema?: Schema;
 }
 
+/** A committed load of a pipeline, as the destination's ledger (`_dlt_loads`) records it. */
+export interface LoadRecord {
+  loadId: string;
+  insertedAt: Date;
+  /** Rows the load wrote; null in a row tide did not write (dlt writes no row count). */
+  rows: number | null;
+  /** The data interval the load covered, when it had one. */
+  interval?: Interval;
+}
+
+/** A data table of the dataset and how many rows it holds. */
+export interface TableCount {
+  table: string;
+  rows: number;
+}
+
 export interface DestinationClient {
   readonly datasetName: string;
   /** Whether the dataset (its state table) exists. */
@@ -87,6 +104,12 @@ export interface DestinationClient {
   /** Drops staged packages older than the given age that no load step will apply (their extract's worker died). */
   dropStalePackages(olderThanHours: number): Promise<number>;
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+  /** The newest `limit` loads of a pipeline, newest first (none when the dataset does not exist). */
+  loads(pipelineName: string, limit: number): Promise<LoadRecord[]>;
+  /** The data tables of the dataset (not the `_dlt_*` bookkeeping tables) with their row counts, by name. */
+  tableCounts(): Promise<TableCount[]>;
+  /** The first `limit` rows of a data table, in no particular order. */
+  preview(table: string, limit: number): Promise<Row[]>;
   /** Drops tables (and their rows) of the dataset. */
   dropTables(tables: string[]): Promise<void>;
   /** Drops the whole dataset schema. */

@@ -4,13 +4,13 @@
  * (`<dataset>_staging`) for staged loads.
  */
 import pg from 'pg';
-import type { Destination, DestinationClient, LoadSession, RestoredState } from '../../pipeline/destination.ts';
-import { STATE_TABLE, VERSION_TABLE } from '../../pipeline/schema.ts';
+import type { Destination, DestinationClient, LoadRecord, LoadSession, RestoredState, Row, TableCount } from '../../pipeline/destination.ts';
+import { LOADS_TABLE, STATE_TABLE, VERSION_TABLE } from '../../pipeline/schema.ts';
 import { ensureEmbeddedPostgres } from './embedded.ts';
 import { applyPackage, dropStalePackages, type AppliedPackage } from './package.ts';
 import { PostgresLoadSession, type SessionOptions } from './session.ts';
 import { createDatasetSql, dropDatasetSql, dropTablesSql, PACKAGES_TABLE, qualified, stagingSchemaOf } from './sql.ts';
-import { latestSchema, latestState } from './state.ts';
+import { latestSchema, latestState, recentLoads } from './state.ts';
 import { datasetLock, poolQueryable, Tx, type Queryable } from './transaction.ts';
 
 export interface PostgresOptions {
@@ -91,6 +91,28 @@ class PostgresClient implements DestinationClient {
 
   async query<T>(text: string, params?: unknown[]): Promise<T[]> {
     return (await this.#db.q(text, params)).rows as T[];
+  }
+
+  async loads(pipelineName: string, limit: number): Promise<LoadRecord[]> {
+    const [ledger] = await this.#exist([this.datasetName, LOADS_TABLE]);
+    return ledger ? recentLoads(this.#db, this.datasetName, pipelineName, limit) : [];
+  }
+
+  async tableCounts(): Promise<TableCount[]> {
+    const ds = this.datasetName;
+    const tables = await this.#db.q(
+      `SELECT table_name FROM information_schema.tables WHERE table_schema = $1 AND table_name NOT LIKE '\\_dlt\\_%' ORDER BY table_name`,
+      [ds],
+    );
+    const names: string[] = tables.rows.map((r: { table_name: string }) => r.table_name);
+    if (!names.length) return [];
+    const counts = await this.#db.q(names.map((t, i) => `SELECT ${i} AS i, count(*) AS n FROM ${qualified(ds, t)}`).join(' UNION ALL '));
+    const byIndex = new Map(counts.rows.map((r: { i: number; n: number }) => [r.i, Number(r.n)]));
+    return names.map((table, i) => ({ table, rows: byIndex.get(i) ?? 0 }));
+  }
+
+  async preview(table: string, limit: number): Promise<Row[]> {
+    return (await this.#db.q(`SELECT * FROM ${qualified(this.datasetName, table)} LIMIT $1`, [limit])).rows;
   }
 
   async dropTables(tables: string[]): Promise<void> {

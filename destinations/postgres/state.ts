@@ -2,7 +2,7 @@
  * The bookkeeping rows of a dataset: pipeline state (`_dlt_pipeline_state`), stored schema versions
  * (`_dlt_version`) and the ledger of committed loads (`_dlt_loads`), read and written here only.
  */
-import type { StateCommit } from '../../pipeline/destination.ts';
+import type { LoadRecord, StateCommit } from '../../pipeline/destination.ts';
 import type { Schema } from '../../pipeline/schema.ts';
 import { LOADS_TABLE, STATE_TABLE, VERSION_TABLE } from '../../pipeline/schema.ts';
 import { fromStoredSchema, toStoredSchema } from '../../pipeline/schema-store.ts';
@@ -78,4 +78,27 @@ export async function writeLoad(tx: Tx, e: LedgerEntry): Promise<void> {
 export async function isLoaded(db: Queryable, ds: string, loadId: string): Promise<boolean> {
   const r = await db.q(`SELECT 1 FROM ${qualified(ds, LOADS_TABLE)} WHERE load_id = $1`, [loadId]);
   return (r.rowCount ?? 0) > 0;
+}
+
+interface LedgerRow {
+  load_id: string;
+  inserted_at: Date;
+  tide_rows: number | string | null;
+  tide_interval_start: Date | null;
+  tide_interval_end: Date | null;
+}
+
+/** The newest `limit` loads of `pipeline`, newest first. */
+export async function recentLoads(db: Queryable, ds: string, pipeline: string, limit: number): Promise<LoadRecord[]> {
+  const r = await db.q(
+    `SELECT load_id, inserted_at, tide_rows, tide_interval_start, tide_interval_end FROM ${qualified(ds, LOADS_TABLE)} WHERE tide_pipeline_name = $1 ORDER BY load_id DESC LIMIT $2`,
+    [pipeline, limit],
+  );
+  return r.rows.map((x: LedgerRow) => ({
+    loadId: x.load_id,
+    insertedAt: x.inserted_at,
+    // bigint: a string unless the pool parses it
+    rows: x.tide_rows === null ? null : Number(x.tide_rows),
+    ...(x.tide_interval_start && x.tide_interval_end ? { interval: { start: x.tide_interval_start, end: x.tide_interval_end } } : {}),
+  }));
 }
