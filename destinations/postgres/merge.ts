@@ -489,10 +489,9 @@ function mergeInput(ctx: MergeContext): MergePlanInput | undefined {
   const rootSt = ctx.staging(root.name);
   if (!rootSt) return undefined;
   const primaryKey = keyColumns(root, 'primaryKey');
+  // (upsert and insert-only without a primary key never get here: the engine refuses those hints
+  // before anything is extracted, and a merge table's rows must all have their key columns)
   const byPrimaryKey = strategy === 'upsert' || strategy === 'insert-only';
-  if (byPrimaryKey && !primaryKey.length) {
-    throw new SchemaError(`The ${strategy} merge strategy needs a primary key`, { resource: root.resource, table: root.name });
-  }
   const nested = nestedPlanTables(ctx, strategy);
   const input: MergePlanInput = {
     strategy,
