@@ -11,8 +11,10 @@ import { addColumnsSql, addLoadColumnsSql, createLoadTableSql, createTableSql, i
 /** Maps a driver error to a LoadError carrying every server field. */
 export function toLoadError(e: unknown, fields: { table?: string; sql?: string; pipeline?: string } = {}): LoadError {
   if (e instanceof LoadError) return e;
-  const err = e as pg.DatabaseError & { code?: string };
-  const sqlState = typeof err?.code === 'string' ? err.code : undefined;
+  const err = e as pg.DatabaseError & { code?: string; syscall?: string };
+  // Node's socket errors (ECONNREFUSED, ECONNRESET, …; they name their syscall) carry a code that is
+  // no SQLSTATE: they are connection trouble like class 08
+  const sqlState = typeof err?.code === 'string' && err.syscall === undefined ? err.code : undefined;
   // connection-level trouble is worth retrying; data/constraint errors are not
   const retryable =
     !sqlState ||
