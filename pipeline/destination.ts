@@ -46,7 +46,7 @@ export interface LoadSession {
   readonly loadId: string;
   /** Buffers a row of `table` (normalized); `item` is the item it came from, for error messages. Returns true when buffers are full: call flush(). */
   add(table: string, row: Row, item: unknown, resource: string): boolean;
-  /** Refresh (ST-14) inside the load transaction: drop tables, or empty them. */
+  /** Refresh (the `refresh` run option) inside the load transaction: drop tables, or empty them. */
   prepare(p: { drop: string[]; truncate: string[] }): Promise<void>;
   /** Sends buffered rows to the database (COPY); the last batch may still be in flight. */
   flush(): Promise<void>;

@@ -98,7 +98,7 @@ const existsIn = (quoted: string, cond: Cond): Cond => sql<SqlBool>`exists ${qb.
 /** `<column> in (select "_dlt_id" from <temp table>)` */
 const inIds = (column: RawBuilder<unknown>, table: string): Cond => sql<SqlBool>`${column} in ${qb.selectFrom(table).select(DLT_ID)}`;
 
-/** SQL condition true for a staged row flagged for deletion (MG-12). */
+/** SQL condition true for a staged row flagged for deletion. */
 function deleted(hd: MergePlanInput['hardDelete'], alias = S): Cond | undefined {
   if (!hd) return undefined;
   return hd.bool ? sql<SqlBool>`${ref(alias, hd.column)} is true` : sql<SqlBool>`${ref(alias, hd.column)} is not null`;
@@ -121,7 +121,7 @@ export function planMerge(p: MergePlanInput): CompiledQuery[] {
   return queries.map((q) => q.compile());
 }
 
-/** MG-6 … MG-13: delete every destination row matching a staged row on the primary key or the merge key, then insert. */
+/** delete-insert: delete every destination row matching a staged row on the primary key or the merge key, then insert. */
 function planDeleteInsert(p: MergePlanInput): Query[] {
   const out: Query[] = [];
   const { root } = p;
@@ -151,7 +151,7 @@ function planDeleteInsert(p: MergePlanInput): Query[] {
     for (const n of stagedNested) out.push(insertAll(n));
     return out;
   }
-  // dedup by primary key (the winner picked first), then drop rows flagged as deletes (MG-9, MG-10, MG-12)
+  // dedup by primary key (the winner picked first), then drop rows flagged as deletes
   const winners = (columns: string[]) => {
     const select = columns.map((c) => ref(S, c).as(c));
     if (dedup && p.dedupSort) {
@@ -179,7 +179,7 @@ function planDeleteInsert(p: MergePlanInput): Query[] {
   return out;
 }
 
-/** MG-15 … MG-18: primary-key upsert (or insert-only); nested rows of upserted roots are replaced. */
+/** Primary-key upsert (or insert-only); nested rows of upserted roots are replaced. */
 function planUpsert(p: MergePlanInput): Query[] {
   const out: Query[] = [];
   const { root } = p;
@@ -194,7 +194,7 @@ function planUpsert(p: MergePlanInput): Query[] {
     isDel ? sql<SqlBool>`${ref(S, n.link!)} in ${where(qb.selectFrom(staged(rootSt, 'r')).select(ref('r', DLT_ID).as(DLT_ID)), notDeleted(p.hardDelete, 'r'))}` : undefined;
   if (!insertOnly) {
     // nested rows of every staged root go: replaced by the staged ones below, so list elements that
-    // disappeared (or a list no longer delivered) are removed, and deleted roots lose theirs (MG-16, MG-17)
+    // disappeared (or a list no longer delivered) are removed, and deleted roots lose theirs
     // (matched through the final root rows: their `_dlt_id` may predate the key hash, e.g. after a switch from delete-insert)
     const rootIds = qb.selectFrom(finalOf(root, 'r')).select(ref('r', DLT_ID).as(DLT_ID)).where(existsIn(rootSt, eqAll(pk, 'r')));
     for (const n of nested) out.push(qb.deleteFrom(finalOf(n, D)).where(sql<SqlBool>`${ref(D, n.link!)} in ${rootIds}`));
@@ -222,7 +222,7 @@ function planUpsert(p: MergePlanInput): Query[] {
     for (const n of stagedNested) out.push(insertAll(n, ofLiveRoots(n)));
     return out;
   }
-  // insert-only (MG-18): existing rows are never updated or deleted
+  // insert-only: existing rows are never updated or deleted
   if (p.uniquePk) out.push(insertAll(root, notDeleted(p.hardDelete)).onConflict((oc) => oc.columns(pk).doNothing()));
   else {
     const firstRows = qb
@@ -241,7 +241,7 @@ function planUpsert(p: MergePlanInput): Query[] {
   return out;
 }
 
-/** MG-19 … MG-27: slowly changing dimension type 2, with NOT EXISTS anti-joins (never NOT IN). */
+/** Slowly changing dimension type 2, with NOT EXISTS anti-joins (never NOT IN). */
 function planScd2(p: MergePlanInput): Query[] {
   const out: Query[] = [];
   const { root } = p;
@@ -251,14 +251,14 @@ function planScd2(p: MergePlanInput): Query[] {
   const activeValue = c.active === undefined ? sql`null` : sql`${c.active}::timestamptz`;
   const active = (a: string) => (c.active === undefined ? sql<SqlBool>`${ref(a, c.validTo)} is null` : sql<SqlBool>`${ref(a, c.validTo)} = ${activeValue}`);
   const v = c.versionColumn;
-  // 1. retire active records whose version is not in the load (within the merge-key values of the load, MG-23)
+  // 1. retire active records whose version is not in the load (within the merge-key values of the load)
   const inLoad = qb.selectFrom(staged(rootSt, S)).select(sql.lit(1).as('one')).where(sql<SqlBool>`${ref(S, v)} = ${ref(D, v)}`);
   const retire = qb
     .updateTable(finalOf(root, D))
     .set({ [c.validTo]: boundary })
     .where(and([active(D), sql<SqlBool>`not exists ${inLoad}`, p.mergeKey.length ? existsIn(rootSt, eqAll(p.mergeKey)) : undefined])!);
   out.push(retire);
-  // 2. insert versions that are not active (new, changed, or back after being retired: MG-22)
+  // 2. insert versions that are not active (new, changed, or back after being retired)
   const data = root.columns.filter((x) => x !== c.validFrom && x !== c.validTo);
   const isActive = qb.selectFrom(finalOf(root, D)).select(sql.lit(1).as('one')).where(and([active(D), sql<SqlBool>`${ref(D, v)} = ${ref(S, v)}`])!);
   const versions = qb
@@ -269,7 +269,7 @@ function planScd2(p: MergePlanInput): Query[] {
   const stagedNested = p.nested.filter((n) => n.staging);
   if (!c.chainNested || !stagedNested.length) {
     out.push(ins());
-    // 3. nested tables are insert-only by their deterministic `_dlt_id` (MG-27)
+    // 3. nested tables are insert-only by their deterministic `_dlt_id`
     for (const n of stagedNested) {
       const present = qb.selectFrom(finalOf(n, D)).select(sql.lit(1).as('one')).where(sql<SqlBool>`${ref(D, DLT_ID)} = ${ref(S, DLT_ID)}`);
       out.push(insertAll(n, sql<SqlBool>`not exists ${present}`));
@@ -329,7 +329,7 @@ export function planDeleteInsertBatch(p: {
  * The rows a batch replaces, when the batch goes straight into the final table (load.ts
  * #copiesToFinal): the final rows with the batch's keys (an array of `keyType`). For upsert the
  * statement also counts deleted rows this load wrote (`loadId`) as `repeated`: a key delivered twice
- * in one load, which upsert refuses (MG-15).
+ * in one load, which upsert refuses.
  */
 export function planReplaceBatch(p: { final: FinalTable; key: string; keyType: string; keys: unknown[]; upsert: boolean; loadId?: string }): CompiledQuery {
   const del = qb.deleteFrom(finalOf(p.final, D)).where(sql<SqlBool>`${ref(D, p.key)} = any(${p.keys}::${sql.raw(p.keyType)}[])`);
@@ -346,7 +346,7 @@ export function planReplaceBatch(p: { final: FinalTable; key: string; keyType: s
  * (load.ts). Rows flagged as deletes remove their key (upsert), the others go in with ON CONFLICT on
  * the unique key index. A key this load already wrote in an earlier batch is left alone
  * (`_dlt_load_id` tells), so `live` > `written` means the load repeats a key: upsert needs keys unique
- * in the data (MG-15), like the whole-load statement, which fails on it.
+ * in the data, like the whole-load statement, which fails on it.
  * Returns the statements in order; the last one yields one row `{ written, live }`.
  */
 export function planUpsertBatch(p: {
@@ -401,7 +401,7 @@ function dedupSortOf(t: TableSchema): MergePlanInput['dedupSort'] {
 }
 
 /** Index names are per schema: `<table>__<kind>` shortened to 63 bytes with a hash suffix. */
-export function indexName(table: string, kind: string): string {
+function indexName(table: string, kind: string): string {
   const name = `${table}__tide_${kind}`;
   if (Buffer.byteLength(name) <= 63) return name;
   let h = 0;

@@ -1,6 +1,7 @@
 /**
- * SQL text for Postgres: identifiers, types, DDL, and a compile-only Kysely instance for DML.
- * This folder is the only place in tide that writes SQL.
+ * SQL text for Postgres: identifiers, types, all DDL (every column of every table tide creates is
+ * written by one function), and a compile-only Kysely instance for the merge statements. This folder
+ * is the only place in tide that writes SQL.
  */
 import {
   createQueryId,
@@ -15,7 +16,6 @@ import {
   TableNode,
   type CompiledQuery,
   type InsertResult,
-  type RawBuilder,
 } from 'kysely';
 import type { ColumnSchema, DataType, TableSchema } from '../../pipeline/schema.ts';
 import { LOADS_TABLE, STATE_TABLE, VERSION_TABLE } from '../../pipeline/schema.ts';
@@ -29,10 +29,6 @@ export const qb = new Kysely<any>({
     createQueryCompiler: () => new PostgresQueryCompiler(),
   },
 });
-
-export function compile(q: RawBuilder<unknown> | { compile(): CompiledQuery }): CompiledQuery {
-  return 'compile' in q && typeof q.compile === 'function' ? (q as { compile(): CompiledQuery }).compile() : (q as RawBuilder<unknown>).compile(qb);
-}
 
 /**
  * `INSERT INTO "schema"."table"`: a builder on the table node itself, because Kysely's
@@ -217,5 +213,3 @@ export function createDatasetSql(ds: string): string[] {
 export function dropDatasetSql(ds: string): string[] {
   return [`DROP SCHEMA IF EXISTS ${ident(ds)} CASCADE`, `DROP SCHEMA IF EXISTS ${ident(stagingSchemaOf(ds))} CASCADE`];
 }
-
-export { sql };
