@@ -32,12 +32,12 @@ function typeParser(oid: number, format?: string): (v: string) => unknown {
 }
 
 class PostgresClient implements DestinationClient {
-  readonly pool: pg.Pool;
   readonly datasetName: string;
+  readonly #pool: pg.Pool;
   readonly #db: Queryable;
 
   constructor(pool: pg.Pool, datasetName: string) {
-    this.pool = pool;
+    this.#pool = pool;
     this.datasetName = datasetName;
     this.#db = poolQueryable(pool);
   }
@@ -58,15 +58,11 @@ class PostgresClient implements DestinationClient {
     // the common case, every run after the first: one round trip instead of a locked DDL block
     const [version, packages] = await this.#exist([ds, VERSION_TABLE], [stagingSchemaOf(ds), PACKAGES_TABLE]);
     if (version && packages) return;
-    const tx = await Tx.begin(this.pool, ds);
-    try {
+    const tx = await Tx.begin(this.#pool, ds);
+    await tx.commitAfter(async () => {
       await tx.lock(datasetLock(ds));
       for (const statement of createDatasetSql(ds)) await tx.q(statement);
-      await tx.commit();
-    } catch (e) {
-      await tx.rollback();
-      throw e;
-    }
+    });
   }
 
   async restore(pipelineName: string, schemaName: string): Promise<RestoredState> {
@@ -78,15 +74,15 @@ class PostgresClient implements DestinationClient {
   }
 
   async beginLoad(opts: SessionOptions): Promise<LoadSession> {
-    return PostgresLoadSession.begin(this.pool, this.datasetName, opts);
+    return PostgresLoadSession.begin(this.#pool, this.datasetName, opts);
   }
 
   async loadPackage(pipelineName: string, loadId: string): Promise<AppliedPackage> {
-    return applyPackage(this.pool, this.datasetName, pipelineName, loadId);
+    return applyPackage(this.#pool, this.datasetName, pipelineName, loadId);
   }
 
   async dropStalePackages(olderThanHours: number): Promise<number> {
-    return dropStalePackages(this.pool, this.datasetName, olderThanHours);
+    return dropStalePackages(this.#pool, this.datasetName, olderThanHours);
   }
 
   async query<T>(text: string, params?: unknown[]): Promise<T[]> {

@@ -11,7 +11,7 @@ import { decodeTypedJson, encodeTypedJson } from '../../pipeline/state.ts';
 import { applyLoad, applyPrepare, type Prepare } from './load.ts';
 import { dropTablesSql, PACKAGES_TABLE, qualified, stagingSchemaOf } from './sql.ts';
 import { isLoaded } from './state.ts';
-import { packageLock, Tx } from './transaction.ts';
+import { packageLock, poolQueryable, Tx } from './transaction.ts';
 
 /** What a staged package records: everything the load step needs, and nothing else. */
 export interface PackageRecord {
@@ -88,25 +88,19 @@ export interface AppliedPackage {
  */
 export async function applyPackage(pool: pg.Pool, ds: string, pipeline: string, loadId: string): Promise<AppliedPackage> {
   const tx = await Tx.open(pool, ds, pipeline);
-  try {
+  return tx.commitAfter(async () => {
     await tx.lock(packageLock(ds, loadId));
     const done = await isLoaded(tx, ds, loadId);
     const pkg = await readPackageRow(tx, loadId);
-    if (done) {
-      await tx.rollback();
-      return { applied: false, tables: pkg ? pkg.rowCounts : {} };
-    }
+    // a retried load step: the transaction writes nothing
+    if (done) return { applied: false, tables: pkg ? pkg.rowCounts : {} };
     if (!pkg) throw new LoadError(`Load package ${loadId} not found in ${stagingSchemaOf(ds)}: it was never staged or was dropped`, { pipeline, loadId });
     const request = commitRequestOf(pkg);
     await applyPrepare(tx, pkg.prepare);
     await applyLoad(tx, { loadId, pipeline, request, staging: (t) => pkg.staging[t], rowCounts: pkg.rowCounts });
     await dropPackage(tx, loadId, pkg);
-    await tx.commit();
     return { applied: true, tables: pkg.rowCounts, schemaName: request.schema.name };
-  } catch (e) {
-    await tx.rollback();
-    throw e;
-  }
+  });
 }
 
 /**
@@ -115,20 +109,15 @@ export async function applyPackage(pool: pg.Pool, ds: string, pipeline: string, 
  * `olderThanHours` are dropped with their staging tables. Returns how many were dropped.
  */
 export async function dropStalePackages(pool: pg.Pool, ds: string, olderThanHours: number): Promise<number> {
-  const stale = await pool.query<{ load_id: string; package: string }>(
-    `SELECT load_id, package FROM ${packagesTable(ds)} WHERE created_at < now() - make_interval(hours => $1)`,
-    [olderThanHours],
-  );
+  const stale = await poolQueryable(pool).q(`SELECT load_id, package FROM ${packagesTable(ds)} WHERE created_at < now() - make_interval(hours => $1)`, [
+    olderThanHours,
+  ]);
   for (const row of stale.rows) {
     const tx = await Tx.open(pool, ds, 'gc');
-    try {
+    await tx.commitAfter(async () => {
       await tx.lock(packageLock(ds, row.load_id));
       await dropPackage(tx, row.load_id, readPackage(row.package));
-      await tx.commit();
-    } catch (e) {
-      await tx.rollback();
-      throw e;
-    }
+    });
   }
   return stale.rows.length;
 }

@@ -174,15 +174,8 @@ export class PostgresLoadSession implements LoadSession {
   }
 
   async commit(req: CommitRequest): Promise<void> {
-    await this.flush();
-    await this.#pending;
-    try {
-      await this.#target.finish(req, this.rowCounts);
-      await this.#tx.commit();
-    } catch (e) {
-      await this.rollback();
-      throw e;
-    }
+    await this.drain();
+    await this.#tx.commitAfter(() => this.#target.finish(req, this.rowCounts));
   }
 
   async rollback(): Promise<void> {

@@ -97,14 +97,17 @@ const COPY_WHERE = /COPY [^,]+, line (\d+)(?:, column ([^:]+))?/;
 export class Tx implements Queryable {
   /** the dataset's tables, as of this transaction */
   readonly final = new Map<string, Relation>();
+  readonly ds: string;
+  /** the pipeline whose load this is, named in errors (none for dataset DDL) */
+  readonly pipeline: string | undefined;
+  readonly #client: pg.PoolClient;
   #done = false;
 
-  private constructor(
-    readonly client: pg.PoolClient,
-    readonly ds: string,
-    /** the pipeline whose load this is, named in errors (none for dataset DDL) */
-    readonly pipeline: string | undefined,
-  ) {}
+  private constructor(client: pg.PoolClient, ds: string, pipeline: string | undefined) {
+    this.#client = client;
+    this.ds = ds;
+    this.pipeline = pipeline;
+  }
 
   /** BEGIN on a pooled connection, then reads the dataset's tables and columns. */
   static async open(pool: pg.Pool, ds: string, pipeline: string): Promise<Tx> {
@@ -136,7 +139,7 @@ export class Tx implements Queryable {
   }
 
   async #readCatalog(): Promise<void> {
-    const cols = await this.client.query<{ table_name: string; column_name: string }>(
+    const cols = await this.#client.query<{ table_name: string; column_name: string }>(
       'SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = $1',
       [this.ds],
     );
@@ -153,7 +156,7 @@ export class Tx implements Queryable {
 
   async q(text: string, params?: unknown[], table?: string): Promise<pg.QueryResult> {
     try {
-      return await this.client.query(text, params as unknown[]);
+      return await this.#client.query(text, params as unknown[]);
     } catch (e) {
       throw toLoadError(e, { sql: text, table, pipeline: this.pipeline });
     }
@@ -170,7 +173,7 @@ export class Tx implements Queryable {
    */
   async copy(table: string, rel: Relation, buf: CopyBuffer, loadId: string): Promise<void> {
     try {
-      await copyBuffer(this.client, rel.schema, rel.table, buf);
+      await copyBuffer(this.#client, rel.schema, rel.table, buf);
     } catch (e) {
       throw this.#rejectedRow(e, table, buf, loadId);
     }
@@ -219,21 +222,33 @@ export class Tx implements Queryable {
     return rel;
   }
 
+  /** Runs `fn` in this transaction, then commits; an error rolls everything back and is rethrown. */
+  async commitAfter<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      const result = await fn();
+      await this.commit();
+      return result;
+    } catch (e) {
+      await this.rollback();
+      throw e;
+    }
+  }
+
   async commit(): Promise<void> {
     await this.q('COMMIT');
     this.#done = true;
-    this.client.release();
+    this.#client.release();
   }
 
   async rollback(): Promise<void> {
     if (this.#done) return;
     this.#done = true;
     try {
-      await this.client.query('ROLLBACK');
-      this.client.release();
+      await this.#client.query('ROLLBACK');
+      this.#client.release();
     } catch (e) {
       // a broken connection must not go back to the pool
-      this.client.release(e as Error);
+      this.#client.release(e as Error);
     }
   }
 }
