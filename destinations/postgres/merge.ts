@@ -79,7 +79,7 @@ type Cond = Expression<SqlBool>;
 
 /** `"alias"."column"` */
 const ref = (alias: string, c: string) => sql.ref(`${alias}.${c}`);
-/** A staging relation (already quoted by load.ts's `ident` / `qualified`) with an alias. */
+/** A staging relation (already quoted by `ident` / `qualified`) with an alias. */
 const staged = (quoted: string, alias: string) => sql<any>`${sql.raw(quoted)}`.as(alias);
 /** A final table of the dataset with an alias. */
 const finalOf = (t: FinalTable, alias: string) => relation(t.schema, t.name, alias);
@@ -297,7 +297,7 @@ function planScd2(p: MergePlanInput): Query[] {
 
 /**
  * delete-insert of one batch of a root table without nested tables, while the load goes on
- * (load.ts): the final rows with the batch's keys go (`keys`: an array of `keyType`), then the
+ * (early-merge.ts): the final rows with the batch's keys go (`keys`: an array of `keyType`), then the
  * batch's winners go in: the last row of each key (when the batch repeats keys), without the rows
  * flagged as deletes. Batch after batch this is the whole-load plan: a later batch deletes what an
  * earlier one inserted, so the last occurrence in the load wins (a dedupSort column needs the whole
@@ -326,7 +326,7 @@ export function planDeleteInsertBatch(p: {
 }
 
 /**
- * The rows a batch replaces, when the batch goes straight into the final table (load.ts
+ * The rows a batch replaces, when the batch goes straight into the final table (early-merge.ts
  * #copiesToFinal): the final rows with the batch's keys (an array of `keyType`). For upsert the
  * statement also counts deleted rows this load wrote (`loadId`) as `repeated`: a key delivered twice
  * in one load, which upsert refuses.
@@ -343,7 +343,7 @@ export function planReplaceBatch(p: { final: FinalTable; key: string; keyType: s
 
 /**
  * upsert / insert-only of one batch of a root table without nested tables, while the load goes on
- * (load.ts). Rows flagged as deletes remove their key (upsert), the others go in with ON CONFLICT on
+ * (early-merge.ts). Rows flagged as deletes remove their key (upsert), the others go in with ON CONFLICT on
  * the unique key index. A key this load already wrote in an earlier batch is left alone
  * (`_dlt_load_id` tells), so `live` > `written` means the load repeats a key: upsert needs keys unique
  * in the data, like the whole-load statement, which fails on it.
