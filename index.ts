@@ -41,7 +41,7 @@ export type { ColumnHint, ColumnSchema, DataType, MergeConfig, MergeStrategy, Sc
 // destinations
 export { postgres } from './destinations/postgres/destination.ts';
 export type { PostgresOptions } from './destinations/postgres/destination.ts';
-export type { Destination, DestinationClient } from './pipeline/destination.ts';
+export type { Destination, DestinationClient, LoadRecord, TableCount } from './pipeline/destination.ts';
 
 // errors
 export {
