@@ -500,7 +500,7 @@ export class Normalizer {
         const r = coerceValue(v, type, vt);
         if (r.ok) {
           columns[col] = this.newColumn(col, type, hint, root);
-          markColumnsChanged();
+          markColumnsChanged(this.schema);
           row[col] = r.value;
           continue;
         }
@@ -528,7 +528,7 @@ export class Normalizer {
           throw new NormalizeError(`Cannot coerce value into variant column "${vname}"`, { table: tableName, column: vname, value: v });
         }
         columns[vname] = { name: vname, dataType: type, nullable: true, variant: true };
-        markColumnsChanged();
+        markColumnsChanged(this.schema);
         vv = r.value;
       }
       (renamed ??= []).push([col, vname]);
