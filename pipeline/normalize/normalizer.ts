@@ -152,10 +152,10 @@ export class Normalizer {
   readonly loadId: string;
   readonly pipeline?: string;
   readonly resource?: string;
-  private rootInfos = new Map<string, RootInfo>();
-  private tableNames = new Map<string, string>();
-  private rows: [string, Dict][] = [];
-  private keyCache = new Map<string, string>();
+  #rootInfos = new Map<string, RootInfo>();
+  #tableNames = new Map<string, string>();
+  #rows: [string, Dict][] = [];
+  #keyCache = new Map<string, string>();
 
   constructor(schema: Schema, opts: NormalizerOptions) {
     this.schema = schema;
@@ -170,9 +170,9 @@ export class Normalizer {
    * children in list order). Evolves `schema`. Rows are emitted only when the whole item succeeded.
    */
   normalize(item: unknown, table: string, emit: EmitFn): void {
-    const root = this.rootInfo(table);
+    const root = this.#rootInfo(table);
     const dict: Dict = isPlainObject(item) ? item : { [VALUE_KEY]: item };
-    const rows = this.rows;
+    const rows = this.#rows;
     rows.length = 0;
     try {
       const stack: Frame[] = [
@@ -192,12 +192,12 @@ export class Normalizer {
       ];
       while (stack.length) {
         const f = stack.pop()!;
-        if (f.kind === 1) this.scalarRow(f);
-        else this.row(f, root, stack, item);
+        if (f.kind === 1) this.#scalarRow(f);
+        else this.#row(f, root, stack, item);
       }
     } catch (e) {
       rows.length = 0;
-      throw this.withContext(e, table, item);
+      throw this.#withContext(e, table, item);
     }
     // errors thrown by `emit` (the writer) propagate unchanged
     try {
@@ -207,7 +207,7 @@ export class Normalizer {
     }
   }
 
-  private withContext(e: unknown, table: string, item: unknown): unknown {
+  #withContext(e: unknown, table: string, item: unknown): unknown {
     if (!(e instanceof TideError)) {
       // e.g. a getter on the item that throws
       return new NormalizeError(`Cannot normalize item: ${e instanceof Error ? e.message : String(e)}`, {
@@ -230,10 +230,10 @@ export class Normalizer {
 
   // --- per-table info ----------------------------------------------------------------------------
 
-  private rootInfo(name: string): RootInfo {
+  #rootInfo(name: string): RootInfo {
     let table = own(this.schema.tables, name);
     if (!table) table = this.schema.tables[name] = { name, columns: {} };
-    const cached = this.rootInfos.get(name);
+    const cached = this.#rootInfos.get(name);
     if (cached && cached.table === table && cached.columns === table.columns && cached.hints === table.columnHints) return cached;
     const hints = table.columnHints;
     const isMerge = table.writeDisposition === 'merge';
@@ -256,32 +256,32 @@ export class Normalizer {
       hardDeleteColumns: names.filter((n) => has(n, 'hardDelete')),
       propagate: table.rootKeyPropagation === true,
     };
-    this.rootInfos.set(name, info);
+    this.#rootInfos.set(name, info);
     return info;
   }
 
   /** Normalized column name of an item key (dlt: `normalize_path`, blank → `_empty`), cached. */
-  private normalizeKey(k: string): string {
+  #normalizeKey(k: string): string {
     let normK = isBlank(k) ? EMPTY_KEY_IDENTIFIER : normalizePath(k, MAX_LENGTH);
     if (normK === '') normK = EMPTY_KEY_IDENTIFIER;
-    if (this.keyCache.size >= 100_000) this.keyCache.clear();
-    this.keyCache.set(k, normK);
+    if (this.#keyCache.size >= 100_000) this.#keyCache.clear();
+    this.#keyCache.set(k, normK);
     return normK;
   }
 
-  private tableName(fullPath: string): string {
+  #tableName(fullPath: string): string {
     if (fullPath.length <= MAX_LENGTH) return fullPath;
-    let t = this.tableNames.get(fullPath);
+    let t = this.#tableNames.get(fullPath);
     if (t === undefined) {
-      if (this.tableNames.size > 10_000) this.tableNames.clear();
+      if (this.#tableNames.size > 10_000) this.#tableNames.clear();
       t = shortenFragments([fullPath], MAX_LENGTH);
-      this.tableNames.set(fullPath, t);
+      this.#tableNames.set(fullPath, t);
     }
     return t;
   }
 
   /** dlt `is_nested_type`: true when the value at `col` must stay in place (json). */
-  private keepAsJson(table: TableSchema | undefined, hints: Record<string, ColumnHint> | undefined, col: string, rLvl: number): boolean {
+  #keepAsJson(table: TableSchema | undefined, hints: Record<string, ColumnHint> | undefined, col: string, rLvl: number): boolean {
     if (rLvl <= 0) return true;
     const c = own(table?.columns, col);
     if (c?.dataType) return c.dataType === 'json';
@@ -295,7 +295,7 @@ export class Normalizer {
    * Longer than a screen on purpose: it runs for every row, and splitting it into helpers costs
    * closures or per-field calls on the hottest path of a load (bench/normalizer-micro.ts shows it).
    */
-  private row(f: RowFrame, root: RootInfo, stack: Frame[], item: unknown): void {
+  #row(f: RowFrame, root: RootInfo, stack: Frame[], item: unknown): void {
     const tableName = f.table;
     const tableSchema = own(this.schema.tables, tableName);
     const hints = f.isRoot ? root.hints : tableSchema?.columnHints;
@@ -309,27 +309,27 @@ export class Normalizer {
       for (const k in cur) {
         if (!hasOwn.call(cur, k)) continue;
         const v = cur[k];
-        let normK = this.keyCache.get(k);
-        if (normK === undefined) normK = this.normalizeKey(k);
+        let normK = this.#keyCache.get(k);
+        if (normK === undefined) normK = this.#normalizeKey(k);
         // the joined path when it fits (the common case), as shortenFragments would return it
         const name = !prefix ? normK : prefix.length + 2 + normK.length <= MAX_LENGTH ? prefix + PATH_SEPARATOR + normK : shortenFragments([prefix, normK], MAX_LENGTH);
         if (typeof v === 'object' && v !== null) {
           if (Array.isArray(v)) {
-            if (!this.keepAsJson(tableSchema, hints, name, rLvl)) {
-              if (inChain(anc, v)) this.cycle(tableName, anc, k);
+            if (!this.#keepAsJson(tableSchema, hints, name, rLvl)) {
+              if (inChain(anc, v)) this.#cycle(tableName, anc, k);
               const path = prefix ? prefix + PATH_SEPARATOR + normK : normK;
               if (!lists) lists = new Map();
               lists.set(path, { path, value: v, anc: { obj: v, key: k, up: anc } });
               continue;
             }
           } else if (isPlainObject(v)) {
-            if (!this.keepAsJson(tableSchema, hints, name, rLvl)) {
-              if (inChain(anc, v)) this.cycle(tableName, anc, k);
+            if (!this.#keepAsJson(tableSchema, hints, name, rLvl)) {
+              if (inChain(anc, v)) this.#cycle(tableName, anc, k);
               fstack.push([v, rLvl - 1, prefix ? prefix + PATH_SEPARATOR + normK : normK, { obj: v, key: k, up: anc }]);
               continue;
             }
           }
-          if (!(v instanceof Date) && !(v instanceof Uint8Array)) this.assertAcyclic(v, tableName, { obj: v, key: k, up: anc });
+          if (!(v instanceof Date) && !(v instanceof Uint8Array)) this.#assertAcyclic(v, tableName, { obj: v, key: k, up: anc });
         }
         row[name] = v;
       }
@@ -337,7 +337,7 @@ export class Normalizer {
     if (f.extend) Object.assign(row, f.extend);
     if (f.isRoot) row[DLT_LOAD_ID] = this.loadId;
 
-    if (f.isRoot && root.isMerge) this.checkKeys(root, row, tableName, item);
+    if (f.isRoot && root.isMerge) this.#checkKeys(root, row, tableName, item);
     let rowId = row[DLT_ID];
     if (!rowId) {
       if (!f.isRoot) {
@@ -353,7 +353,7 @@ export class Normalizer {
       } else rowId = uniqueId();
       row[DLT_ID] = rowId;
     }
-    this.rows.push([tableName, this.coerceRow(tableName, f.parent, row, f.isRoot ? root : null, hints)]);
+    this.#rows.push([tableName, this.#coerceRow(tableName, f.parent, row, f.isRoot ? root : null, hints)]);
 
     if (!lists) return;
     let extend = f.extend;
@@ -364,11 +364,11 @@ export class Normalizer {
     for (let li = entries.length - 1; li >= 0; li--) {
       const { path, value: seq, anc } = entries[li];
       const fullPath = f.fullPath + PATH_SEPARATOR + path;
-      const childTable = this.tableName(fullPath);
+      const childTable = this.#tableName(fullPath);
       for (let idx = seq.length - 1; idx >= 0; idx--) {
         const v = seq[idx];
         if (isPlainObject(v)) {
-          if (inChain(anc, v)) this.cycle(childTable, anc, `[${idx}]`);
+          if (inChain(anc, v)) this.#cycle(childTable, anc, `[${idx}]`);
           stack.push({
             kind: 0,
             dict: v,
@@ -403,22 +403,22 @@ export class Normalizer {
     }
   }
 
-  private scalarRow(f: ScalarFrame): void {
+  #scalarRow(f: ScalarFrame): void {
     const v = f.value;
     if (typeof v === 'object' && v !== null && !(v instanceof Date) && !(v instanceof Uint8Array)) {
-      this.assertAcyclic(v, f.table, { obj: v, key: `[${f.pos}]`, up: f.anc });
+      this.#assertAcyclic(v, f.table, { obj: v, key: `[${f.pos}]`, up: f.anc });
     }
     const row: Dict = { [VALUE_KEY]: v };
     if (f.extend) Object.assign(row, f.extend);
     row[DLT_PARENT_ID] = f.parentId;
     row[DLT_LIST_IDX] = f.pos;
     row[DLT_ID] = nestedRowId(String(f.parentId), f.table, f.pos);
-    this.rows.push([f.table, this.coerceRow(f.table, f.parent, row, null, undefined)]);
+    this.#rows.push([f.table, this.#coerceRow(f.table, f.parent, row, null, undefined)]);
   }
 
   // --- keys --------------------------------------------------------------------------------------
 
-  private checkKeys(root: RootInfo, row: Dict, table: string, item: unknown): void {
+  #checkKeys(root: RootInfo, row: Dict, table: string, item: unknown): void {
     for (const k of root.keyColumns) {
       const v = row[k];
       if (v === null || v === undefined) {
@@ -433,7 +433,7 @@ export class Normalizer {
     }
   }
 
-  private isDeleteFlagged(root: RootInfo, row: Dict): boolean {
+  #isDeleteFlagged(root: RootInfo, row: Dict): boolean {
     for (const c of root.hardDeleteColumns) {
       const v = row[c];
       if (v === null || v === undefined) continue;
@@ -451,7 +451,7 @@ export class Normalizer {
    * dlt's `_coerce_row`: every value checked against its column, new columns and variant columns
    * made. Kept whole for the same reason as `row`: it runs per value of every row.
    */
-  private coerceRow(tableName: string, parent: string | undefined, row: Dict, root: RootInfo | null, hints: Record<string, ColumnHint> | undefined): Dict {
+  #coerceRow(tableName: string, parent: string | undefined, row: Dict, root: RootInfo | null, hints: Record<string, ColumnHint> | undefined): Dict {
     let table = own(this.schema.tables, tableName);
     if (!table) {
       table = { name: tableName, columns: {} };
@@ -473,7 +473,7 @@ export class Normalizer {
       if (v === null || v === undefined) {
         if (v === undefined) row[col] = null;
         if (existing && existing.nullable === false) {
-          if (root && flagged === undefined) flagged = this.isDeleteFlagged(root, row);
+          if (root && flagged === undefined) flagged = this.#isDeleteFlagged(root, row);
           if (flagged && !existing.primaryKey && !existing.mergeKey) continue;
           throw new CannotCoerceNullError(`Null value in not-null column "${col}"`, {
             pipeline: this.pipeline,
@@ -508,7 +508,7 @@ export class Normalizer {
         const type = hint?.dataType ?? inferType(v)!;
         const r = coerceValue(v, type, vt);
         if (r.ok) {
-          columns[col] = this.newColumn(col, type, hint, root);
+          columns[col] = this.#newColumn(col, type, hint, root);
           markColumnsChanged(this.schema);
           row[col] = r.value;
           continue;
@@ -551,7 +551,7 @@ export class Normalizer {
     return out;
   }
 
-  private newColumn(name: string, dataType: DataType, hint: ColumnHint | undefined, root: RootInfo | null): ColumnSchema {
+  #newColumn(name: string, dataType: DataType, hint: ColumnHint | undefined, root: RootInfo | null): ColumnSchema {
     const col: ColumnSchema = { name, dataType, nullable: true };
     const sys = own(SYSTEM_COLUMN_HINTS, name);
     if (sys) Object.assign(col, sys);
@@ -573,7 +573,7 @@ export class Normalizer {
 
   // --- hostile input -----------------------------------------------------------------------------
 
-  private cycle(table: string, anc: Anc | null, key: string): never {
+  #cycle(table: string, anc: Anc | null, key: string): never {
     throw new NormalizeError(`Cyclic reference at "${pathOf(anc)}.${key}"`, { pipeline: this.pipeline, resource: this.resource, table });
   }
 
@@ -582,7 +582,7 @@ export class Normalizer {
    * COPY encoder's `JSON.stringify` overflows the stack at a few thousand; dlt's orjson refuses
    * more than 254). Iterative, so any depth is checked safely.
    */
-  private assertAcyclic(v: object, table: string, anc: Anc | null): void {
+  #assertAcyclic(v: object, table: string, anc: Anc | null): void {
     const onPath = new Set<object>();
     for (let a = anc?.up ?? null; a; a = a.up) onPath.add(a.obj);
     const stack: [object, number][] = [[v, 1]];
@@ -592,7 +592,7 @@ export class Normalizer {
         onPath.delete(o);
         continue;
       }
-      if (onPath.has(o)) this.cycle(table, anc, '…');
+      if (onPath.has(o)) this.#cycle(table, anc, '…');
       if (depth > MAX_JSON_DEPTH) {
         throw new NormalizeError(`A json value is nested deeper than ${MAX_JSON_DEPTH} levels at "${pathOf(anc)}"`, {
           pipeline: this.pipeline,
