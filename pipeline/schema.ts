@@ -6,8 +6,6 @@
 /** dlt's data types. Postgres mapping lives in destinations/postgres. */
 export type DataType = 'text' | 'bigint' | 'double' | 'bool' | 'timestamp' | 'date' | 'time' | 'decimal' | 'json' | 'binary';
 
-export const DATA_TYPES: readonly DataType[] = ['text', 'bigint', 'double', 'bool', 'timestamp', 'date', 'time', 'decimal', 'json', 'binary'];
-
 export type WriteDispositionName = 'append' | 'replace' | 'merge';
 export type MergeStrategy = 'delete-insert' | 'scd2' | 'upsert' | 'insert-only';
 export const MERGE_STRATEGIES: readonly MergeStrategy[] = ['delete-insert', 'scd2', 'upsert', 'insert-only'];
@@ -111,11 +109,6 @@ export const LOADS_TABLE = '_dlt_loads';
 export const STATE_TABLE = '_dlt_pipeline_state';
 export const VERSION_TABLE = '_dlt_version';
 
-/** The tables tide (and dlt) keep for bookkeeping; they never receive user data. */
-export function isSystemTable(name: string): boolean {
-  return name.startsWith('_dlt_');
-}
-
 export function newSchema(name: string): Schema {
   return { name, tables: {} };
 }
@@ -142,11 +135,6 @@ export function nestedTablesOf(schema: Schema, root: string): TableSchema[] {
   return out;
 }
 
-/** Columns that have a data type (null-only columns are never created). */
-export function columnList(table: TableSchema): ColumnSchema[] {
-  return Object.values(table.columns);
-}
-
 /** Names of the columns with `hint`, from the hints in code (also those no value has made a column yet) and the columns. */
 export function hintedColumns(table: TableSchema, hint: 'hardDelete' | 'dedupSort'): string[] {
   const fromHints = Object.entries(table.columnHints ?? {}).filter(([, h]) => h[hint]).map(([n]) => n);
@@ -157,10 +145,6 @@ export function keyColumns(table: TableSchema, hint: 'primaryKey' | 'mergeKey'):
   return Object.values(table.columns)
     .filter((c) => c[hint])
     .map((c) => c.name);
-}
-
-export function cloneSchema(schema: Schema): Schema {
-  return structuredClone(schema);
 }
 
 /** How many times columns were added to one schema's tables. */

@@ -30,7 +30,7 @@ export type EmitFn = (table: string, row: Record<string, unknown>) => void;
 
 const DEFAULT_MAX_NESTING = 1000;
 /** Deepest json value accepted (see `assertAcyclic`). */
-export const MAX_JSON_DEPTH = 1000;
+const MAX_JSON_DEPTH = 1000;
 const MAX_LENGTH = 63;
 const LIST_KEY = 'list';
 const VALUE_KEY = 'value';
