@@ -83,89 +83,89 @@ export interface Materialized {
 }
 
 export class BoundarySet {
-  private readonly startHashes: Set<string>;
-  private readonly startRanges: Range[];
+  readonly #startHashes: Set<string>;
+  readonly #startRanges: Range[];
   /** true while last_value has not moved past the start value: the stored set is carried over (INC-29) */
   carry = true;
-  private ints = new Set<number>();
+  #ints = new Set<number>();
   /** raw non-integer keys not hashed yet */
-  private others: unknown[] = [];
+  #others: unknown[] = [];
   /** hashes of non-integer keys already materialised */
-  private otherHashes: string[] = [];
-  private intHashes = new Map<number, string>();
+  #otherHashes: string[] = [];
+  #intHashes = new Map<number, string>();
   version = 0;
-  private cache?: { version: number; value: Materialized };
+  #cache?: { version: number; value: Materialized };
 
   constructor(startHashes: unknown, startRanges: unknown) {
-    this.startHashes = new Set(Array.isArray(startHashes) ? startHashes.filter((h): h is string => typeof h === 'string') : []);
-    this.startRanges = parseRanges(startRanges);
+    this.#startHashes = new Set(Array.isArray(startHashes) ? startHashes.filter((h): h is string => typeof h === 'string') : []);
+    this.#startRanges = parseRanges(startRanges);
   }
 
   /** Was this key (of a row at the start value) stored by the previous run? */
   seenBefore(key: unknown): boolean {
-    if (isInt(key) && this.startRanges.length && inRanges(this.startRanges, key)) return true;
-    if (this.startHashes.size === 0) return false;
-    return this.startHashes.has(dedupHash(key));
+    if (isInt(key) && this.#startRanges.length && inRanges(this.#startRanges, key)) return true;
+    if (this.#startHashes.size === 0) return false;
+    return this.#startHashes.has(dedupHash(key));
   }
 
   /** Whether integer key ranges of the previous run are still carried (materialize() then has ranges). */
   get carriesRanges(): boolean {
-    return this.carry && this.startRanges.length > 0;
+    return this.carry && this.#startRanges.length > 0;
   }
 
   get startCount(): number {
-    let n = this.startHashes.size;
-    for (const [lo, hi] of this.startRanges) n += hi - lo + 1;
+    let n = this.#startHashes.size;
+    for (const [lo, hi] of this.#startRanges) n += hi - lo + 1;
     return n;
   }
 
   /** A strictly better last value arrived: forget carried and collected keys. */
   reset(): void {
     this.carry = false;
-    if (this.ints.size) this.ints.clear();
-    if (this.others.length) this.others.length = 0;
-    if (this.otherHashes.length) this.otherHashes.length = 0;
-    if (this.intHashes.size) this.intHashes.clear();
+    if (this.#ints.size) this.#ints.clear();
+    if (this.#others.length) this.#others.length = 0;
+    if (this.#otherHashes.length) this.#otherHashes.length = 0;
+    if (this.#intHashes.size) this.#intHashes.clear();
     this.version++;
   }
 
   add(key: unknown): void {
     if (isInt(key)) {
-      if (this.ints.has(key)) return;
-      this.ints.add(key);
-    } else this.others.push(key);
+      if (this.#ints.has(key)) return;
+      this.#ints.add(key);
+    } else this.#others.push(key);
     this.version++;
   }
 
   /** Upper bound of the number of entries (exact unless the same non-integer key was added twice). */
   get size(): number {
-    return (this.carry ? this.startCount : 0) + this.ints.size + this.otherHashes.length + this.others.length;
+    return (this.carry ? this.startCount : 0) + this.#ints.size + this.#otherHashes.length + this.#others.length;
   }
 
   materialize(): Materialized {
-    if (this.cache && this.cache.version === this.version) return this.cache.value;
-    const hs = new Set<string>(this.carry ? this.startHashes : undefined);
+    if (this.#cache && this.#cache.version === this.version) return this.#cache.value;
+    const hs = new Set<string>(this.carry ? this.#startHashes : undefined);
     // hash pending raw keys once and drop them (rows are not retained by the state)
-    for (let i = 0; i < this.others.length; i++) this.otherHashes.push(dedupHash(this.others[i]));
-    this.others.length = 0;
-    for (const h of this.otherHashes) hs.add(h);
-    const carriedRanges = this.carry ? this.startRanges : [];
+    for (let i = 0; i < this.#others.length; i++) this.#otherHashes.push(dedupHash(this.#others[i]));
+    this.#others.length = 0;
+    for (const h of this.#otherHashes) hs.add(h);
+    const carriedRanges = this.carry ? this.#startRanges : [];
     let ranges: Range[] | undefined;
-    if (carriedRanges.length === 0 && this.ints.size <= COMPACT_MIN) {
-      for (const i of this.ints) {
-        let h = this.intHashes.get(i);
+    if (carriedRanges.length === 0 && this.#ints.size <= COMPACT_MIN) {
+      for (const i of this.#ints) {
+        let h = this.#intHashes.get(i);
         if (h === undefined) {
           h = dedupHash(i);
-          this.intHashes.set(i, h);
+          this.#intHashes.set(i, h);
         }
         hs.add(h);
       }
     } else {
-      const sorted = Array.from(this.ints).sort((a, b) => a - b);
+      const sorted = Array.from(this.#ints).sort((a, b) => a - b);
       ranges = mergeRanges(carriedRanges, toRanges(sorted));
     }
     const value: Materialized = { hashes: Array.from(hs), ranges };
-    this.cache = { version: this.version, value };
+    this.#cache = { version: this.version, value };
     return value;
   }
 }

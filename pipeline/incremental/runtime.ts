@@ -93,6 +93,11 @@ function compileCursor(path: string): CursorGetter {
 }
 
 
+/** A fresh cursor state (INC-14); a stateless run (INC-24) uses one it throws away. */
+function freshCursorState(initial: unknown): IncrementalCursorState {
+  return { initial_value: initial, last_value: initial, unique_hashes: [], start_value: initial };
+}
+
 const isNil = (v: unknown): v is null | undefined => v === null || v === undefined;
 
 // ---------------------------------------------------------------- external interval conversion
@@ -203,117 +208,124 @@ export class Incremental {
   readonly emptyRange: boolean;
   readonly resourceName: string;
 
-  private readonly ctx: BindContext;
-  private readonly def: IncrementalDef;
-  private readonly func: LastValueFunc;
+  readonly #ctx: BindContext;
+  readonly #def: IncrementalDef;
+  readonly #func: LastValueFunc;
   /** +1 for max, -1 for min, 0 for a custom function */
-  private readonly dir: 1 | -1 | 0;
-  private readonly getCursor: CursorGetter;
-  private readonly onMissing: 'raise' | 'include' | 'exclude';
-  private readonly rangeStartOpen: boolean;
-  private readonly rangeEndOpen: boolean;
-  private readonly dedup: boolean;
-  private readonly dedupKey: string[] | undefined; // undefined = whole row
-  private readonly lagActive: boolean;
-  private readonly state: IncrementalCursorState;
+  readonly #dir: 1 | -1 | 0;
+  readonly #getCursor: CursorGetter;
+  readonly #onMissing: 'raise' | 'include' | 'exclude';
+  readonly #rangeStartOpen: boolean;
+  readonly #rangeEndOpen: boolean;
+  readonly #dedup: boolean;
+  readonly #dedupKey: string[] | undefined; // undefined = whole row
+  readonly #lagActive: boolean;
+  readonly #state: IncrementalCursorState;
   /** raw (un-lagged) last_value read at bind time (INC-18) */
-  private readonly rawStartValue: unknown;
-  private readonly boundary: BoundarySet;
-  private running: unknown;
-  private writtenVersion = -1;
-  private warnedLarge = false;
-  private closed = false;
-  private _startOOR = false;
-  private _endOOR = false;
+  readonly #rawStartValue: unknown;
+  readonly #boundary: BoundarySet;
+  #running: unknown;
+  #writtenVersion = -1;
+  #warnedLarge = false;
+  #closed = false;
+  #startOOR = false;
+  #endOOR = false;
 
   private constructor(def: IncrementalDef, ctx: BindContext) {
-    this.ctx = ctx;
-    this.def = def;
+    this.#ctx = ctx;
+    this.#def = def;
     this.resourceName = ctx.resourceName;
     const o = def.options;
     this.cursorPath = def.cursorPath!;
-    this.getCursor = compileCursor(this.cursorPath);
-    this.func = o.lastValueFunc ?? 'max';
-    this.dir = this.func === 'max' ? 1 : this.func === 'min' ? -1 : 0;
-    this.onMissing = o.onCursorValueMissing ?? 'raise';
-    this.rangeStartOpen = o.rangeStart === 'open';
-    this.rangeEndOpen = (o.rangeEnd ?? 'open') === 'open';
+    this.#getCursor = compileCursor(this.cursorPath);
+    this.#func = o.lastValueFunc ?? 'max';
+    this.#dir = this.#func === 'max' ? 1 : this.#func === 'min' ? -1 : 0;
+    this.#onMissing = o.onCursorValueMissing ?? 'raise';
+    this.#rangeStartOpen = o.rangeStart === 'open';
+    this.#rangeEndOpen = (o.rangeEnd ?? 'open') === 'open';
     this.rowOrder = o.rowOrder;
     this.lag = o.lag;
 
-    let initial: unknown = o.initialValue ?? null;
-    let end: unknown = o.endValue ?? null;
-    let joined = false;
-    let empty = false;
-    if (o.allowExternalSchedulers && ctx.interval) {
-      const type = o.cursorType ?? inferCursorType(initial) ?? inferCursorType(end);
-      if (!type) {
-        throw new ConfigurationError(
-          `Cannot apply the external interval to incremental "${this.cursorPath}" on resource "${ctx.resourceName}": set cursorType or an initialValue to infer the cursor's type from`,
-          { pipeline: ctx.pipelineName, resource: ctx.resourceName },
-        );
-      }
-      const template = initial ?? end;
-      let iStart = convertIntervalBound(ctx.interval.start, type, template);
-      let iEnd = convertIntervalBound(ctx.interval.end, type, template);
-      // configured bounds clip the interval (AF-3: configured bounds win)
-      try {
-        if (!isNil(initial) && this.eq(this.best([initial, iStart]), initial)) iStart = initial;
-        if (!isNil(end) && this.eq(this.best([end, iEnd]), iEnd)) iEnd = end;
-      } catch (e) {
-        throw new ConfigurationError(`External interval and configured bounds of incremental "${this.cursorPath}" are not comparable: ${(e as Error).message}`, { cause: e });
-      }
-      initial = iStart;
-      end = iEnd;
-      joined = true;
-      // empty interval (start == end, e.g. a manual trigger, or clipped away): nothing is loaded
-      if (this.dir !== 0 ? this.dir * compare(initial, end) >= 0 : this.eq(initial, end)) empty = true;
-    }
-    if (!empty) checkEndValue(initial, end, this.func);
-    this.initialValue = initial;
-    this.endValue = end;
-    this.emptyRange = empty;
-    this.stateless = joined || !isNil(end);
+    const range = this.#range(o, ctx);
+    if (!range.empty) checkEndValue(range.initial, range.end, this.#func);
+    this.initialValue = range.initial;
+    this.endValue = range.end;
+    this.emptyRange = range.empty;
+    this.stateless = range.joined || !isNil(range.end);
 
     // dedup key (INC-27): explicit primaryKey wins (even []), else the resource hint, else the whole row
     const pk = o.primaryKey !== undefined ? o.primaryKey : ctx.resourcePrimaryKey;
     const pkList = pk === undefined ? undefined : typeof pk === 'string' ? [pk] : [...pk];
+    this.#lagActive = this.#lagIsActive(o, ctx, range.end);
+    this.#dedup = !(this.#rangeStartOpen || !isNil(range.end) || this.#lagActive || (pkList !== undefined && pkList.length === 0));
+    this.#dedupKey = pkList;
 
-    // lag (INC-38..40)
-    const lagSet = !!o.lag;
-    if (lagSet && this.dir === 0) ctx.warn?.(`Lag on ${ctx.resourceName} is only supported for max or min last_value_func. Provided: ${lastValueFuncName(this.func)}`);
-    if (lagSet && this.dir !== 0 && !isNil(end)) ctx.log?.(`Lag on ${ctx.resourceName} is deactivated if end_value is set in incremental.`);
-    this.lagActive = lagSet && this.dir !== 0 && isNil(end);
+    this.#state = this.stateless ? freshCursorState(range.initial) : this.#storedState(ctx.resourceState, range.initial);
+    this.#rawStartValue = this.#state.last_value ?? null;
+    this.startValue = this.#lagged(this.#rawStartValue);
+    this.#running = this.startValue;
+    this.#boundary = new BoundarySet(this.#dedup ? this.#state.unique_hashes : [], this.#dedup ? this.#state.unique_key_ranges : []);
+    this.#logBind(o, range);
+  }
 
-    this.dedup = !(this.rangeStartOpen || !isNil(end) || this.lagActive || (pkList !== undefined && pkList.length === 0));
-    this.dedupKey = pkList;
-
-    // state (INC-14, INC-24, INC-48)
-    if (this.stateless) {
-      this.state = { initial_value: initial, last_value: initial, unique_hashes: [], start_value: initial };
-    } else {
-      const rs = ctx.resourceState;
-      let inc = rs.incremental as Record<string, unknown> | undefined;
-      if (inc === undefined || inc === null || typeof inc !== 'object') {
-        inc = {};
-        rs.incremental = inc;
-      }
-      let st = inc[this.cursorPath] as IncrementalCursorState | undefined;
-      if (!st || typeof st !== 'object' || Object.keys(st).length === 0) {
-        st = { initial_value: initial, last_value: initial, unique_hashes: [], start_value: initial };
-        inc[this.cursorPath] = st;
-      }
-      if (st.last_value === undefined) st.last_value = null;
-      this.state = st;
+  /**
+   * The range `[initial, end)` of this run: the configured bounds, or an external interval (AF-3:
+   * converted to the cursor's type, clipped by configured bounds, which win). `empty` when the
+   * interval is empty (start == end: a manual trigger, or clipped away): nothing is loaded.
+   */
+  #range(o: IncrementalOptions, ctx: BindContext): { initial: unknown; end: unknown; joined: boolean; empty: boolean } {
+    const initial: unknown = o.initialValue ?? null;
+    const end: unknown = o.endValue ?? null;
+    if (!o.allowExternalSchedulers || !ctx.interval) return { initial, end, joined: false, empty: false };
+    const type = o.cursorType ?? inferCursorType(initial) ?? inferCursorType(end);
+    if (!type) {
+      throw new ConfigurationError(
+        `Cannot apply the external interval to incremental "${this.cursorPath}" on resource "${ctx.resourceName}": set cursorType or an initialValue to infer the cursor's type from`,
+        { pipeline: ctx.pipelineName, resource: ctx.resourceName },
+      );
     }
-    this.rawStartValue = this.state.last_value ?? null;
-    this.startValue = this.lagged(this.rawStartValue);
-    this.running = this.startValue;
-    this.boundary = new BoundarySet(this.dedup ? this.state.unique_hashes : [], this.dedup ? this.state.unique_key_ranges : []);
+    const template = initial ?? end;
+    let iStart = convertIntervalBound(ctx.interval.start, type, template);
+    let iEnd = convertIntervalBound(ctx.interval.end, type, template);
+    try {
+      if (!isNil(initial) && this.#eq(this.#best([initial, iStart]), initial)) iStart = initial;
+      if (!isNil(end) && this.#eq(this.#best([end, iEnd]), iEnd)) iEnd = end;
+    } catch (e) {
+      throw new ConfigurationError(`External interval and configured bounds of incremental "${this.cursorPath}" are not comparable: ${(e as Error).message}`, { cause: e });
+    }
+    const empty = this.#dir !== 0 ? this.#dir * compare(iStart, iEnd) >= 0 : this.#eq(iStart, iEnd);
+    return { initial: iStart, end: iEnd, joined: true, empty };
+  }
 
+  /** Lag (INC-38..40) applies to max / min cursors of stateful runs only; otherwise it says why not. */
+  #lagIsActive(o: IncrementalOptions, ctx: BindContext, end: unknown): boolean {
+    if (!o.lag) return false;
+    if (this.#dir === 0) ctx.warn?.(`Lag on ${ctx.resourceName} is only supported for max or min last_value_func. Provided: ${lastValueFuncName(this.#func)}`);
+    else if (!isNil(end)) ctx.log?.(`Lag on ${ctx.resourceName} is deactivated if end_value is set in incremental.`);
+    return this.#dir !== 0 && isNil(end);
+  }
+
+  /** The cursor's state object inside the resource state, created fresh when missing (INC-14, INC-48). */
+  #storedState(rs: Record<string, unknown>, initial: unknown): IncrementalCursorState {
+    let inc = rs.incremental as Record<string, unknown> | undefined;
+    if (inc === undefined || inc === null || typeof inc !== 'object') {
+      inc = {};
+      rs.incremental = inc;
+    }
+    let st = inc[this.cursorPath] as IncrementalCursorState | undefined;
+    if (!st || typeof st !== 'object' || Object.keys(st).length === 0) {
+      st = freshCursorState(initial);
+      inc[this.cursorPath] = st;
+    }
+    if (st.last_value === undefined) st.last_value = null;
+    return st;
+  }
+
+  #logBind(o: IncrementalOptions, range: { joined: boolean; empty: boolean }): void {
+    const ctx = this.#ctx;
     ctx.log?.(
-      `Bind incremental on ${ctx.resourceName} with initial_value: ${show(this.initialValue)}, start_value: ${show(this.startValue)}, end_value: ${show(this.endValue)}, func: ${lastValueFuncName(this.func)}, row_order: ${this.rowOrder ?? 'None'}, on_missing: ${this.onMissing}, range_start: ${o.rangeStart ?? 'closed'}, range_end: ${o.rangeEnd ?? 'open'}` +
-        (joined ? `, external interval: [${ctx.interval!.start.toISOString()}, ${ctx.interval!.end.toISOString()})${empty ? ' is empty: nothing will be loaded' : ''}` : '') +
+      `Bind incremental on ${ctx.resourceName} with initial_value: ${show(this.initialValue)}, start_value: ${show(this.startValue)}, end_value: ${show(this.endValue)}, func: ${lastValueFuncName(this.#func)}, row_order: ${this.rowOrder ?? 'None'}, on_missing: ${this.#onMissing}, range_start: ${o.rangeStart ?? 'closed'}, range_end: ${o.rangeEnd ?? 'open'}` +
+        (range.joined ? `, external interval: [${ctx.interval!.start.toISOString()}, ${ctx.interval!.end.toISOString()})${range.empty ? ' is empty: nothing will be loaded' : ''}` : '') +
         (this.stateless ? ' (stateless)' : ''),
     );
   }
@@ -324,50 +336,50 @@ export class Incremental {
 
   /** The definition as resolved at bind time (fromConfig applied). */
   get definition(): IncrementalDef {
-    return this.def;
+    return this.#def;
   }
 
   /** Current last value, read from (live) state, lag applied like dlt's `last_value` property. */
   get lastValue(): unknown {
-    return this.lagged(this.state.last_value ?? null);
+    return this.#lagged(this.#state.last_value ?? null);
   }
 
   get startOutOfRange(): boolean {
-    return this._startOOR;
+    return this.#startOOR;
   }
 
   get endOutOfRange(): boolean {
-    return this._endOOR;
+    return this.#endOOR;
   }
 
   /** dlt can_close(): row order declared and the last processed row was beyond the range. */
   canClose(): boolean {
-    return (this.rowOrder === 'asc' && this._endOOR) || (this.rowOrder === 'desc' && this._startOOR);
+    return (this.rowOrder === 'asc' && this.#endOOR) || (this.rowOrder === 'desc' && this.#startOOR);
   }
 
   /** Sticky: canClose() was true after some processed row (INC-37). */
   get shouldClose(): boolean {
-    return this.closed;
+    return this.#closed;
   }
 
   /** The cursor state entry (the live object in resourceState, or a throw-away one when stateless). */
   get cursorState(): Readonly<IncrementalCursorState> {
-    return this.state;
+    return this.#state;
   }
 
   // ------------------------------------------------------------ helpers
 
-  private best(values: unknown[]): unknown {
-    if (this.dir === 0) return (this.func as (v: unknown[]) => unknown)(values);
+  #best(values: unknown[]): unknown {
+    if (this.#dir === 0) return (this.#func as (v: unknown[]) => unknown)(values);
     if (values.length === 1) return values[0];
     // Python max/min return the first of equal values
     const c = compare(values[0], values[1]);
-    return this.dir * c >= 0 ? values[0] : values[1];
+    return this.#dir * c >= 0 ? values[0] : values[1];
   }
 
-  private eq(a: unknown, b: unknown): boolean {
+  #eq(a: unknown, b: unknown): boolean {
     if (isNil(a) || isNil(b)) return isNil(a) && isNil(b);
-    if (this.dir !== 0) {
+    if (this.#dir !== 0) {
       try {
         return compare(a, b) === 0;
       } catch {
@@ -377,117 +389,117 @@ export class Incremental {
     return deepEqual(a, b);
   }
 
-  private lagged(value: unknown): unknown {
-    if (!this.lagActive || isNil(value)) return value;
+  #lagged(value: unknown): unknown {
+    if (!this.#lagActive || isNil(value)) return value;
     let v: unknown;
     try {
-      v = shiftByLag(value, this.lag!, this.dir === 1 ? -1 : 1);
+      v = shiftByLag(value, this.lag!, this.#dir === 1 ? -1 : 1);
     } catch (e) {
-      if (e instanceof LagError) throw new ConfigurationError(e.message, { resource: this.ctx.resourceName, value });
+      if (e instanceof LagError) throw new ConfigurationError(e.message, { resource: this.#ctx.resourceName, value });
       throw e;
     }
     // never cross initial_value
     let c: number;
     try {
-      c = isNil(this.initialValue) ? -1 : this.dir * compare(this.initialValue, v);
+      c = isNil(this.initialValue) ? -1 : this.#dir * compare(this.initialValue, v);
     } catch (e) {
       throw new ConfigurationError(
         `Incremental \`initial_value=${show(this.initialValue)}\` and the stored last_value ${show(value)} are not comparable: ${(e as Error).message}`,
-        { resource: this.ctx.resourceName, cause: e },
+        { resource: this.#ctx.resourceName, cause: e },
       );
     }
     return c >= 0 ? this.initialValue : v;
   }
 
-  private coercion(e: unknown, against: unknown, label: string, rowValue: unknown, item: unknown): TideError {
+  #coercion(e: unknown, against: unknown, label: string, rowValue: unknown, item: unknown): TideError {
     if (e instanceof TideError) return e;
     const msg = e instanceof Error ? e.message : String(e);
     return new IncrementalCursorInvalidCoercion(
-      `Incremental cursor "${this.cursorPath}" on resource "${this.ctx.resourceName}": row value ${show(rowValue)} (${rowValue instanceof Date ? 'Date' : typeof rowValue}) cannot be compared with ${label} ${show(against)}: ${msg}`,
-      { cursorPath: this.cursorPath, pipeline: this.ctx.pipelineName, resource: this.ctx.resourceName, item, value: rowValue, cause: e },
+      `Incremental cursor "${this.cursorPath}" on resource "${this.#ctx.resourceName}": row value ${show(rowValue)} (${rowValue instanceof Date ? 'Date' : typeof rowValue}) cannot be compared with ${label} ${show(against)}: ${msg}`,
+      { cursorPath: this.cursorPath, pipeline: this.#ctx.pipelineName, resource: this.#ctx.resourceName, item, value: rowValue, cause: e },
     );
   }
 
-  private keyOf(row: unknown): unknown {
-    const k = this.dedupKey;
+  #keyOf(row: unknown): unknown {
+    const k = this.#dedupKey;
     if (k === undefined) return row;
     if (row === null || typeof row !== 'object') {
       throw new IncrementalPrimaryKeyMissing(`Primary key column "${k[0]}" is missing from the item (not an object)`, {
-        primaryKeyColumn: k[0], pipeline: this.ctx.pipelineName, resource: this.ctx.resourceName, item: row,
+        primaryKeyColumn: k[0], pipeline: this.#ctx.pipelineName, resource: this.#ctx.resourceName, item: row,
       });
     }
     const r = row as Record<string, unknown>;
     if (k.length === 1) {
       const v = r[k[0]];
-      if (v === undefined) this.pkMissing(k[0], row);
+      if (v === undefined) this.#pkMissing(k[0], row);
       return v;
     }
     const out = new Array(k.length);
     for (let i = 0; i < k.length; i++) {
       const v = r[k[i]];
-      if (v === undefined) this.pkMissing(k[i], row);
+      if (v === undefined) this.#pkMissing(k[i], row);
       out[i] = v;
     }
     return out;
   }
 
-  private pkMissing(col: string, row: unknown): never {
+  #pkMissing(col: string, row: unknown): never {
     throw new IncrementalPrimaryKeyMissing(
       `Primary key column "${col}" used for incremental deduplication on cursor "${this.cursorPath}" is missing from the item`,
-      { primaryKeyColumn: col, pipeline: this.ctx.pipelineName, resource: this.ctx.resourceName, item: row },
+      { primaryKeyColumn: col, pipeline: this.#ctx.pipelineName, resource: this.#ctx.resourceName, item: row },
     );
   }
 
   // ------------------------------------------------------------ filtering
 
   /** compareFast(v, against); a failure becomes the typed coercion error naming `label` and the row. */
-  private compareTo(v: unknown, against: unknown, label: string, row: unknown): number {
+  #compareTo(v: unknown, against: unknown, label: string, row: unknown): number {
     try {
       return compareFast(v, against);
     } catch (e) {
-      throw this.coercion(e, against, label, v, row);
+      throw this.#coercion(e, against, label, v, row);
     }
   }
 
   /** Returns true to keep the row; sets the per-row out-of-range flags (INC-23). */
-  private filterMinMax(row: unknown, v: unknown): boolean {
-    const d = this.dir;
+  #filterMinMax(row: unknown, v: unknown): boolean {
+    const d = this.#dir;
     const end = this.endValue;
     if (end !== null && end !== undefined) {
-      const c = d * this.compareTo(v, end, 'end_value', row);
-      if (c > 0 || (c === 0 && this.rangeEndOpen)) {
-        this._startOOR = false;
-        this._endOOR = true;
+      const c = d * this.#compareTo(v, end, 'end_value', row);
+      if (c > 0 || (c === 0 && this.#rangeEndOpen)) {
+        this.#startOOR = false;
+        this.#endOOR = true;
         return false;
       }
     }
-    this._startOOR = false;
-    this._endOOR = false;
-    const last = this.running;
+    this.#startOOR = false;
+    this.#endOOR = false;
+    const last = this.#running;
     if (last === null || last === undefined) {
-      this.running = v;
-      if (this.dedup) this.newBoundary(row);
+      this.#running = v;
+      if (this.#dedup) this.#newBoundary(row);
       return true;
     }
-    const c = d * this.compareTo(v, last, 'start_value/initial_value', row);
+    const c = d * this.#compareTo(v, last, 'start_value/initial_value', row);
     if (c > 0) {
-      this.running = v;
-      if (this.dedup) this.newBoundary(row);
+      this.#running = v;
+      if (this.#dedup) this.#newBoundary(row);
       return true;
     }
     const start = this.startValue;
     if (start !== null && start !== undefined) {
-      const cs = d * this.compareTo(v, start, 'start_value/initial_value', row);
-      if (cs < 0 || (cs === 0 && this.rangeStartOpen)) {
-        this._startOOR = true;
+      const cs = d * this.#compareTo(v, start, 'start_value/initial_value', row);
+      if (cs < 0 || (cs === 0 && this.#rangeStartOpen)) {
+        this.#startOOR = true;
         return false;
       }
-      if (cs === 0 && this.dedup && this.boundary.seenBefore(this.keyOf(row))) {
-        this._startOOR = true;
+      if (cs === 0 && this.#dedup && this.#boundary.seenBefore(this.#keyOf(row))) {
+        this.#startOOR = true;
         return false;
       }
     }
-    if (c === 0 && this.dedup) this.pendingBoundary.push(row);
+    if (c === 0 && this.#dedup) this.#pendingBoundary.push(row);
     return true;
   }
 
@@ -495,90 +507,90 @@ export class Incremental {
    * Rows at the running last value are collected per page and keyed once at the page's end: in an
    * ascending stream nearly every row is a new maximum, and keying each of them would be wasted.
    */
-  private pendingBoundary: unknown[] = [];
-  private pendingReset = false;
+  #pendingBoundary: unknown[] = [];
+  #pendingReset = false;
 
-  private newBoundary(row: unknown): void {
-    this.pendingReset = true;
-    this.pendingBoundary.length = 0;
-    this.pendingBoundary.push(row);
+  #newBoundary(row: unknown): void {
+    this.#pendingReset = true;
+    this.#pendingBoundary.length = 0;
+    this.#pendingBoundary.push(row);
   }
 
-  private settleBoundary(): void {
-    if (this.pendingReset) {
-      this.boundary.reset();
-      this.pendingReset = false;
+  #settleBoundary(): void {
+    if (this.#pendingReset) {
+      this.#boundary.reset();
+      this.#pendingReset = false;
     }
-    const rows = this.pendingBoundary;
-    for (let i = 0; i < rows.length; i++) this.boundary.add(this.keyOf(rows[i]));
+    const rows = this.#pendingBoundary;
+    for (let i = 0; i < rows.length; i++) this.#boundary.add(this.#keyOf(rows[i]));
     rows.length = 0;
   }
 
   /** Custom last_value_func: mirrors dlt's JsonIncremental.__call__ with structural equality. */
-  private filterCustom(row: unknown, v: unknown): boolean {
-    const f = this.func as (values: unknown[]) => unknown;
+  #filterCustom(row: unknown, v: unknown): boolean {
+    const f = this.#func as (values: unknown[]) => unknown;
     const call = (values: unknown[], against: unknown, label: string): unknown => {
       try {
         return f(values);
       } catch (e) {
-        throw this.coercion(e, against, label, v, row);
+        throw this.#coercion(e, against, label, v, row);
       }
     };
     const end = this.endValue;
     if (!isNil(end)) {
-      if (!deepEqual(call([v, end], end, 'end_value'), end) || (this.rangeEndOpen && deepEqual(call([v], end, 'end_value'), end))) {
-        this._startOOR = false;
-        this._endOOR = true;
+      if (!deepEqual(call([v, end], end, 'end_value'), end) || (this.#rangeEndOpen && deepEqual(call([v], end, 'end_value'), end))) {
+        this.#startOOR = false;
+        this.#endOOR = true;
         return false;
       }
     }
-    this._startOOR = false;
-    this._endOOR = false;
-    const last = this.running;
+    this.#startOOR = false;
+    this.#endOOR = false;
+    const last = this.#running;
     const start = this.startValue;
     const newValue = isNil(last) ? call([v], last, 'start_value/initial_value') : call([v, last], last, 'start_value/initial_value');
     if (!isNil(last) && deepEqual(last, newValue)) {
       const processed = call([v], start, 'start_value/initial_value');
-      if (this.rangeStartOpen && !isNil(start) && deepEqual(processed, start)) {
-        this._startOOR = true;
+      if (this.#rangeStartOpen && !isNil(start) && deepEqual(processed, start)) {
+        this.#startOOR = true;
         return false;
       }
       const nv = isNil(start) ? processed : call([v, start], start, 'start_value/initial_value');
       if (!isNil(start) && deepEqual(nv, start)) {
         if (deepEqual(processed, start)) {
-          if (this.dedup && this.boundary.seenBefore(this.keyOf(row))) {
-            this._startOOR = true;
+          if (this.#dedup && this.#boundary.seenBefore(this.#keyOf(row))) {
+            this.#startOOR = true;
             return false;
           }
         } else {
-          this._startOOR = true;
+          this.#startOOR = true;
           return false;
         }
       }
-      if (this.dedup && deepEqual(processed, last)) this.boundary.add(this.keyOf(row));
+      if (this.#dedup && deepEqual(processed, last)) this.#boundary.add(this.#keyOf(row));
     } else {
-      this.running = newValue;
-      if (this.dedup) {
-        this.boundary.reset();
-        this.boundary.add(this.keyOf(row));
+      this.#running = newValue;
+      if (this.#dedup) {
+        this.#boundary.reset();
+        this.#boundary.add(this.#keyOf(row));
       }
     }
     return true;
   }
 
-  private missing(row: unknown, found: boolean): boolean {
-    if (this.onMissing === 'raise') {
+  #missing(row: unknown, found: boolean): boolean {
+    if (this.#onMissing === 'raise') {
       const Cls = found ? IncrementalCursorValueNone : IncrementalCursorPathMissing;
       throw new Cls(
         found
-          ? `Cursor path "${this.cursorPath}" has a null value in an item of resource "${this.ctx.resourceName}" (set onCursorValueMissing to 'include' or 'exclude' to accept it)`
-          : `Cursor path "${this.cursorPath}" is missing from an item of resource "${this.ctx.resourceName}" (set onCursorValueMissing to 'include' or 'exclude' to accept it)`,
-        { cursorPath: this.cursorPath, pipeline: this.ctx.pipelineName, resource: this.ctx.resourceName, item: row },
+          ? `Cursor path "${this.cursorPath}" has a null value in an item of resource "${this.#ctx.resourceName}" (set onCursorValueMissing to 'include' or 'exclude' to accept it)`
+          : `Cursor path "${this.cursorPath}" is missing from an item of resource "${this.#ctx.resourceName}" (set onCursorValueMissing to 'include' or 'exclude' to accept it)`,
+        { cursorPath: this.cursorPath, pipeline: this.#ctx.pipelineName, resource: this.#ctx.resourceName, item: row },
       );
     }
-    this._startOOR = false;
-    this._endOOR = false;
-    return this.onMissing === 'include';
+    this.#startOOR = false;
+    this.#endOOR = false;
+    return this.#onMissing === 'include';
   }
 
   /**
@@ -588,8 +600,8 @@ export class Incremental {
   process(items: unknown[]): unknown[] {
     if (!items || items.length === 0) return items ?? [];
     const out: unknown[] = [];
-    const custom = this.dir === 0;
-    const getCursor = this.getCursor;
+    const custom = this.#dir === 0;
+    const getCursor = this.#getCursor;
     const closeOn = this.rowOrder;
     for (let i = 0; i < items.length; i++) {
       const row = items[i];
@@ -597,37 +609,37 @@ export class Incremental {
       const value = getCursor(row);
       const found = value !== undefined;
       let keep: boolean;
-      if (value === null || value === undefined) keep = this.missing(row, found);
-      else keep = custom ? this.filterCustom(row, value) : this.filterMinMax(row, value);
+      if (value === null || value === undefined) keep = this.#missing(row, found);
+      else keep = custom ? this.#filterCustom(row, value) : this.#filterMinMax(row, value);
       if (keep) out.push(row);
-      if (closeOn !== undefined && !this.closed && this.canClose()) this.closed = true;
+      if (closeOn !== undefined && !this.#closed && this.canClose()) this.#closed = true;
     }
-    if (this.dedup) this.settleBoundary();
-    this.writeBack(out.length > 0);
+    if (this.#dedup) this.#settleBoundary();
+    this.#writeBack(out.length > 0);
     return out;
   }
 
-  private writeBack(producedRows: boolean): void {
-    const st = this.state;
+  #writeBack(producedRows: boolean): void {
+    const st = this.#state;
     // forward-only last_value with lag (INC-40); PP-7 fixed: a stored 0 (or '' / false) is still guarded
-    if (this.lagActive && !isNil(this.rawStartValue) && !isNil(this.running)) {
-      this.running = this.best([this.running, this.rawStartValue]);
+    if (this.#lagActive && !isNil(this.#rawStartValue) && !isNil(this.#running)) {
+      this.#running = this.#best([this.#running, this.#rawStartValue]);
     }
-    st.last_value = this.running ?? null;
-    if (producedRows) st.start_value = this.rawStartValue;
-    if (!this.dedup) {
+    st.last_value = this.#running ?? null;
+    if (producedRows) st.start_value = this.#rawStartValue;
+    if (!this.#dedup) {
       if (!Array.isArray(st.unique_hashes) || st.unique_hashes.length !== 0 || isAccessor(st, 'unique_hashes')) setPlain(st, 'unique_hashes', []);
       if ('unique_key_ranges' in st) delete st.unique_key_ranges;
       return;
     }
-    const b = this.boundary;
-    if (b.version === this.writtenVersion) return;
-    this.writtenVersion = b.version;
+    const b = this.#boundary;
+    if (b.version === this.#writtenVersion) return;
+    this.#writtenVersion = b.version;
     const size = b.size;
-    if (!this.warnedLarge && size > DUPLICATE_CURSOR_WARNING_THRESHOLD && (b.startCount <= DUPLICATE_CURSOR_WARNING_THRESHOLD || !b.carry)) {
-      this.warnedLarge = true;
-      this.ctx.warn?.(
-        `Large number of records (${size}) sharing the same value of cursor field '${this.cursorPath}' on resource '${this.ctx.resourceName}'. This can happen if the cursor field has a low resolution (e.g., only stores dates without times), causing many records to share the same cursor value. Consider using a cursor column with higher resolution to reduce the deduplication state size. (tide stores integer primary keys of large boundaries as ranges; other keys are kept as one hash each.)`,
+    if (!this.#warnedLarge && size > DUPLICATE_CURSOR_WARNING_THRESHOLD && (b.startCount <= DUPLICATE_CURSOR_WARNING_THRESHOLD || !b.carry)) {
+      this.#warnedLarge = true;
+      this.#ctx.warn?.(
+        `Large number of records (${size}) sharing the same value of cursor field '${this.cursorPath}' on resource '${this.#ctx.resourceName}'. This can happen if the cursor field has a low resolution (e.g., only stores dates without times), causing many records to share the same cursor value. Consider using a cursor column with higher resolution to reduce the deduplication state size. (tide stores integer primary keys of large boundaries as ranges; other keys are kept as one hash each.)`,
       );
     }
     // lazy: hashed / range-encoded when the state is read (persisted), not after every page: an
