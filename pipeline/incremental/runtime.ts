@@ -56,10 +56,16 @@ type CursorGetter = (row: unknown) => unknown;
 
 const PLAIN = /^[A-Za-z_@][A-Za-z0-9_\-@]*$/;
 
+/** The field name of a cursor path that names one top-level field (`updated_at`, `$.updated_at`), else undefined. */
+export function plainCursorField(path: string): string | undefined {
+  const p = path.trim();
+  return PLAIN.test(p) ? p : p.startsWith('$.') && PLAIN.test(p.slice(2)) ? p.slice(2) : undefined;
+}
+
 function compileCursor(path: string): CursorGetter {
   const p = path.trim();
   if (p === '$') return (row) => row;
-  const plain = PLAIN.test(p) ? p : p.startsWith('$.') && PLAIN.test(p.slice(2)) ? p.slice(2) : undefined;
+  const plain = plainCursorField(p);
   if (plain !== undefined) {
     return (row) => {
       if (row === null || typeof row !== 'object') return undefined;
