@@ -146,7 +146,7 @@ function readTable(name: string, t: StoredSchema): TableSchema {
   const table: TableSchema = { name, columns: {} };
   const hints: Record<string, ColumnHint> = {};
   for (const [cname, c] of Object.entries<StoredSchema>(t.columns ?? {})) {
-    if (c.data_type) table.columns[cname] = readColumn(cname, c);
+    if (isDataColumn(c)) table.columns[cname] = readColumn(cname, c);
     else hints[cname] = readHint(c);
   }
   if (Object.keys(hints).length) table.columnHints = hints;
@@ -162,6 +162,14 @@ function readTable(name: string, t: StoredSchema): TableSchema {
   return table;
 }
 
+/**
+ * A column values have made: dlt completes such a column with its type and nullability. A column
+ * declared in code that no value has reached yet lacks one of them (a hinted type has no `nullable`).
+ */
+function isDataColumn(c: StoredSchema): boolean {
+  return typeof c.data_type === 'string' && typeof c.nullable === 'boolean';
+}
+
 function readColumn(name: string, c: StoredSchema): ColumnSchema {
   const col: ColumnSchema = { name, dataType: c.data_type as DataType, nullable: c.nullable ?? true };
   for (const [k, dk] of COLUMN_KEYS) if (c[dk] !== undefined) (col as unknown as StoredSchema)[k] = c[dk];
@@ -170,6 +178,7 @@ function readColumn(name: string, c: StoredSchema): ColumnSchema {
 
 function readHint(c: StoredSchema): ColumnHint {
   const h: StoredSchema = {};
+  if (c.data_type) h.dataType = c.data_type;
   for (const [k, dk] of COLUMN_KEYS) if (c[dk] !== undefined && k in HINT_KEYS) h[k] = c[dk];
   return h as ColumnHint;
 }
