@@ -13,6 +13,7 @@ import {
   TideError,
 } from '../errors.ts';
 import { BoundarySet, COMPACT_MIN } from './boundary.ts';
+import type { DedupHashForm } from '../normalize/hash.ts';
 import type { Interval } from '../interval.ts';
 import { compare, compareFast, deepEqual, formatLike, show, IncomparableError, LagError, parseIso, shiftByLag } from './compare.ts';
 import {
@@ -33,6 +34,8 @@ export interface BindContext {
   resourcePrimaryKey?: string[];
   /** A data interval from an external scheduler. */
   interval?: Interval;
+  /** The form of new boundary-dedup hashes (default: the latest dlt's, short). */
+  dedupHashForm?: DedupHashForm;
   /** Config lookup for fromConfig(): `[<pipeline>.sources.<resource>]` merged with env, snake_case keys. */
   config?: (pipelineName: string, resourceName: string) => Record<string, unknown> | undefined;
   log?: (message: string) => void;
@@ -315,7 +318,7 @@ export class Incremental {
     this.rawStartValue = this.state.last_value ?? null;
     this.startValue = this.lagged(this.rawStartValue);
     this.running = this.startValue;
-    this.boundary = new BoundarySet(this.dedup ? this.state.unique_hashes : [], this.dedup ? this.state.unique_key_ranges : []);
+    this.boundary = new BoundarySet(this.dedup ? this.state.unique_hashes : [], this.dedup ? this.state.unique_key_ranges : [], ctx.dedupHashForm);
 
     ctx.log?.(
       `Bind incremental on ${ctx.resourceName} with initial_value: ${show(this.initialValue)}, start_value: ${show(this.startValue)}, end_value: ${show(this.endValue)}, func: ${lastValueFuncName(this.func)}, row_order: ${this.rowOrder ?? 'None'}, on_missing: ${this.onMissing}, range_start: ${o.rangeStart ?? 'closed'}, range_end: ${o.rangeEnd ?? 'open'}` +

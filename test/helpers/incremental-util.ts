@@ -22,9 +22,9 @@ export function sortedJson(v: unknown): string {
     .join(',')}}`;
 }
 
-/** dlt's `digest128(json(v))`: the entries of `unique_hashes`. */
-export function dltHash(v: unknown): string {
-  return createHash('shake128', { outputLength: 15 }).update(sortedJson(v), 'utf8').digest('base64').replace(/=+$/, '');
+/** The entries of `unique_hashes` as dlt writes them: 9 bytes since dlt 1.29 (`short`), 15 before (`long`). */
+export function dltHash(v: unknown, form: 'short' | 'long' = 'short'): string {
+  return createHash('shake128', { outputLength: form === 'short' ? 9 : 15 }).update(sortedJson(v), 'utf8').digest('base64').replace(/=+$/, '');
 }
 
 export interface CursorState {
