@@ -46,7 +46,7 @@ export function cursorState(p: Pipeline, source: string, res: string, path: stri
 
 /** The expected cursor state, `unique_hashes` given as dedup-key values (hashed and sorted here). */
 export function expectedCursor(initial: unknown, last: unknown, keys: unknown[], start: unknown): CursorState {
-  return { initial_value: initial, last_value: last, unique_hashes: keys.map(dltHash).sort(), start_value: start };
+  return { initial_value: initial, last_value: last, unique_hashes: keys.map((k) => dltHash(k)).sort(), start_value: start };
 }
 
 /** The whole resource state (or undefined). */
