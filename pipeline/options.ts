@@ -27,7 +27,8 @@ export interface PipelineOptions {
   warn?: (message: string) => void;
   /**
    * The dlt version that shares the dataset (e.g. `'1.26'`): boundary-dedup hashes are written in the
-   * form it reads. Default: the form found in the pipeline's state, else the latest dlt's.
+   * form it reads. Default: `TIDE_DLT_VERSION`, else the form found in the pipeline's state, else the
+   * latest dlt's.
    */
   dltVersion?: string;
 }
@@ -100,7 +101,7 @@ export function resolveOptions(opts: PipelineOptions, destination: Destination, 
     batchSize: opts.batchSize ?? 10_000,
     log: opts.log ?? ((m) => (process.env.TIDE_LOG ? process.stderr.write(`${m}\n`) : undefined)),
     warn: opts.warn ?? ((m) => process.stderr.write(`tide warning: ${m}\n`)),
-    dltVersion: opts.dltVersion,
+    dltVersion: opts.dltVersion ?? (process.env.TIDE_DLT_VERSION || undefined),
   };
 }
 

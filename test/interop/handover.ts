@@ -1,8 +1,9 @@
 /**
  * Hand-overs between tide and dlt on one dataset. A scenario is three runs of one resource; after
  * each run the dataset must hold exactly the scenario's rows whichever tool ran it. Chains alternate
- * the tool (tide → dlt → tide and dlt → tide → dlt), every run starting from an empty working folder,
- * so each one restores state and schema from the dataset the other tool wrote. After every run:
+ * the tool: tide → dlt → tide with every run in an empty working folder (each restores state and
+ * schema from the dataset the other tool wrote), and dlt → tide → dlt with each tool keeping its
+ * working folder (each finds the other's newer state in the dataset). After every run:
  * exact rows (with the run that loaded each), exact nested rows, the cursor the next tool restores
  * (`last_value`, `unique_hashes`), and, on tide's dataset, `dlt pipeline <name> info` and
  * `dlt.dataset(...).row_counts()`.
@@ -212,9 +213,9 @@ const SCENARIOS: Scenario[] = [
 ];
 
 type Tool = 'tide' | 'dlt';
-const CHAINS: Tool[][] = [
-  ['tide', 'dlt', 'tide'],
-  ['dlt', 'tide', 'dlt'],
+const CHAINS: { tools: Tool[]; keepFolders: boolean }[] = [
+  { tools: ['tide', 'dlt', 'tide'], keepFolders: false },
+  { tools: ['dlt', 'tide', 'dlt'], keepFolders: true },
 ];
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
@@ -259,18 +260,27 @@ interface Chain {
   db: pg.Pool;
   /** Load ids of each run, index = run - 1. */
   loads: string[][];
+  /** Each tool's working folder, when runs keep theirs. */
+  folders?: Record<Tool, string>;
 }
 
-function dltEnv(c: Chain): Record<string, string> {
-  return { PG_URL: c.pgUrl, PIPELINE_NAME: c.pipelineName, DATASET: c.datasetName, PIPELINES_DIR: mkdtempSync(join(tmpdir(), 'tide-interop-dlt-')) };
+/** The working folder of a run: the tool's own when the chain keeps folders, else a new one. */
+function folderOf(c: Chain, tool: Tool): string {
+  return c.folders?.[tool] ?? mkdtempSync(join(tmpdir(), `tide-interop-${tool}-`));
 }
+
+function dltEnv(c: Chain, folder = folderOf(c, 'dlt')): Record<string, string> {
+  return { PG_URL: c.pgUrl, PIPELINE_NAME: c.pipelineName, DATASET: c.datasetName, PIPELINES_DIR: folder };
+}
+
+const newFolder = (tool: Tool) => mkdtempSync(join(tmpdir(), `tide-interop-${tool}-`));
 
 async function runTide(c: Chain, s: Scenario, step: Step): Promise<string[]> {
   const p = pipeline({
     pipelineName: c.pipelineName,
     datasetName: c.datasetName,
     destination: postgres(c.pgUrl),
-    pipelinesDir: mkdtempSync(join(tmpdir(), 'tide-interop-tide-')),
+    pipelinesDir: folderOf(c, 'tide'),
     dltVersion: c.version.tideDltVersion,
     warn: () => undefined,
   });
@@ -318,7 +328,7 @@ const cursorOf = (x: any) => x && { last_value: x.last_value, unique_hashes: [..
 
 /** What a dlt user sees on tide's dataset: `dlt pipeline info`, `row_counts()`, the restored cursor. */
 async function expectDltReads(c: Chain, s: Scenario, step: Step): Promise<void> {
-  const seen = await dltSide(c.version, 'inspect', dltEnv(c), { spec: s.spec });
+  const seen = await dltSide(c.version, 'inspect', dltEnv(c, newFolder('dlt')), { spec: s.spec });
   expect({ rc: seen.info_rc, names: seen.info_out.includes(`pipeline_name: ${c.pipelineName}`) }).toEqual({ rc: 0, names: true });
   expect(seen.row_counts).toEqual(Object.fromEntries(Object.entries(step.tables).map(([t, rows]) => [t, rows.length])));
   if (step.cursor) expect(cursorOf(seen.cursor)).toEqual(expectedCursor(c, s, step));
@@ -327,7 +337,7 @@ async function expectDltReads(c: Chain, s: Scenario, step: Step): Promise<void> 
 /** What tide restores from dlt's dataset. */
 async function expectTideReads(c: Chain, s: Scenario, step: Step): Promise<void> {
   if (!step.cursor) return;
-  const p = pipeline({ pipelineName: c.pipelineName, datasetName: c.datasetName, destination: postgres(c.pgUrl), pipelinesDir: mkdtempSync(join(tmpdir(), 'tide-interop-read-')) });
+  const p = pipeline({ pipelineName: c.pipelineName, datasetName: c.datasetName, destination: postgres(c.pgUrl), pipelinesDir: newFolder('tide') });
   try {
     const state = (await p.syncFromDestination()) as any;
     expect(cursorOf(state.sources?.[c.pipelineName]?.resources?.[s.spec.resource]?.incremental?.[s.spec.cursor!])).toEqual(expectedCursor(c, s, step));
@@ -349,14 +359,15 @@ export function handoverSuite(label: string, version: DltVersion): void {
 
   describe(`hand-over tide ⇄ dlt ${label}`, () => {
     for (const s of SCENARIOS) {
-      for (const tools of CHAINS) {
-        it(`${s.name}: ${tools.join(' → ')}`, async () => {
+      for (const { tools, keepFolders } of CHAINS) {
+        it(`${s.name}: ${tools.join(' → ')} (${keepFolders ? 'each tool keeps its working folder' : 'empty working folders'})`, async () => {
           // dlt refuses a Postgres URL without a password; the test server trusts any
           const pgUrl = inject('pgUrl').replace(/^postgres:\/\/([^:@/]+)@/, 'postgres://$1:interop@');
           const db = new pg.Pool({ connectionString: pgUrl, max: 2, types: { getTypeParser: bigintAsNumber } as pg.CustomTypesConfig });
           pools.push(db);
           const name = `interop_${randomBytes(4).toString('hex')}`;
           const c: Chain = { version, pipelineName: name, datasetName: `${name}_data`, pgUrl, db, loads: [] };
+          if (keepFolders) c.folders = { tide: newFolder('tide'), dlt: newFolder('dlt') };
           for (let i = 0; i < 3; i++) {
             const step = s.steps[i];
             const tool = tools[i];
