@@ -309,7 +309,7 @@ describe('boundary deduplication (INC-25..INC-29)', () => {
   } as const;
 
   for (const form of ['long', 'short'] as const) {
-    it(`INC-26 hash vectors in state: ${form} form (dlt ${form === 'long' ? '1.26' : '1.31'})`, () => {
+    it(`dedup hash vectors in state: ${form} form (dlt ${form === 'long' ? '1.26' : '1.31'})`, () => {
       const v = VECTORS[form];
       const ctx = (rs: Record<string, unknown> = {}) => mkctx(rs, { dedupHashForm: form }).ctx;
       const rs: Record<string, unknown> = {};
@@ -330,7 +330,7 @@ describe('boundary deduplication (INC-25..INC-29)', () => {
     });
   }
 
-  it('INC-26 a Date key: dlt 1.31 hashes its epoch microseconds', () => {
+  it('a Date dedup key: dlt 1.31 hashes its epoch microseconds', () => {
     expect(dedupHash(new Date('2024-03-01T08:00:00Z'), 'short')).toBe(VECTORS.short.date);
   });
 
