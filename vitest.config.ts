@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    // forks only: worker threads segfault with the Temporal native bridge (temporal.md §0.3)
+    // forks only: worker threads segfault with the Temporal native bridge
     pool: 'forks',
     maxWorkers: 2,
     globalSetup: ['./test/helpers/global-setup.ts'],

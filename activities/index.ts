@@ -9,61 +9,11 @@ import type { Pipeline } from '../pipeline/pipeline.ts';
 import { pipeline } from '../destinations/default.ts';
 import type { PipelineDefinition } from '../pipeline/define.ts';
 import type { Destination } from '../pipeline/destination.ts';
-import { ExtractError, LoadError, TideError } from '../pipeline/errors.ts';
+import { formatInstant, parseInstant, type IsoInterval } from '../pipeline/interval.ts';
 import { tideHome } from '../common/home.ts';
+import { totalRows, type ExtractInput, type ExtractResult, type LoadInput, type LoadResult, type ScheduleIntervalInput } from '../temporal/payloads.ts';
+import { toFailure } from './failure.ts';
 import { msToTs, tsToMs } from '@temporalio/common/lib/time.js';
-
-/** A data interval as ISO-8601 strings (payload-friendly). */
-export interface IntervalArg {
-  start: string;
-  end: string;
-}
-
-export type RunKind = 'scheduled' | 'backfill' | 'manual';
-
-export interface ExtractInput {
-  pipeline: string;
-  interval?: IntervalArg;
-  kind?: RunKind;
-}
-
-/** What `extract` returns: a reference to the staged package. */
-export interface ExtractResult {
-  /** null when there was nothing to load */
-  loadId: string | null;
-  /** The activity attempt that produced this result (1 = first try). */
-  attempt: number;
-  datasetName: string;
-  tables: Record<string, number>;
-  items: number;
-}
-
-export interface LoadInput {
-  pipeline: string;
-  loadId: string;
-}
-
-export interface LoadResult {
-  loadId: string;
-  attempt: number;
-  /** false when this load id had already been committed (a retried load) */
-  applied: boolean;
-  tables: Record<string, number>;
-}
-
-export { NON_RETRYABLE_ERROR_TYPES } from '../workflows/shared.ts';
-
-function toFailure(e: unknown): unknown {
-  if (!(e instanceof TideError)) return e;
-  const retryable = e instanceof ExtractError || (e instanceof LoadError && e.retryable);
-  return ApplicationFailure.create({
-    message: e.message,
-    type: e.name,
-    nonRetryable: !retryable,
-    details: [{ pipeline: e.pipeline, resource: e.resource, table: e.table, column: e.column }],
-    cause: e,
-  });
-}
 
 export interface ActivityOptions {
   /** One destination (connection pool) shared by every activity of the worker. */
@@ -80,8 +30,12 @@ export function createActivities(defs: readonly PipelineDefinition[], opts: Acti
   const open = (name: string): { def: PipelineDefinition; p: Pipeline } => {
     const def = byName.get(name);
     if (!def) throw ApplicationFailure.nonRetryable(`No pipeline "${name}" on this worker (it has: ${[...byName.keys()].join(', ')})`, 'UnknownPipeline');
-    const p = pipeline({ pipelineName: def.name, datasetName: def.datasetName, destination: def.destination ?? opts.destination, pipelinesDir });
-    return { def, p };
+    try {
+      return { def, p: pipeline({ pipelineName: def.name, datasetName: def.datasetName, destination: def.destination ?? opts.destination, pipelinesDir }) };
+    } catch (e) {
+      // a bad definition (e.g. a ConfigurationError) fails the activity as the error class says
+      throw toFailure(e);
+    }
   };
 
   /**
@@ -118,13 +72,12 @@ export function createActivities(defs: readonly PipelineDefinition[], opts: Acti
             ctx.heartbeat({ items: pr.items, rows: pr.rows });
           },
         });
-        const tables = Object.fromEntries(Object.entries(info.tables).map(([t, v]) => [t, v.rows]));
         return {
           loadId: info.loadId,
           attempt: ctx.info.attempt,
           datasetName: info.datasetName,
-          tables,
-          items: items || Object.values(tables).reduce((a, b) => a + b, 0),
+          tables: info.tables,
+          items: items || totalRows(info.tables),
         };
       });
     },
@@ -137,7 +90,7 @@ export function createActivities(defs: readonly PipelineDefinition[], opts: Acti
           loadId: r.loadId,
           attempt: ctx.info.attempt,
           applied: r.applied,
-          tables: Object.fromEntries(Object.entries(r.tables).map(([t, v]) => [t, v.rows])),
+          tables: r.tables,
         };
       });
     },
@@ -149,9 +102,9 @@ export function createActivities(defs: readonly PipelineDefinition[], opts: Acti
  * spec, read from Temporal (`ListScheduleMatchingTimes`). A time off the spec (a manual trigger)
  * is floored to the last matching time first.
  */
-async function scheduleInterval(input: { scheduleId: string; nominal: string }): Promise<IntervalArg> {
+async function scheduleInterval(input: ScheduleIntervalInput): Promise<IsoInterval> {
   const client = Context.current().client;
-  const nominal = Date.parse(input.nominal);
+  const nominal = parseInstant(input.nominal, 'nominal time').getTime();
   const DAY = 86_400_000;
   for (const back of [DAY, 8 * DAY, 32 * DAY, 367 * DAY, 4 * 367 * DAY]) {
     const res = await client.workflowService.listScheduleMatchingTimes({
@@ -161,10 +114,7 @@ async function scheduleInterval(input: { scheduleId: string; nominal: string }):
       endTime: msToTs(nominal),
     });
     const times = (res.startTime ?? []).map((t) => tsToMs(t)).filter((t) => t <= nominal).sort((a, b) => a - b);
-    if (times.length >= 2) {
-      const iso = (ms: number) => new Date(ms).toISOString().replace('.000Z', 'Z');
-      return { start: iso(times[times.length - 2]), end: iso(times[times.length - 1]) };
-    }
+    if (times.length >= 2) return { start: formatInstant(new Date(times[times.length - 2])), end: formatInstant(new Date(times[times.length - 1])) };
   }
   throw ApplicationFailure.nonRetryable(`Schedule ${input.scheduleId} has no two matching times before ${input.nominal}`, 'NoScheduleInterval');
 }

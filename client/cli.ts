@@ -11,6 +11,8 @@ import { TideClient } from './temporal.ts';
 import { TideError } from '../pipeline/errors.ts';
 import { tideHome } from '../common/home.ts';
 import { portOr } from '../common/net.ts';
+import { EVERY_OFFSET_MS, intervalEndingAt } from '../temporal/grid.ts';
+import { DEFAULT_TASK_QUEUE, intervalWorkflowId, scheduleId } from '../temporal/ids.ts';
 
 /** The pipelines module used when `--pipelines` is not given. */
 export const DEFAULT_PIPELINES_FILES = ['tide.pipelines.ts', 'tide.pipelines.js'];
@@ -134,7 +136,7 @@ function temporalOpts(cmd: Command): Command {
   return cmd
     .option('--address <host:port>', 'Temporal frontend (default: TEMPORAL_ADDRESS or localhost:7233)')
     .option('--namespace <ns>', 'Temporal namespace (default: TEMPORAL_NAMESPACE or default)')
-    .option('--task-queue <name>', 'task queue of the tide workers', 'tide');
+    .option('--task-queue <name>', 'task queue of the tide workers', DEFAULT_TASK_QUEUE);
 }
 
 async function withClient<T>(o: { address?: string; namespace?: string; taskQueue?: string }, fn: (c: TideClient) => Promise<T>): Promise<T> {
@@ -158,7 +160,7 @@ async function workerCommand(o: { pipelines?: string; address?: string; namespac
   const defs = await loadPipelines(o.pipelines);
   const { createWorker } = await import('../worker/index.ts');
   const { worker, close } = await createWorker({ pipelines: defs, address: o.address, namespace: o.namespace, taskQueue: o.taskQueue });
-  process.stderr.write(`tide worker: ${defs.length} pipeline(s) [${defs.map((d) => d.name).join(', ')}] on task queue "${o.taskQueue ?? 'tide'}"; Ctrl-C stops\n`);
+  process.stderr.write(`tide worker: ${defs.length} pipeline(s) [${defs.map((d) => d.name).join(', ')}] on task queue "${o.taskQueue ?? DEFAULT_TASK_QUEUE}"; Ctrl-C stops\n`);
   const running = worker.run();
   await Promise.race([untilSignal().then(() => worker.getState() === 'RUNNING' && worker.shutdown()), running]);
   await running;
@@ -194,15 +196,14 @@ async function devCommand(o: { pipelines?: string; port?: string; uiPort?: strin
       for (const [k, url] of Object.entries(client.pipelineFilters(d.name))) out.write(`    ${k.padEnd(9)} runs: ${url}\n`);
     }
     // a first run of each scheduled pipeline right away, over its last complete interval
-    const { intervalEndingAt, EVERY_OFFSET_MS } = await import('../workflows/shared.ts');
     for (const d of defs) {
       if (!d.schedule || !('every' in d.schedule)) continue;
       const iv = intervalEndingAt(Date.now(), d.schedule.every, EVERY_OFFSET_MS[d.schedule.every]);
       out.write(`\n  first run of ${d.name} over its last complete interval [${iv.start} → ${iv.end}) …\n`);
       try {
         const r = await client.runNow(d.name, iv);
-        out.write(`    ${r.loadId ? `load ${r.loadId}:` : 'nothing new'} ${Object.entries(r.tables).map(([t, n]) => `${t} ${n} rows`).join(', ')}\n`);
-        out.write(`    ${client.workflowUrl(`tide/${d.name}/${iv.start}/${iv.end}`)}\n`);
+        out.write(`    ${r.loadId ? `load ${r.loadId}:` : 'nothing new'} ${Object.entries(r.tables).map(([t, n]) => `${t} ${n.rows} rows`).join(', ')}\n`);
+        out.write(`    ${client.workflowUrl(intervalWorkflowId(d.name, iv))}\n`);
       } catch (e) {
         out.write(`    failed: ${(e as Error).message}\n`);
       }
@@ -262,7 +263,7 @@ async function scheduleCommand(action: string, name: string | undefined, o: { pi
       default:
         throw new TideError(`Unknown schedule action "${action}": use create, list, pause, unpause, trigger or delete`);
     }
-    process.stdout.write(`schedule tide/${name}: ${action} done\n`);
+    process.stdout.write(`schedule ${scheduleId(name)}: ${action} done\n`);
   });
 }
 
@@ -270,7 +271,7 @@ async function backfillCommand(name: string, o: { from: string; to: string; ever
   if (!['hour', 'day', 'week'].includes(o.every)) throw new TideError(`--every must be hour, day or week, got "${o.every}"`);
   await withClient(o, async (c) => {
     const h = await c.startBackfill({ pipeline: name, from: o.from, to: o.to, every: o.every as ScheduleEvery, parallel: o.parallel ? Number(o.parallel) : 1 });
-    process.stderr.write(`backfill ${h.workflowId}\n  ${c.workflowUrl(h.workflowId)}\n  runs: ${c.filterUrl(`TidePipeline = '${name}' AND TideKind = 'backfill'`)}\n`);
+    process.stderr.write(`backfill ${h.workflowId}\n  ${c.workflowUrl(h.workflowId)}\n  runs: ${c.pipelineFilters(name).backfill}\n`);
     const { default: cliProgress } = await import('cli-progress');
     const bar = new cliProgress.SingleBar(
       { format: '  {bar} {value}/{total} intervals | running {running} | failed {failed} | rows {rows}', hideCursor: true, noTTYOutput: true, notTTYSchedule: 5000 },

@@ -6,7 +6,7 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { Connection } from '@temporalio/client';
-import { SA } from '../workflows/shared.ts';
+import { devServerSearchAttributeFlags } from '../temporal/registration.ts';
 import { freePort } from '../common/net.ts';
 
 /**
@@ -104,14 +104,7 @@ export async function startDevServer(opts: DevServerOptions & { install?: boolea
   const namespace = opts.namespace ?? 'default';
   const ui = opts.ui ?? false;
   const uiPort = opts.uiPort ?? (ui ? port + 1000 : undefined);
-  const saArgs = [
-    `${SA.pipeline.name}=Keyword`,
-    `${SA.kind.name}=Keyword`,
-    `${SA.loadId.name}=Keyword`,
-    `${SA.intervalStart.name}=Datetime`,
-    `${SA.intervalEnd.name}=Datetime`,
-    `${SA.rows.name}=Int`,
-  ].flatMap((a) => ['--search-attribute', a]);
+  const saArgs = devServerSearchAttributeFlags();
   if (!bin) {
     // last resort for users with internet: the SDK downloads the CLI
     const { TestWorkflowEnvironment } = await import('@temporalio/testing');

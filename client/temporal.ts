@@ -3,20 +3,23 @@
  * The CLI (`tide schedule|backfill|runs`) is a thin layer over it.
  */
 import { Client, Connection, ScheduleOverlapPolicy, ScheduleNotFoundError, WorkflowIdConflictPolicy, WorkflowIdReusePolicy, type WorkflowHandle } from '@temporalio/client';
-import type { PipelineDefinition, ScheduleSpec } from '../pipeline/define.ts';
-import type { backfill, BackfillProgress, pipelineRun, PipelineRunResult, scheduledRun } from '../workflows/index.ts';
+import type { PipelineDefinition, ScheduleEvery, ScheduleSpec } from '../pipeline/define.ts';
+import type { IsoInterval } from '../pipeline/interval.ts';
+import type { backfill, pipelineRun, scheduledRun } from '../workflows/index.ts';
+import { temporalAddress, temporalNamespace, temporalUiUrl } from '../temporal/connection.ts';
+import { EVERY_MS, EVERY_OFFSET_MS, splitInterval } from '../temporal/grid.ts';
 import {
+  BACKFILL_PROGRESS_QUERY,
   DEFAULT_TASK_QUEUE,
-  EVERY_MS,
-  EVERY_OFFSET_MS,
-  SA,
   backfillWorkflowId,
   intervalWorkflowId,
+  manualRunWorkflowId,
+  pipelineOfScheduleId,
   scheduleId,
-  splitInterval,
-  type Every,
-  type Interval,
-} from '../workflows/shared.ts';
+  scheduledRunWorkflowId,
+} from '../temporal/ids.ts';
+import type { BackfillProgress, PipelineRunResult } from '../temporal/payloads.ts';
+import { SA, runAttributes, runsQuery } from '../temporal/search-attributes.ts';
 
 export interface TideClientOptions {
   /** Default `TEMPORAL_ADDRESS`, else `localhost:7233`. */
@@ -49,13 +52,6 @@ export interface RunRow {
   url: string;
 }
 
-function defaultUi(address: string, namespace: string): string {
-  const [host, port] = address.split(':');
-  const h = host === 'localhost' || host === '' ? '127.0.0.1' : host;
-  return `http://${h}:${Number(port ?? 7233) + 1000}`;
-  void namespace;
-}
-
 export class TideClient {
   readonly client: Client;
   readonly namespace: string;
@@ -72,14 +68,14 @@ export class TideClient {
   }
 
   static async connect(opts: TideClientOptions = {}): Promise<TideClient> {
-    const address = opts.address ?? process.env.TEMPORAL_ADDRESS ?? 'localhost:7233';
-    const namespace = opts.namespace ?? process.env.TEMPORAL_NAMESPACE ?? 'default';
+    const address = opts.address ?? temporalAddress();
+    const namespace = opts.namespace ?? temporalNamespace();
     const connection = await Connection.connect({ address, connectTimeout: 5000 });
     return new TideClient(connection, {
       address,
       namespace,
       taskQueue: opts.taskQueue ?? DEFAULT_TASK_QUEUE,
-      uiUrl: (opts.uiUrl ?? process.env.TIDE_UI_URL ?? defaultUi(address, namespace)).replace(/\/$/, ''),
+      uiUrl: (opts.uiUrl ?? temporalUiUrl(address)).replace(/\/$/, ''),
     });
   }
 
@@ -98,12 +94,11 @@ export class TideClient {
   }
   /** Ready-made filters of one pipeline's runs. */
   pipelineFilters(pipeline: string): Record<string, string> {
-    const p = `TidePipeline = '${pipeline}'`;
     return {
-      all: this.filterUrl(p),
-      scheduled: this.filterUrl(`${p} AND TideKind = 'scheduled'`),
-      backfill: this.filterUrl(`${p} AND TideKind = 'backfill'`),
-      failed: this.filterUrl(`${p} AND ExecutionStatus = 'Failed'`),
+      all: this.filterUrl(runsQuery(pipeline)),
+      scheduled: this.filterUrl(runsQuery(pipeline, 'scheduled')),
+      backfill: this.filterUrl(runsQuery(pipeline, 'backfill')),
+      failed: this.filterUrl(`${runsQuery(pipeline)} AND ExecutionStatus = 'Failed'`),
     };
   }
   scheduleUrl(pipeline: string): string {
@@ -114,7 +109,7 @@ export class TideClient {
   /** Creates the pipeline's schedule, or updates it when it exists (idempotent). */
   async createSchedule(pipeline: string, spec: ScheduleSpec, opts: ScheduleOptions = {}): Promise<{ scheduleId: string; created: boolean }> {
     const id = scheduleId(pipeline);
-    let every: Every | number | undefined;
+    let every: ScheduleEvery | undefined;
     let offsetMs = 0;
     let temporalSpec;
     if ('every' in spec) {
@@ -129,11 +124,8 @@ export class TideClient {
       workflowType: 'scheduledRun' as unknown as typeof scheduledRun,
       args: [every !== undefined ? { pipeline, every, offsetMs } : { pipeline, scheduleId: id }] as Parameters<typeof scheduledRun>,
       taskQueue: this.taskQueue,
-      workflowId: `tide/${pipeline}/scheduled`,
-      typedSearchAttributes: [
-        { key: SA.pipeline, value: pipeline },
-        { key: SA.kind, value: 'scheduled' },
-      ],
+      workflowId: scheduledRunWorkflowId(pipeline),
+      typedSearchAttributes: runAttributes(pipeline, 'scheduled'),
       staticSummary: `${pipeline}: scheduled run (${'every' in spec ? `every ${spec.every}` : `cron ${spec.cron}`})`,
     };
     const policies = {
@@ -156,10 +148,11 @@ export class TideClient {
   async listSchedules(): Promise<{ pipeline: string; scheduleId: string; paused: boolean; next?: Date; spec: string }[]> {
     const out = [];
     for await (const s of this.client.schedule.list()) {
-      if (!s.scheduleId.startsWith('tide/')) continue;
+      const pipeline = pipelineOfScheduleId(s.scheduleId);
+      if (pipeline === undefined) continue;
       const iv = s.spec?.intervals?.[0];
       out.push({
-        pipeline: s.scheduleId.slice(5),
+        pipeline,
         scheduleId: s.scheduleId,
         paused: s.state.paused,
         next: s.info.nextActionTimes?.[0],
@@ -194,8 +187,8 @@ export class TideClient {
 
   // ------------------------------------------------------------------ runs
   /** Runs one pipeline now on the workers, over an interval or on its cursor state, and waits. */
-  async runNow(pipeline: string, interval?: Interval): Promise<PipelineRunResult> {
-    const workflowId = interval ? intervalWorkflowId(pipeline, interval) : `tide/${pipeline}/manual/${Date.now()}`;
+  async runNow(pipeline: string, interval?: IsoInterval): Promise<PipelineRunResult> {
+    const workflowId = interval ? intervalWorkflowId(pipeline, interval) : manualRunWorkflowId(pipeline, Date.now());
     return this.client.workflow.execute('pipelineRun' as unknown as typeof pipelineRun, {
       taskQueue: this.taskQueue,
       workflowId,
@@ -203,17 +196,13 @@ export class TideClient {
       workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
       // the same interval already running (a retry, a backfill): wait for that run instead of failing
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
-      typedSearchAttributes: [
-        { key: SA.pipeline, value: pipeline },
-        { key: SA.kind, value: 'manual' },
-        ...(interval ? [{ key: SA.intervalStart, value: new Date(interval.start) }, { key: SA.intervalEnd, value: new Date(interval.end) }] : []),
-      ],
+      typedSearchAttributes: runAttributes(pipeline, 'manual', interval),
       staticSummary: `${pipeline}${interval ? ` [${interval.start} → ${interval.end})` : ''} manual`,
     });
   }
 
   /** Starts (or joins, if already running) a backfill of `[from, to)`. */
-  async startBackfill(opts: { pipeline: string; from: string; to: string; every: Every; parallel?: number }): Promise<WorkflowHandle<typeof backfill>> {
+  async startBackfill(opts: { pipeline: string; from: string; to: string; every: ScheduleEvery; parallel?: number }): Promise<WorkflowHandle<typeof backfill>> {
     const intervals = splitInterval(opts.from, opts.to, opts.every);
     const from = intervals[0].start;
     const to = intervals[intervals.length - 1].end;
@@ -223,17 +212,14 @@ export class TideClient {
       args: [{ pipeline: opts.pipeline, from, to, every: opts.every, parallel: opts.parallel ?? 1 }],
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
       workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
-      typedSearchAttributes: [
-        { key: SA.pipeline, value: opts.pipeline },
-        { key: SA.kind, value: 'backfill' },
-      ],
+      typedSearchAttributes: runAttributes(opts.pipeline, 'backfill'),
       staticSummary: `${opts.pipeline}: backfill [${from} → ${to}) every ${opts.every}, parallel ${opts.parallel ?? 1}`,
     }) as Promise<WorkflowHandle<typeof backfill>>;
   }
 
   async backfillProgress(handle: WorkflowHandle<typeof backfill>): Promise<BackfillProgress | undefined> {
     try {
-      return await handle.query<BackfillProgress>('progress');
+      return await handle.query<BackfillProgress>(BACKFILL_PROGRESS_QUERY);
     } catch {
       return undefined;
     }
@@ -242,7 +228,7 @@ export class TideClient {
   /** Recent runs of a pipeline (interval, status, rows, attempts, link), newest first. */
   async runs(pipeline: string, limit = 20): Promise<RunRow[]> {
     const out: RunRow[] = [];
-    for await (const w of this.client.workflow.list({ query: `TidePipeline = '${pipeline.replace(/'/g, "\\'")}' AND WorkflowType = 'pipelineRun'`, pageSize: limit })) {
+    for await (const w of this.client.workflow.list({ query: `${runsQuery(pipeline)} AND WorkflowType = 'pipelineRun'`, pageSize: limit })) {
       const sa = w.typedSearchAttributes;
       // attempts: recorded in the memo when the run completes; for a running one, its pending activity's attempt
       const memo = w.memo as { attempts?: { extract: number; load?: number } } | undefined;

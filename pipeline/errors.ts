@@ -79,8 +79,10 @@ export class ResourceDefinitionError extends TideError {}
 /** A started generator was passed where a resource function is expected (dlt's IncrementalUnboundError). */
 export class IncrementalUnboundError extends ResourceDefinitionError {}
 
-/** The resource's own code threw while extracting. */
-export class ExtractError extends TideError {}
+/** The resource's own code threw while extracting: often a flaky upstream, so a retry may help. */
+export class ExtractError extends TideError {
+  override readonly retryable: boolean = true;
+}
 
 /** An item could not be turned into rows (cyclic object, bad key, invalid date…). */
 export class NormalizeError extends TideError {}

@@ -19,7 +19,7 @@ export interface RefreshPlan {
   forceState: boolean;
 }
 
-export const NO_REFRESH: RefreshPlan = Object.freeze({ drop: [], truncate: [], forceState: false }) as RefreshPlan;
+const NO_REFRESH: RefreshPlan = Object.freeze({ drop: [], truncate: [], forceState: false }) as RefreshPlan;
 
 export function planRefresh(plan: RunPlan, schema: Schema, mode: RefreshMode | undefined, draft: PipelineState): RefreshPlan {
   if (!mode) return NO_REFRESH;

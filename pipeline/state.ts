@@ -73,7 +73,7 @@ function sortDeep(v: unknown): unknown {
 const HASH_EXCLUDED = new Set(['_local', '_state_version', '_state_engine_version', '_version_hash']);
 
 /** base64(sha3-256(typed JSON with sorted keys, without _local and version fields)) (ST-4). */
-export function stateHash(state: PipelineState): string {
+function stateHash(state: PipelineState): string {
   const copy: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(state)) if (!HASH_EXCLUDED.has(k)) copy[k] = v;
   return createHash('sha3-256').update(encodeTypedJson(copy, true)).digest('base64');

@@ -9,7 +9,9 @@ import { createActivities } from '../activities/index.ts';
 import type { PipelineDefinition } from '../pipeline/define.ts';
 import type { Destination } from '../pipeline/destination.ts';
 import { postgres } from '../destinations/postgres/client.ts';
-import { DEFAULT_TASK_QUEUE, SA } from '../workflows/shared.ts';
+import { temporalAddress, temporalNamespace } from '../temporal/connection.ts';
+import { DEFAULT_TASK_QUEUE } from '../temporal/ids.ts';
+import { searchAttributeRegistrations } from '../temporal/registration.ts';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
@@ -33,18 +35,7 @@ const quietLogger = {
 export async function registerSearchAttributes(address: string, namespace: string): Promise<void> {
   const connection = await Connection.connect({ address });
   try {
-    // temporal.api.enums.v1.IndexedValueType
-    const KEYWORD = 2;
-    const INT = 3;
-    const DATETIME = 6;
-    const wanted: Record<string, number> = {
-      [SA.pipeline.name]: KEYWORD,
-      [SA.kind.name]: KEYWORD,
-      [SA.loadId.name]: KEYWORD,
-      [SA.intervalStart.name]: DATETIME,
-      [SA.intervalEnd.name]: DATETIME,
-      [SA.rows.name]: INT,
-    };
+    const wanted = searchAttributeRegistrations();
     const existing = await connection.operatorService.listSearchAttributes({ namespace });
     const missing = Object.fromEntries(Object.entries(wanted).filter(([k]) => !(k in (existing.customAttributes ?? {}))));
     if (Object.keys(missing).length) {
@@ -85,8 +76,8 @@ function installRuntime(): void {
 
 /** Creates a worker (not yet running). `worker.run()` polls until `worker.shutdown()`. */
 export async function createWorker(opts: WorkerOptions): Promise<{ worker: Worker; close: () => Promise<void> }> {
-  const address = opts.address ?? process.env.TEMPORAL_ADDRESS ?? 'localhost:7233';
-  const namespace = opts.namespace ?? process.env.TEMPORAL_NAMESPACE ?? 'default';
+  const address = opts.address ?? temporalAddress();
+  const namespace = opts.namespace ?? temporalNamespace();
   installRuntime();
   await registerSearchAttributes(address, namespace);
   const destination = opts.destination ?? postgres();

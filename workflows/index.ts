@@ -25,87 +25,75 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import type { TideActivities, ExtractResult, IntervalArg, RunKind } from '../activities/index.ts';
-import { NON_RETRYABLE_ERROR_TYPES, SA, SCHEDULED_START_TIME, intervalEndingAt, intervalWorkflowId, splitInterval, type Every, type Interval } from './shared.ts';
-
-const NON_RETRYABLE = NON_RETRYABLE_ERROR_TYPES;
+import { formatInstant, parseInstant, type IsoInterval } from '../pipeline/interval.ts';
+import type { TideActivities } from '../activities/index.ts';
+import { intervalEndingAt, splitInterval } from '../temporal/grid.ts';
+import { BACKFILL_PROGRESS_QUERY, intervalWorkflowId, scheduleId } from '../temporal/ids.ts';
+import {
+  readTableCounts,
+  totalRows,
+  type BackfillInput,
+  type BackfillProgress,
+  type ExtractResult,
+  type PipelineRunInput,
+  type PipelineRunResult,
+  type RunKind,
+  type ScheduledRunInput,
+  type TableCounts,
+} from '../temporal/payloads.ts';
+import { activityRetryPolicy } from '../temporal/retry.ts';
+import { SCHEDULED_START_TIME, resultAttributes, runAttributes } from '../temporal/search-attributes.ts';
 
 // both activities heartbeat every 5 s from a timer: a killed worker's attempt is retried after 30 s
 const { extract } = proxyActivities<TideActivities>({
   startToCloseTimeout: '2 hours',
   heartbeatTimeout: '30 seconds',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
+  retry: activityRetryPolicy(5),
 });
 const { scheduleInterval } = proxyActivities<TideActivities>({
   startToCloseTimeout: '1 minute',
-  retry: { maximumAttempts: 5, nonRetryableErrorTypes: ['NoScheduleInterval'] },
+  retry: activityRetryPolicy(5),
 });
 const { load } = proxyActivities<TideActivities>({
   startToCloseTimeout: '2 hours',
   heartbeatTimeout: '30 seconds',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE },
+  retry: activityRetryPolicy(10),
 });
-
-export interface PipelineRunInput {
-  pipeline: string;
-  interval?: IntervalArg;
-  kind?: RunKind;
-}
-
-export interface PipelineRunResult {
-  pipeline: string;
-  interval?: IntervalArg;
-  loadId: string | null;
-  /** false when the load had been committed by an earlier attempt */
-  applied: boolean;
-  tables: Record<string, number>;
-  rows: number;
-  /** Attempts each activity took (1 = first try). */
-  attempts: { extract: number; load?: number };
-}
 
 /** One run: extract (stage) → load (commit data + state + `_dlt_loads` together). */
 export async function pipelineRun(input: PipelineRunInput): Promise<PipelineRunResult> {
   const ex: ExtractResult = await extract({ pipeline: input.pipeline, interval: input.interval, kind: input.kind });
   let applied = false;
-  let tables = ex.tables;
+  let tables = readTableCounts(ex.tables);
   const attempts: PipelineRunResult['attempts'] = { extract: ex.attempt };
   if (ex.loadId) {
     const r = await load({ pipeline: input.pipeline, loadId: ex.loadId });
     applied = r.applied;
     attempts.load = r.attempt;
-    tables = Object.keys(r.tables).length ? r.tables : tables;
+    tables = Object.keys(r.tables).length ? readTableCounts(r.tables) : tables;
   }
-  const rows = Object.values(tables).reduce((a, b) => a + b, 0);
-  upsertSearchAttributes([
-    { key: SA.rows, value: rows },
-    ...(ex.loadId ? [{ key: SA.loadId, value: ex.loadId }] : []),
-  ]);
+  const rows = totalRows(tables);
+  upsertSearchAttributes(resultAttributes(rows, ex.loadId));
   upsertMemo({ summary: summarize(input.pipeline, input.interval, tables, ex.loadId), tables, attempts });
   return { pipeline: input.pipeline, interval: input.interval, loadId: ex.loadId, applied, tables, rows, attempts };
 }
 
-function summarize(pipeline: string, interval: IntervalArg | undefined, tables: Record<string, number>, loadId: string | null): string {
+function summarize(pipeline: string, interval: IsoInterval | undefined, tables: TableCounts, loadId: string | null): string {
   const iv = interval ? ` [${interval.start} → ${interval.end})` : '';
   const t = Object.entries(tables)
-    .map(([k, v]) => `${k}: ${v}`)
+    .map(([k, v]) => `${k}: ${v.rows}`)
     .join(', ');
   return `${pipeline}${iv}: ${loadId ? `load ${loadId}, ${t || 'no rows'}` : 'nothing new'}`;
 }
 
-function childOptions(pipeline: string, interval: Interval, kind: RunKind) {
+function childOptions(pipeline: string, interval: IsoInterval, kind: RunKind) {
   return {
     workflowId: intervalWorkflowId(pipeline, interval),
     args: [{ pipeline, interval, kind }] as [PipelineRunInput],
     parentClosePolicy: ParentClosePolicy.ABANDON,
     workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
     staticSummary: `${pipeline} [${interval.start} → ${interval.end}) ${kind}`,
-    typedSearchAttributes: [
-      { key: SA.pipeline, value: pipeline },
-      { key: SA.kind, value: kind },
-      { key: SA.intervalStart, value: new Date(interval.start) },
-      { key: SA.intervalEnd, value: new Date(interval.end) },
-    ],
+    typedSearchAttributes: runAttributes(pipeline, kind, interval),
   };
 }
 
@@ -113,7 +101,7 @@ function childOptions(pipeline: string, interval: Interval, kind: RunKind) {
  * Runs one interval as a child with the canonical id. If that interval is already running (a
  * backfill and the schedule met on it), waits and tries again: one interval never runs twice at once.
  */
-async function runInterval(pipeline: string, interval: Interval, kind: RunKind): Promise<PipelineRunResult> {
+async function runInterval(pipeline: string, interval: IsoInterval, kind: RunKind): Promise<PipelineRunResult> {
   for (let attempt = 0; ; attempt++) {
     try {
       return await executeChild(pipelineRun, childOptions(pipeline, interval, kind));
@@ -125,15 +113,6 @@ async function runInterval(pipeline: string, interval: Interval, kind: RunKind):
       throw e;
     }
   }
-}
-
-export interface ScheduledRunInput {
-  pipeline: string;
-  /** The schedule's grid: a named interval or a length in ms, with its offset from the epoch. */
-  every?: Every | number;
-  offsetMs?: number;
-  /** A cron schedule: the interval comes from the schedule's own matching times. */
-  scheduleId?: string;
 }
 
 /**
@@ -149,46 +128,16 @@ export async function scheduledRun(input: ScheduledRunInput): Promise<PipelineRu
   if (raw === undefined || raw === null) {
     throw ApplicationFailure.nonRetryable('scheduledRun was not started by a schedule (no TemporalScheduledStartTime)', 'NotScheduled');
   }
-  const nominal = new Date(raw as string).getTime();
+  const nominal = parseInstant(raw, 'scheduled start time');
   const interval =
     input.every !== undefined
-      ? intervalEndingAt(nominal, input.every, input.offsetMs ?? 0)
-      : await scheduleInterval({ scheduleId: input.scheduleId ?? `tide/${input.pipeline}`, nominal: new Date(nominal).toISOString() });
-  upsertSearchAttributes([
-    { key: SA.pipeline, value: input.pipeline },
-    { key: SA.kind, value: 'scheduled' },
-    { key: SA.intervalStart, value: new Date(interval.start) },
-    { key: SA.intervalEnd, value: new Date(interval.end) },
-  ]);
+      ? intervalEndingAt(nominal.getTime(), input.every, input.offsetMs ?? 0)
+      : await scheduleInterval({ scheduleId: input.scheduleId ?? scheduleId(input.pipeline), nominal: formatInstant(nominal) });
+  upsertSearchAttributes(runAttributes(input.pipeline, 'scheduled', interval));
   return runInterval(input.pipeline, interval, 'scheduled');
 }
 
-export interface BackfillInput {
-  pipeline: string;
-  from: string;
-  to: string;
-  every: Every | number;
-  /** Intervals running at once (default 1). */
-  parallel?: number;
-  /** Continue-as-new state: the next interval index, and the counts so far. */
-  next?: number;
-  done?: number;
-  rows?: number;
-  failed?: { interval: Interval; error: string }[];
-  /** Children started per run before continuing as new (default 400). */
-  childrenPerRun?: number;
-}
-
-export interface BackfillProgress {
-  total: number;
-  done: number;
-  running: number;
-  failed: number;
-  rows: number;
-  failedIntervals: { interval: Interval; error: string }[];
-}
-
-export const backfillProgress = defineQuery<BackfillProgress>('progress');
+export const backfillProgress = defineQuery<BackfillProgress>(BACKFILL_PROGRESS_QUERY);
 
 /**
  * Loads `[from, to)` interval by interval, at most `parallel` at once. Cursor state is never touched:
@@ -206,12 +155,7 @@ export async function backfill(input: BackfillInput): Promise<BackfillProgress> 
   const running = new Map<number, Promise<number>>();
   let startedThisRun = 0;
   setHandler(backfillProgress, () => ({ total: intervals.length, done, running: running.size, failed: failed.length, rows, failedIntervals: failed }));
-  upsertSearchAttributes([
-    { key: SA.pipeline, value: input.pipeline },
-    { key: SA.kind, value: 'backfill' },
-    { key: SA.intervalStart, value: new Date(intervals[0].start) },
-    { key: SA.intervalEnd, value: new Date(intervals[intervals.length - 1].end) },
-  ]);
+  upsertSearchAttributes(runAttributes(input.pipeline, 'backfill', { start: intervals[0].start, end: intervals[intervals.length - 1].end }));
 
   const start = (idx: number) => {
     const iv = intervals[idx];

@@ -107,7 +107,7 @@ export function checkEndValue(initialValue: unknown, endValue: unknown, func: La
 }
 
 /** Validates option values (not the cursor path). Throws ConfigurationError. */
-export function validateOptions(o: IncrementalOptions): void {
+function validateOptions(o: IncrementalOptions): void {
   oneOf('onCursorValueMissing', o.onCursorValueMissing, ['raise', 'include', 'exclude']);
   oneOf('rowOrder', o.rowOrder, ['asc', 'desc']);
   oneOf('rangeStart', o.rangeStart, ['closed', 'open']);

@@ -669,4 +669,3 @@ function setPlain(o: object, k: string, v: unknown): void {
   Object.defineProperty(o, k, { value: v, writable: true, enumerable: true, configurable: true });
 }
 
-export { IncomparableError };

@@ -6,7 +6,7 @@ import { shake128Base64 } from './keccak.ts';
 
 export const PATH_SEPARATOR = '__';
 export const EMPTY_KEY_IDENTIFIER = '_empty';
-export const DEFAULT_MAX_LENGTH = 63;
+const DEFAULT_MAX_LENGTH = 63;
 
 // Python's `str.strip()` whitespace set (str.isspace), which differs slightly from JS `trim()`.
 const PY_WS = '\\t\\n\\x0b\\x0c\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000';
@@ -23,7 +23,7 @@ const RE_REDUCE = /[+\-*@|]/g;
 const REDUCE: Record<string, string> = { '+': 'x', '-': '_', '*': 'x', '@': 'a', '|': 'l' };
 
 /** Python `str.strip()`. */
-export function pyStrip(s: string): string {
+function pyStrip(s: string): string {
   return s.replace(RE_PY_STRIP, '');
 }
 
@@ -35,13 +35,13 @@ export function isBlank(s: string): boolean {
 const CACHE_LIMIT = 100_000;
 
 class BoundedCache {
-  private map = new Map<string, string>();
+  readonly #map = new Map<string, string>();
   get(k: string): string | undefined {
-    return this.map.get(k);
+    return this.#map.get(k);
   }
   set(k: string, v: string): void {
-    if (this.map.size >= CACHE_LIMIT) this.map.clear();
-    this.map.set(k, v);
+    if (this.#map.size >= CACHE_LIMIT) this.#map.clear();
+    this.#map.set(k, v);
   }
 }
 

@@ -185,7 +185,7 @@ function tsToIso(t: Ts): string {
 }
 
 /** Python `datetime.isoformat()` of a UTC Date: `2024-01-01T00:00:00.123000+00:00`. */
-export function pyIsoFormat(d: Date): string {
+function pyIsoFormat(d: Date): string {
   const ms = d.getUTCMilliseconds();
   return (
     `${p4(d.getUTCFullYear())}-${p2(d.getUTCMonth() + 1)}-${p2(d.getUTCDate())}T${p2(d.getUTCHours())}:${p2(d.getUTCMinutes())}:${p2(d.getUTCSeconds())}` +

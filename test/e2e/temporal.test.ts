@@ -3,7 +3,8 @@
  * interval once without touching the cursor, failed extracts are retried and load once.
  */
 import { describe, expect, it } from 'vitest';
-import { ScheduleOverlapPolicy } from '@temporalio/client';
+import { ScheduleOverlapPolicy, WorkflowFailedError } from '@temporalio/client';
+import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
 import { definePipeline, incremental, pipeline, postgres, resource, source } from 'tide';
 import { datasetName, pgUrl, tempDir } from '../helpers/pipelines.ts';
 import { recordHistory, withWorker } from '../helpers/temporal.ts';
@@ -191,5 +192,27 @@ describe('Temporal orchestration', () => {
     expect(await p.query(`SELECT id FROM "${def.datasetName}"."flaky" ORDER BY id`)).toEqual([{ id: 1 }, { id: 2 }]);
     expect(await p.query(`SELECT count(*)::int AS n FROM "${def.datasetName}"."_dlt_loads"`)).toEqual([{ n: 1 }]);
     await p.close();
+  });
+
+  it('an extract that fails on bad input is not retried', async () => {
+    let attempts = 0;
+    const noCursor = resource(
+      function* () {
+        attempts++;
+        yield [{ id: 1 }]; // no updated_at: the incremental cursor path is missing
+      },
+      { name: 'no_cursor', incremental: incremental('updated_at') },
+    );
+    const def = definePipeline({ name: `bad_${Date.now()}`, datasetName: datasetName('tmp'), source: () => noCursor });
+    await withWorker([def], async (client) => {
+      const err = await client.runNow(def.name).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(WorkflowFailedError);
+      const activity = (err as WorkflowFailedError).cause;
+      expect(activity).toBeInstanceOf(ActivityFailure);
+      expect((activity as ActivityFailure).activityType).toBe('extract');
+      expect((activity as ActivityFailure).cause).toBeInstanceOf(ApplicationFailure);
+      expect((activity as ActivityFailure).cause).toMatchObject({ type: 'IncrementalCursorPathMissing', nonRetryable: true });
+      expect(attempts).toBe(1);
+    });
   });
 });

@@ -3,8 +3,11 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { afterEach, inject } from 'vitest';
+import { inject } from 'vitest';
 import { pipeline, postgres, type Pipeline, type PipelineOptions } from 'tide';
+import { onCleanup } from './cleanup.ts';
+
+export { cleanup, onCleanup } from './cleanup.ts';
 
 export function pgUrl(): string {
   return inject('pgUrl');
@@ -21,16 +24,25 @@ export function tempDir(prefix = 'tide-test-'): string {
 
 export interface TestPipelineOptions extends Partial<PipelineOptions> {}
 
-/** A pipeline on the shared server; `pipelinesDir` and `datasetName` unique unless given. */
+/**
+ * A pipeline on the shared server; `pipelinesDir` and `datasetName` unique unless given. It is
+ * closed after the test (with the destination it made), whatever the test's outcome.
+ */
 export function testPipeline(opts: TestPipelineOptions = {}): Pipeline {
-  return pipeline({
+  const destination = opts.destination ?? postgres(pgUrl());
+  const p = pipeline({
     pipelineName: opts.pipelineName ?? 'test_pipeline',
-    destination: opts.destination ?? postgres(pgUrl()),
     datasetName: opts.datasetName ?? datasetName(),
     pipelinesDir: opts.pipelinesDir ?? tempDir(),
     warn: opts.warn ?? (() => undefined),
     ...opts,
+    destination,
   });
+  onCleanup(async () => {
+    await p.close();
+    if (!opts.destination && typeof destination === 'object') await destination.close();
+  });
+  return p;
 }
 
 /** Rows of a table ordered by the given columns, without the random `_dlt_*` columns unless asked. */
@@ -38,14 +50,3 @@ export async function rows(p: Pipeline, table: string, orderBy: string, columns 
   return p.query(`SELECT ${columns} FROM "${p.datasetName}"."${table}" ORDER BY ${orderBy}`);
 }
 
-/** Returns `track(p)`: every pipeline passed to it is closed after each test. */
-export function closeAfterEach(): (p: Pipeline) => Pipeline {
-  const open: Pipeline[] = [];
-  afterEach(async () => {
-    for (const p of open.splice(0)) await p.close().catch(() => undefined);
-  });
-  return (p) => {
-    open.push(p);
-    return p;
-  };
-}

@@ -6,13 +6,12 @@
 import { describe, expect, it } from 'vitest';
 import { LoadError, resource } from 'tide';
 import { RowEncoder } from '../../destinations/postgres/copy.ts';
-import { closeAfterEach, rows, testPipeline } from '../helpers/pipelines.ts';
+import { rows, testPipeline } from '../helpers/pipelines.ts';
 
-const track = closeAfterEach();
 
 describe('COPY buffers', () => {
   it('columns, variants and nested tables appearing mid-batch land in the right rows', async () => {
-    const p = track(testPipeline({ pipelineName: 'copy_evolve', batchSize: 1_000 }));
+    const p = testPipeline({ pipelineName: 'copy_evolve', batchSize: 1_000 });
     const items = [
       { id: 1, a: 10 },
       { id: 2, a: 20, b: 'x' },
@@ -40,7 +39,7 @@ describe('COPY buffers', () => {
   });
 
   it('batches smaller than the data: every row once, across many COPY statements', async () => {
-    const p = track(testPipeline({ pipelineName: 'copy_batches', batchSize: 7 }));
+    const p = testPipeline({ pipelineName: 'copy_batches', batchSize: 7 });
     const items = Array.from({ length: 100 }, (_, i) => ({ id: i, n: i % 3 === 0 ? null : `v${i}`, extra: i >= 50 ? i * 2 : undefined }));
     const info = await p.run(resource(() => items, { name: 'many' }));
     expect(info.tables).toEqual({ many: { rows: 100 } });
@@ -48,7 +47,7 @@ describe('COPY buffers', () => {
   });
 
   it('a value Postgres cannot take names its item at once, and nothing is loaded', async () => {
-    const p = track(testPipeline({ pipelineName: 'copy_nul' }));
+    const p = testPipeline({ pipelineName: 'copy_nul' });
     const items = [{ id: 1, s: 'ok' }, { id: 2, s: 'bad\u0000' }];
     const err = await p.run(resource(() => items, { name: 'nul' })).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(LoadError);

@@ -8,10 +8,9 @@
 import { describe, expect, it } from 'vitest';
 import { IncrementalUnboundError, ResourceDefinitionError, resource, source, transformer } from 'tide';
 import type { Pipeline, Resource } from 'tide';
-import { rows, testPipeline, closeAfterEach } from '../helpers/pipelines.ts';
+import { rows, testPipeline } from '../helpers/pipelines.ts';
 import { expectCommittedState, tableExists } from '../helpers/state-db.ts';
 
-const track = closeAfterEach();
 
 const ticker = resource(
   function* (ctx) {
@@ -48,7 +47,7 @@ describe('bind and with', () => {
       (base.options as { tableName?: string }).tableName = 'x';
     }).toThrow(TypeError);
 
-    const p = track(testPipeline({ pipelineName: 'defs_bind' }));
+    const p = testPipeline({ pipelineName: 'defs_bind' });
     for (let run = 1; run <= 2; run++) {
       await p.run(withTicker('b', bound, renamed));
       await expectCommittedState(p, tick('b', run), run);
@@ -79,7 +78,7 @@ describe('pipe steps', () => {
     // a filter placed after the first step (c): sees c's output, before a
     const full = cab.addFilter((x: { v: number }) => (order.push(`f${x.v}`), x.v % 2 === 0), { insertAt: 2 });
 
-    const p = track(testPipeline({ pipelineName: 'defs_steps' }));
+    const p = testPipeline({ pipelineName: 'defs_steps' });
     await p.run(withTicker('s', full));
     expect(order).toEqual(['c1', 'f1', 'c2', 'f2', 'a2', 'b20', 'c3', 'f3', 'c4', 'f4', 'a4', 'b40']);
     expect(await rows(p, 'stepped', 'v', 'v')).toEqual([{ v: 21 }, { v: 41 }]);
@@ -124,7 +123,7 @@ describe('pipe steps', () => {
       },
       { name: 'async_items' },
     ).addLimit(3);
-    const p = track(testPipeline({ pipelineName: 'defs_limit' }));
+    const p = testPipeline({ pipelineName: 'defs_limit' });
     for (let run = 1; run <= 2; run++) {
       await p.run(withTicker('l', syncPages, asyncItems));
       await expectCommittedState(p, tick('l', run), run);
@@ -159,7 +158,7 @@ describe('table dispatch and data shapes', () => {
       },
       { name: 'events', tableName: (e: { type: string }) => e.type },
     );
-    const p = track(testPipeline({ pipelineName: 'defs_dispatch' }));
+    const p = testPipeline({ pipelineName: 'defs_dispatch' });
     const i1 = await p.run(source('gh', [events]));
     expect(i1.tables).toEqual({ push_event: { rows: 2 }, issues_event: { rows: 1 } });
     const i2 = await p.run(source('gh', [events]));
@@ -218,7 +217,7 @@ describe('table dispatch and data shapes', () => {
       yield 42;
     }, { name: 'scalars' });
     const src = withTicker('shapes', items, pages, nothing, nothingAsync, arr, set, custom, asyncIterable, returnsPromise, returnsItem, scalars);
-    const p = track(testPipeline({ pipelineName: 'defs_shapes' }));
+    const p = testPipeline({ pipelineName: 'defs_shapes' });
     const expected: Record<string, string[]> = {
       items: ['item1', 'item2'],
       pages: ['p1a', 'p1b', 'p2a'],
@@ -285,7 +284,7 @@ describe('transformers and source selection', () => {
       },
       { name: 'user_details', dataFrom: users },
     ).bind('!');
-    const p = track(testPipeline({ pipelineName: 'defs_transformer' }));
+    const p = testPipeline({ pipelineName: 'defs_transformer' });
     await p.run(source('crm', [users, details]));
     await p.run(source('crm', [users, details]));
     expect(perItem).toEqual([11, 12, 13, 21, 22, 23]);
@@ -330,7 +329,7 @@ describe('transformers and source selection', () => {
     expect(onlyChild.selectedResources.map((r) => r.name)).toEqual(['child']);
     expect(() => all.withResources('nope')).toThrow(ResourceDefinitionError);
 
-    const p = track(testPipeline({ pipelineName: 'defs_select' }));
+    const p = testPipeline({ pipelineName: 'defs_select' });
     const i1 = await p.run(onlyChild);
     expect(i1.tables).toEqual({ child: { rows: 2 } });
     const i2 = await p.run(onlyChild);

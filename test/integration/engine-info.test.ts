@@ -5,10 +5,9 @@
 import { describe, expect, it } from 'vitest';
 import { incremental, resource, source } from 'tide';
 import type { Pipeline } from 'tide';
-import { rows, testPipeline, closeAfterEach } from '../helpers/pipelines.ts';
+import { rows, testPipeline } from '../helpers/pipelines.ts';
 import { columnTypes, expectCommittedState, loadIds, storedStates } from '../helpers/state-db.ts';
 
-const track = closeAfterEach();
 
 describe('run info', () => {
   it('has exactly { loadId, pipelineName, datasetName, tables, startedAt, finishedAt }; nothing new ⇒ loadId null and no _dlt_loads row', async () => {
@@ -23,7 +22,7 @@ describe('run info', () => {
       },
       { name: 'things', primaryKey: 'id', incremental: incremental('id', { initialValue: 0 }) },
     );
-    const p = track(testPipeline({ pipelineName: 'info_shape' }));
+    const p = testPipeline({ pipelineName: 'info_shape' });
     const before = new Date();
     const i1 = await p.run(source('src', [r]));
     expect(Object.keys(i1).sort()).toEqual(['datasetName', 'finishedAt', 'loadId', 'pipelineName', 'startedAt', 'tables']);
@@ -56,7 +55,7 @@ describe('run info', () => {
   });
 
   it('the second run of the same stateless data loads its rows again (append)', async () => {
-    const p = track(testPipeline({ pipelineName: 'info_plain' }));
+    const p = testPipeline({ pipelineName: 'info_plain' });
     const i1 = await p.run([{ id: 1 }, { id: 2 }], { tableName: 'plain' });
     expect(i1.tables).toEqual({ plain: { rows: 2 } });
     const i2 = await p.run([{ id: 1 }, { id: 2 }], { tableName: 'plain' });
@@ -72,7 +71,7 @@ describe('run info', () => {
     const r = resource(function* daily() {
       yield [{ day: 'mon', n: 1 }];
     });
-    const p = track(testPipeline({ pipelineName: 'info_daily' }));
+    const p = testPipeline({ pipelineName: 'info_daily' });
     for (let run = 1; run <= 3; run++) {
       const info = await p.run(source('cal', [r]));
       expect(info.loadId).not.toBeNull();
@@ -92,7 +91,7 @@ describe('bookkeeping tables', () => {
       },
       { name: 'ticks' },
     );
-    const p = track(testPipeline({ pipelineName: 'books' }));
+    const p = testPipeline({ pipelineName: 'books' });
     const i1 = await p.run(source('clock', [r]));
     const i2 = await p.run(source('clock', [r]));
     await expectCommittedState(p, { clock: { resources: { ticks: { n: 2 } } } }, 2);

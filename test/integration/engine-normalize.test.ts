@@ -6,10 +6,9 @@
 import { describe, expect, it } from 'vitest';
 import { resource, source } from 'tide';
 import type { Pipeline } from 'tide';
-import { datasetName, rows, testPipeline, closeAfterEach } from '../helpers/pipelines.ts';
+import { datasetName, rows, testPipeline } from '../helpers/pipelines.ts';
 import { columnTypes, expectCommittedState, tableExists, tablesOf } from '../helpers/state-db.ts';
 
-const track = closeAfterEach();
 
 /** A resource that serves `batches[run-1]` and counts runs in its state. */
 function batched(name: string, batches: unknown[][], opts: Record<string, unknown> = {}) {
@@ -32,7 +31,7 @@ describe('nested tables', () => {
       ],
       [{ id: 3, lines: [{ sku: 'c', qty: 3, tags: ['z'] }] }],
     ]);
-    const p = track(testPipeline({ pipelineName: 'nm_nested' }));
+    const p = testPipeline({ pipelineName: 'nm_nested' });
     const i1 = await p.run(source('shop', [r]));
     expect(i1.tables).toEqual({
       orders: { rows: 2 },
@@ -84,7 +83,7 @@ describe('nested tables', () => {
 
   it('source(…, { rootKey: true }) adds _dlt_root_id to every nested table', async () => {
     const r = batched('docs', [[{ id: 1, parts: [{ p: 'a', subs: [{ s: 1 }] }] }], [{ id: 2, parts: [{ p: 'b', subs: [{ s: 2 }, { s: 3 }] }] }]]);
-    const p = track(testPipeline({ pipelineName: 'nm_rootkey' }));
+    const p = testPipeline({ pipelineName: 'nm_rootkey' });
     await p.run(source('lib', [r], { rootKey: true }));
     await p.run(source('lib', [r], { rootKey: true }));
     const ds = p.datasetName;
@@ -108,7 +107,7 @@ describe('naming, types and evolution', () => {
       [{ 'User ID': 1, camelCase: 'a', channelSURFING: 'b', 'f-1': 'c', 'a+b': 'd', '1st': 'e', 'trail_': 'f', 'x@y': 'g', nested: { 'Inner Key': 'h' } }],
       [{ 'User ID': 2, camelCase: 'a2', channelSURFING: 'b2', 'f-1': 'c2', 'a+b': 'd2', '1st': 'e2', 'trail_': 'f2', 'x@y': 'g2', nested: { 'Inner Key': 'h2' } }],
     ]);
-    const p = track(testPipeline({ pipelineName: 'nm_naming' }));
+    const p = testPipeline({ pipelineName: 'nm_naming' });
     await p.run(r);
     await p.run(r);
     expect(await tableExists(p, 'odd_keys')).toBe(true);
@@ -125,7 +124,7 @@ describe('naming, types and evolution', () => {
       [{ id: 2, x: 'five', empty: null }, { id: 3, x: '7' }],
       [{ id: 4, x: 8, empty: 'now' }],
     ]);
-    const p = track(testPipeline({ pipelineName: 'nm_variant' }));
+    const p = testPipeline({ pipelineName: 'nm_variant' });
     await p.run(r);
     expect(await columnTypes(p, 'flip')).toEqual({ id: 'bigint', x: 'bigint', _dlt_load_id: 'character varying', _dlt_id: 'character varying' });
     await p.run(r);
@@ -147,7 +146,7 @@ describe('naming, types and evolution', () => {
 
   it('schema evolution: a new column in run 2 is added with ALTER TABLE; old rows get NULL', async () => {
     const r = batched('evolving', [[{ id: 1, a: 'x' }], [{ id: 2, a: 'y', b: 2.5, c: true, d: { e: 'deep' } }]]);
-    const p = track(testPipeline({ pipelineName: 'nm_evolve' }));
+    const p = testPipeline({ pipelineName: 'nm_evolve' });
     await p.run(r);
     expect(Object.keys(await columnTypes(p, 'evolving'))).toEqual(['id', 'a', '_dlt_load_id', '_dlt_id']);
     await p.run(r);
@@ -173,7 +172,7 @@ describe('naming, types and evolution', () => {
       [{ id: 1, at: '2024-03-05T10:00:00Z', day: '2024-03-05', note: 'not a date' }],
       [{ id: 2, at: '2024-03-06T12:30:00+02:00', day: '2024-03-06', note: 'x' }],
     ]);
-    const p = track(testPipeline({ pipelineName: 'nm_ts' }));
+    const p = testPipeline({ pipelineName: 'nm_ts' });
     await p.run(r);
     await p.run(r);
     const types = await columnTypes(p, 'times');
@@ -187,7 +186,7 @@ describe('naming, types and evolution', () => {
     const item = (id: number) => ({ id, a: [{ b: [{ c: id }], m: { k: id } }] });
     const one = batched('nest_one', [[item(1)], [item(2)]], { maxTableNesting: 1 });
     const zero = batched('nest_zero', [[item(1)], [item(2)]], { maxTableNesting: 0 });
-    const p = track(testPipeline({ pipelineName: 'nm_depth' }));
+    const p = testPipeline({ pipelineName: 'nm_depth' });
     await p.run(source('d', [one, zero]));
     await p.run(source('d', [one, zero]));
     expect(await tableExists(p, 'nest_one__a')).toBe(true);
@@ -210,7 +209,7 @@ describe('naming, types and evolution', () => {
   it('devMode appends a _YYYYMMDDhhmmss suffix to the dataset and never restores state', async () => {
     const base = datasetName('dev');
     const r = batched('dev_items', [[{ id: 1 }], [{ id: 2 }]]);
-    const p1 = track(testPipeline({ pipelineName: 'nm_dev', datasetName: base, devMode: true }));
+    const p1 = testPipeline({ pipelineName: 'nm_dev', datasetName: base, devMode: true });
     expect(p1.datasetName).toMatch(new RegExp(`^${base}_\\d{14}$`));
     await p1.run(r);
     await p1.run(r);

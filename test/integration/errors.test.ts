@@ -5,10 +5,9 @@
 import { describe, expect, it } from 'vitest';
 import { ExtractError, LoadError, TideError, pipeline, postgres, resource, source } from 'tide';
 import type { Pipeline } from 'tide';
-import { pgUrl, rows, tempDir, testPipeline, datasetName, closeAfterEach } from '../helpers/pipelines.ts';
+import { cleanup, pgUrl, rows, tempDir, testPipeline, datasetName } from '../helpers/pipelines.ts';
 import { expectCommittedState, loadIds, storedStates, tableExists } from '../helpers/state-db.ts';
 
-const track = closeAfterEach();
 
 async function catchError(f: () => Promise<unknown>): Promise<unknown> {
   try {
@@ -38,7 +37,7 @@ describe('a run that throws mid-way', () => {
     const src = source('api', [pages]);
     const dir = tempDir();
     const ds = datasetName();
-    const p = track(testPipeline({ pipelineName: 'failing', pipelinesDir: dir, datasetName: ds }));
+    const p = testPipeline({ pipelineName: 'failing', pipelinesDir: dir, datasetName: ds });
     const i1 = await p.run(src);
     expect(await rows(p, 'paged', 'id', 'id')).toEqual([1, 2, 3, 4, 5, 6].map((id) => ({ id })));
     await expectCommittedState(p, { api: { touched: true, resources: { paged: { next_id: 7 } } } }, 1);
@@ -62,7 +61,7 @@ describe('a run that throws mid-way', () => {
     expect(p.state).toEqual(before);
     expect(await storedStates(p)).toEqual(storedBefore);
     // the local working folder was not advanced either: a new instance on the same folder sees run 1's state
-    const again = track(testPipeline({ pipelineName: 'failing', pipelinesDir: dir, datasetName: ds }));
+    const again = testPipeline({ pipelineName: 'failing', pipelinesDir: dir, datasetName: ds });
     expect(again.state).toEqual(before);
 
     // the next good run continues from run 1's state
@@ -81,7 +80,7 @@ describe('a run that throws mid-way', () => {
       },
       { name: 'first' },
     );
-    const p = track(testPipeline({ pipelineName: 'first_fail' }));
+    const p = testPipeline({ pipelineName: 'first_fail' });
     const e = await catchError(() => p.run(r));
     expect(e).toBeInstanceOf(ExtractError);
     expect((e as ExtractError).resource).toBe('first');
@@ -114,7 +113,7 @@ describe('a run that throws mid-way', () => {
       { name: 'payments', columns: { amount: { dataType: 'decimal', precision: 6, scale: 2 } } },
     );
     const dir = tempDir();
-    const p = track(testPipeline({ pipelineName: 'pg_reject', pipelinesDir: dir }));
+    const p = testPipeline({ pipelineName: 'pg_reject', pipelinesDir: dir });
     const i1 = await p.run(r);
     expect(await rows(p, 'payments', 'id', 'id, amount::float8 AS amount')).toEqual([
       { id: 11, amount: 5 },
@@ -154,7 +153,7 @@ describe('a run that throws mid-way', () => {
   });
 
   it('a NUL character in text is rejected as a LoadError with column and item, nothing committed', async () => {
-    const p = track(testPipeline({ pipelineName: 'nul_reject' }));
+    const p = testPipeline({ pipelineName: 'nul_reject' });
     const r = resource(
       function* (ctx) {
         ctx.state.tried = true;
@@ -174,7 +173,7 @@ describe('a run that throws mid-way', () => {
   });
 
   it('an error thrown by a map step is an ExtractError naming the resource', async () => {
-    const p = track(testPipeline({ pipelineName: 'step_fail' }));
+    const p = testPipeline({ pipelineName: 'step_fail' });
     const r = resource([{ id: 1 }, { id: 2 }], { name: 'mapped' }).addMap((x: { id: number }) => {
       if (x.id === 2) throw new Error('cannot map 2');
       return x;
@@ -187,7 +186,7 @@ describe('a run that throws mid-way', () => {
   });
 
   it('an error thrown by a tableName function is a TideError (ExtractError) naming pipeline and resource', async () => {
-    const p = track(testPipeline({ pipelineName: 'table_fn_fail' }));
+    const p = testPipeline({ pipelineName: 'table_fn_fail' });
     const t = resource([{ id: 1 }], {
       name: 'dispatch',
       tableName: () => {
@@ -217,7 +216,7 @@ describe('failures after rows were already sent to Postgres', () => {
       },
       { name: 'batched' },
     );
-    const p = track(testPipeline({ pipelineName: 'batched_fail', batchSize: 2 }));
+    const p = testPipeline({ pipelineName: 'batched_fail', batchSize: 2 });
     const i1 = await p.run(r);
     expect(i1.tables).toEqual({ batched: { rows: 12 }, batched__tags: { rows: 12 } });
     const before = structuredClone(p.state);
@@ -243,7 +242,7 @@ describe('failures after rows were already sent to Postgres', () => {
       },
       { name: 'early_reject', columns: { amount: { dataType: 'decimal', precision: 4, scale: 1 } } },
     );
-    const p = track(testPipeline({ pipelineName: 'early_reject', batchSize: 2 }));
+    const p = testPipeline({ pipelineName: 'early_reject', batchSize: 2 });
     const e = await catchError(() => p.run(r));
     expect(e).toBeInstanceOf(LoadError);
     const le = e as LoadError;
@@ -263,7 +262,7 @@ describe('failures after rows were already sent to Postgres', () => {
       },
       { name: 'snapshot', writeDisposition: 'replace' },
     );
-    const p = track(testPipeline({ pipelineName: 'replace_fail' }));
+    const p = testPipeline({ pipelineName: 'replace_fail' });
     const i1 = await p.run(r);
     fail = true;
     expect(await catchError(() => p.run(r))).toBeInstanceOf(ExtractError);
@@ -276,7 +275,7 @@ describe('errors carry the pipeline when the destination is unreachable', () => 
   it('a bad Postgres URL gives a LoadError and no state change', async () => {
     const u = new URL(pgUrl());
     u.password = 'wrong-password';
-    const p = track(pipeline({ pipelineName: 'unreachable', destination: postgres(u.toString()), datasetName: datasetName(), pipelinesDir: tempDir(), warn: () => undefined }));
+    const p = cleanup(pipeline({ pipelineName: 'unreachable', destination: postgres(u.toString()), datasetName: datasetName(), pipelinesDir: tempDir(), warn: () => undefined }));
     const e = await catchError(() => p.run([{ id: 1 }], { tableName: 'x' }));
     expect(e).toBeInstanceOf(LoadError);
     expect(p.state._state_version).toBe(0);

@@ -10,16 +10,12 @@
  * The stored last_value is the largest loaded cursor; unique_hashes hold the ids sitting on it.
  */
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { incremental, resource } from 'tide';
 import type { Pipeline, ResourceContext } from 'tide';
 import { testPipeline } from '../helpers/pipelines.ts';
 import { cursorState, expectedCursor } from '../helpers/incremental-util.ts';
 
-const open: Pipeline[] = [];
-afterEach(async () => {
-  for (const p of open.splice(0)) await p.close().catch(() => undefined);
-});
 
 type Item = { id: number; c: number; payload: string };
 type Order = 'asc' | 'desc' | 'shuffle';
@@ -64,7 +60,6 @@ describe('property: incremental with pk over random streams and 2–4 runs', () 
           { primaryKey: 'id', incremental: incremental('c', initial === undefined ? {} : { initialValue: initial }) },
         );
         const p = testPipeline({ pipelineName: 'prop' });
-        open.push(p);
         const expected = new Set<number>();
         let start: number | undefined = initial;
         let maxLoaded: number | undefined;
@@ -98,7 +93,6 @@ describe('property: incremental with pk over random streams and 2–4 runs', () 
           }
         } finally {
           await p.close().catch(() => undefined);
-          open.splice(open.indexOf(p), 1);
         }
       }),
       { numRuns: 100, seed: Number(process.env.TIDE_PROP_SEED ?? 20261123) },

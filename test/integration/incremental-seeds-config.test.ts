@@ -19,11 +19,10 @@ import {
   resource,
 } from 'tide';
 import type { Pipeline, ResourceContext } from 'tide';
-import { pgUrl, rows, tempDir, testPipeline, closeAfterEach } from '../helpers/pipelines.ts';
+import { pgUrl, rows, tempDir, testPipeline } from '../helpers/pipelines.ts';
 import { loadIds, tablesOf } from '../helpers/state-db.ts';
 import { configFolder, cursorState, expectedCursor, inDir, resourceStateOf, withEnv } from '../helpers/incremental-util.ts';
 
-const track = closeAfterEach();
 
 describe('seed: reading incremental parameters from configuration (id_after)', () => {
   const records = (n: number) =>
@@ -40,7 +39,7 @@ describe('seed: reading incremental parameters from configuration (id_after)', (
   it('cursor_path and initial_value come from .tide/config.toml in the working directory', async () => {
     const dir = configFolder(TOML);
     await inDir(dir, async () => {
-      const p = track(testPipeline({ pipelineName: 'pipeline_with_incremental' }));
+      const p = testPipeline({ pipelineName: 'pipeline_with_incremental' });
       expect((await p.run(records(150))).tables).toEqual({ incremental_records: { rows: 140 } });
       const ids = (await rows(p, 'incremental_records', 'id', 'id, "id_after", name')).map((r) => r.id);
       expect(ids).toEqual(Array.from({ length: 140 }, (_, i) => i + 10));
@@ -59,11 +58,11 @@ describe('seed: reading incremental parameters from configuration (id_after)', (
     const dir = configFolder(TOML);
     await inDir(dir, () =>
       withEnv({ PIPELINE_WITH_INCREMENTAL__SOURCES__GENERATE_INCREMENTAL_RECORDS__INITIAL_VALUE: '100' }, async () => {
-        const p = track(testPipeline({ pipelineName: 'pipeline_with_incremental' }));
+        const p = testPipeline({ pipelineName: 'pipeline_with_incremental' });
         expect((await p.run(records(150))).tables).toEqual({ incremental_records: { rows: 50 } });
         expect(cursorState(p, 'pipeline_with_incremental', 'generate_incremental_records', 'idAfter')).toEqual(expectedCursor(100, 149, [last(149)], 100));
         expect((await p.run(records(150))).loadId).toBeNull();
-        const q = track(testPipeline({ pipelineName: 'pipeline_with_incremental' }));
+        const q = testPipeline({ pipelineName: 'pipeline_with_incremental' });
         const coded = records(150).with({ incremental: incremental.fromConfig({ initialValue: 140 }) });
         expect((await q.run(coded)).tables).toEqual({ incremental_records: { rows: 10 } });
         expect(cursorState(q, 'pipeline_with_incremental', 'generate_incremental_records', 'idAfter')).toEqual(expectedCursor(140, 149, [last(149)], 140));
@@ -76,7 +75,7 @@ describe('seed: reading incremental parameters from configuration (id_after)', (
     const elsewhere = tempDir('tide-inc-cwd-'); // no .tide here
     await inDir(elsewhere, () =>
       withEnv({ TIDE_HOME: home }, async () => {
-        const p = track(testPipeline({ pipelineName: 'pipeline_with_incremental' }));
+        const p = testPipeline({ pipelineName: 'pipeline_with_incremental' });
         for (let run = 0; run < 2; run++) {
           const info = await p.run(records(150));
           expect(info.tables).toEqual(run === 0 ? { incremental_records: { rows: 140 } } : {});
@@ -89,7 +88,7 @@ describe('seed: reading incremental parameters from configuration (id_after)', (
   it('without a section for the resource: ConfigurationError naming the section, nothing loaded', async () => {
     const dir = configFolder('[pipeline_with_incremental.sources.id_after]\ncursor_path = "idAfter"\ninitial_value = 10\n');
     await inDir(dir, async () => {
-      const p = track(testPipeline({ pipelineName: 'pipeline_with_incremental' }));
+      const p = testPipeline({ pipelineName: 'pipeline_with_incremental' });
       for (let run = 0; run < 2; run++) {
         const err = await p.run(records(150)).catch((e: unknown) => e);
         expect(err).toBeInstanceOf(ConfigurationError);
@@ -121,7 +120,7 @@ describe('seed: on_cursor_value_missing', () => {
         },
         { name, incremental: incremental('updated_at') },
       );
-      const p = track(testPipeline({ pipelineName: 'missing_raise' }));
+      const p = testPipeline({ pipelineName: 'missing_raise' });
       for (let run = 0; run < 2; run++) {
         const err = await p.run(r).catch((e: unknown) => e);
         expect(err).toBeInstanceOf(Cls);
@@ -150,7 +149,7 @@ describe('seed: on_cursor_value_missing', () => {
   const row1 = { id: 1, created_at: 1, updated_at: 1 };
 
   it('include: rows without a cursor value are loaded on every run and leave the cursor alone', async () => {
-    const p = track(testPipeline({ pipelineName: 'missing_include' }));
+    const p = testPipeline({ pipelineName: 'missing_include' });
     expect((await p.run(someData('include'))).tables).toEqual({ some_data: { rows: 3 } });
     expect(await rows(p, 'some_data', 'id', 'id, created_at, updated_at')).toEqual([
       { id: 1, created_at: 1, updated_at: 1 },
@@ -165,7 +164,7 @@ describe('seed: on_cursor_value_missing', () => {
   });
 
   it('exclude: rows without a cursor value are dropped', async () => {
-    const p = track(testPipeline({ pipelineName: 'missing_exclude' }));
+    const p = testPipeline({ pipelineName: 'missing_exclude' });
     expect((await p.run(someData('exclude'))).tables).toEqual({ some_data: { rows: 1 } });
     expect(await rows(p, 'some_data', 'id', 'id, created_at, updated_at')).toEqual([row1]);
     expect(cursorState(p, 'missing_exclude', 'some_data', 'updated_at')).toEqual(expectedCursor(null, 1, [row1], null));
@@ -193,7 +192,7 @@ describe('seed: transform records before incremental processing', () => {
 
   it('addMap(setDefaultUpdatedAt, { insertAt: 1 }) fills the cursor before the incremental sees it', async () => {
     const withDefaultValues = someData().addMap(setDefaultUpdatedAt, { insertAt: 1 });
-    const p = track(testPipeline({ pipelineName: 'with_defaults' }));
+    const p = testPipeline({ pipelineName: 'with_defaults' });
     expect((await p.run(withDefaultValues)).tables).toEqual({ some_data: { rows: 3 } });
     expect(await rows(p, 'some_data', 'id', 'id, updated_at')).toEqual([
       { id: 1, updated_at: 1 },
@@ -208,7 +207,7 @@ describe('seed: transform records before incremental processing', () => {
 
   it('addFilter(updated_at != null, { insertAt: 1 }) removes records before the incremental', async () => {
     const withoutNone = someData().addFilter((r) => r.updated_at != null, { insertAt: 1 });
-    const p = track(testPipeline({ pipelineName: 'without_none' }));
+    const p = testPipeline({ pipelineName: 'without_none' });
     expect((await p.run(withoutNone)).tables).toEqual({ some_data: { rows: 2 } });
     expect(await rows(p, 'some_data', 'id', 'id, updated_at')).toEqual([
       { id: 1, updated_at: 1 },
@@ -221,7 +220,7 @@ describe('seed: transform records before incremental processing', () => {
   });
 
   it('without the step the default raise stops the run (the step really runs first)', async () => {
-    const p = track(testPipeline({ pipelineName: 'no_step' }));
+    const p = testPipeline({ pipelineName: 'no_step' });
     await expect(p.run(someData())).rejects.toBeInstanceOf(IncrementalCursorValueNone);
   });
 });
@@ -250,7 +249,7 @@ describe('seed: allow_external_schedulers (Zendesk tickets, interval runs)', () 
       },
       { name: 'tickets', primaryKey: 'id', incremental: incremental('updated_at', { allowExternalSchedulers: true, cursorType: 'epoch_s' }) },
     );
-    const p = track(testPipeline({ pipelineName: 'zendesk_support' }));
+    const p = testPipeline({ pipelineName: 'zendesk_support' });
     const ids = async () => (await rows(p, 'tickets', 'id, _dlt_load_id', 'id')).map((r) => r.id);
     const week = { start: '2023-02-12T00:00:00Z', end: '2023-02-19T00:00:00Z' };
 
@@ -307,7 +306,7 @@ describe('seed: allow_external_schedulers (Zendesk tickets, interval runs)', () 
       },
       { name: 'tickets', primaryKey: 'id', incremental: incremental('updated_at', { initialValue: '2023-01-01T00:00:00Z', allowExternalSchedulers: true }) },
     );
-    const p = track(testPipeline({ pipelineName: 'zendesk_iso' }));
+    const p = testPipeline({ pipelineName: 'zendesk_iso' });
     for (let run = 1; run <= 2; run++) {
       expect((await p.run(r, { interval: { start: '2023-02-12T00:00:00Z', end: '2023-02-19T00:00:00Z' } })).tables).toEqual({ tickets: { rows: 2 } });
       expect(resourceStateOf(p, 'zendesk_iso', 'tickets')).toBeUndefined();
@@ -340,7 +339,7 @@ describe('lag (attribution window) with merge', () => {
       },
       { primaryKey: 'id', writeDisposition: 'merge', incremental: incremental('updated_at', { initialValue: '2024-05-01T00:00:00Z', lag: 3600 }) },
     );
-    const p = track(testPipeline({ pipelineName: 'lagged' }));
+    const p = testPipeline({ pipelineName: 'lagged' });
     const table = async () => (await rows(p, 'events', 'id', 'id, updated_at, v')).map((r) => [r.id, (r.updated_at as Date).toISOString().slice(11, 16), r.v]);
     const st = (last: string, start: string) => expectedCursor('2024-05-01T00:00:00Z', `2024-05-01T${last}:00Z`, [], start.length === 5 ? `2024-05-01T${start}:00Z` : start);
 
@@ -411,7 +410,7 @@ describe('seed: lookback last_value_func', () => {
       },
       { primaryKey: 'id', incremental: incremental('created_at', { lastValueFunc: lookback }) },
     );
-    const p = track(testPipeline({ pipelineName: 'lookback_verbatim' }));
+    const p = testPipeline({ pipelineName: 'lookback_verbatim' });
     for (let run = 0; run < 2; run++) {
       const err = await p.run(getEvents).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(IncrementalCursorInvalidCoercion);
@@ -429,7 +428,7 @@ describe('seed: lookback last_value_func', () => {
       },
       { primaryKey: 'id', incremental: incremental('$', { lastValueFunc: lookback }) },
     );
-    const p = track(testPipeline({ pipelineName: 'lookback' }));
+    const p = testPipeline({ pipelineName: 'lookback' });
     const lv = (d: string) => ({ created_at: `${d}T00:00:00.000Z` });
     expect((await p.run(getEvents)).tables).toEqual({ get_events: { rows: 4 } });
     expect(cursorState(p, 'lookback', 'get_events', '$')).toEqual(expectedCursor(null, lv('2023-12-03'), [4], null));
@@ -456,7 +455,7 @@ describe('seed troubleshooting: `tide pipeline <name> info -v` prints the source
       },
       { incremental: incremental('some_key', { initialValue: 0 }) },
     );
-    const p = track(testPipeline({ pipelineName: 'example_pipeline' }));
+    const p = testPipeline({ pipelineName: 'example_pipeline' });
     const home = tempDir('tide-inc-cli-');
     const mod = join(home, 'pipelines.mjs');
     writeFileSync(mod, `export default [{ name: 'example_pipeline', datasetName: ${JSON.stringify(p.datasetName)}, source: () => [] }];\n`);

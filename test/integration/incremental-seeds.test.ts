@@ -4,28 +4,16 @@
  * asserts the exact rows loaded and the exact cursor state (`initial_value`, `last_value`, `unique_hashes`,
  * `start_value`) after each run. APIs are served by a local HTTP server that records what it was asked.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { incremental, resource, source, transformer } from 'tide';
 import type { Pipeline, ResourceContext } from 'tide';
-import { rows, testPipeline } from '../helpers/pipelines.ts';
+import { cleanup, rows, testPipeline } from '../helpers/pipelines.ts';
 import { getJson, loadIds, tablesOf, type TestServer } from '../helpers/state-db.ts';
 import { cursorState, dltHash, expectedCursor, pagedApi, resourceStateOf } from '../helpers/incremental-util.ts';
 
-const open: Pipeline[] = [];
-const servers: TestServer[] = [];
-function track(p: Pipeline): Pipeline {
-  open.push(p);
-  return p;
-}
 async function serve<T extends TestServer>(s: Promise<T>): Promise<T> {
-  const x = await s;
-  servers.push(x);
-  return x;
+  return cleanup(await s);
 }
-afterEach(async () => {
-  for (const p of open.splice(0)) await p.close().catch(() => undefined);
-  for (const s of servers.splice(0)) await s.close().catch(() => undefined);
-});
 
 const EPOCH = '1970-01-01T00:00:00Z';
 
@@ -62,7 +50,7 @@ describe('seed: repo_issues — cursor field, start_value used as the API `since
         },
         { primaryKey: 'id', incremental: incremental(cursor, { initialValue: EPOCH }) },
       ).bind(api.url, 'acme/widgets');
-      const p = track(testPipeline({ pipelineName: 'github_issues' }));
+      const p = testPipeline({ pipelineName: 'github_issues' });
 
       const i1 = await p.run(repoIssues);
       expect(i1.tables).toEqual({ repo_issues: { rows: 5 } });
@@ -146,7 +134,7 @@ describe('seed: GitHub events dispatched by type, merged by id, out-of-range ear
           incremental: incremental('created_at', { initialValue: EPOCH, lastValueFunc: 'max', ...(manual ? {} : { rowOrder: 'desc' as const }) }),
         },
       );
-      const p = track(testPipeline({ pipelineName: 'github_events' }));
+      const p = testPipeline({ pipelineName: 'github_events' });
       const idsOf = async (t: string) => (await rows(p, t, 'id', 'id')).map((r) => r.id);
 
       await p.run(repoEvents);
@@ -216,7 +204,7 @@ describe('seed: by_event_type custom last_value_func on the whole item ($)', () 
       },
       { primaryKey: 'id', writeDisposition: 'merge', tableName: (i) => i.type, incremental: incremental('$', { lastValueFunc: byEventType }) },
     );
-    const p = track(testPipeline({ pipelineName: 'events_by_type' }));
+    const p = testPipeline({ pipelineName: 'events_by_type' });
     const all = { PushEvent: '2024-01-06T00:00:00Z', WatchEvent: '2024-01-05T00:00:00Z', IssuesEvent: '2024-01-03T00:00:00Z' };
 
     const i1 = await p.run(getEvents);
@@ -287,7 +275,7 @@ describe('seed: end_value backfill (july_issues / august_issues)', () => {
     const live = repoIssues.with({ incremental: null }).with({ incremental: incremental('created_at', { initialValue: '2022-09-01T00:00:00Z' }) });
     expect(julyIssues.incremental?.cursorPath).toBe('created_at');
 
-    const p = track(testPipeline({ pipelineName: 'issues_backfill' }));
+    const p = testPipeline({ pipelineName: 'issues_backfill' });
     await p.run(live);
     const liveState = expectedCursor('2022-09-01T00:00:00Z', '2022-09-10T00:00:00Z', [7], '2022-09-01T00:00:00Z');
     expect(cursorState(p, 'issues_backfill', 'repo_issues', 'created_at')).toEqual(liveState);
@@ -373,7 +361,7 @@ describe('seed: Zendesk tickets backfill, stop at end_value', () => {
           }),
         },
       ).bind({ url: api.url });
-      const p = track(testPipeline({ pipelineName: 'zendesk_support_backfill' }));
+      const p = testPipeline({ pipelineName: 'zendesk_support_backfill' });
       for (let run = 1; run <= 2; run++) {
         api.reset();
         const info = await p.run(tickets);
@@ -412,7 +400,7 @@ describe('seed: Zendesk tickets backfill, stop at end_value', () => {
           incremental: incremental('updated_at', { initialValue: '2023-01-01T00:00:00Z', endValue: '2023-02-01T00:00:00Z', rowOrder: 'asc' }),
         },
       );
-      const p = track(testPipeline({ pipelineName: 'zendesk_transformer' }));
+      const p = testPipeline({ pipelineName: 'zendesk_transformer' });
       for (let run = 1; run <= 2; run++) {
         api.reset();
         const info = await p.run(tickets); // the parent runs only to feed the transformer
@@ -452,7 +440,7 @@ describe('seed: resources created dynamically from one generator function (Strip
           resource(getResource, { name: endpoint, writeDisposition: 'merge', primaryKey: 'id', incremental: incremental('created') }).bind(endpoint),
         ),
       );
-    const p = track(testPipeline({ pipelineName: 'stripe_analytics' }));
+    const p = testPipeline({ pipelineName: 'stripe_analytics' });
     const inc = (r: string) => cursorState(p, 'stripe', r, 'created');
 
     const i1 = await p.run(stripe());
@@ -499,7 +487,7 @@ describe('seed: primary_key=() disables deduplication (nested item.ts cursor)', 
         // disable the unique value check by passing [] as primary key to incremental
         { primaryKey: 'delta', incremental: incremental('item.ts', pk ? {} : { primaryKey: [] }) },
       );
-    const p = track(testPipeline({ pipelineName: 'nodedup' }));
+    const p = testPipeline({ pipelineName: 'nodedup' });
     expect((await p.run(make(false))).tables).toEqual({ some_data: { rows: 20 } });
     expect(cursorState(p, 'nodedup', 'some_data', 'item.ts')).toEqual(expectedCursor(null, ts, [], null));
     expect((await p.run(make(false))).tables).toEqual({ some_data: { rows: 20 } });
@@ -512,7 +500,7 @@ describe('seed: primary_key=() disables deduplication (nested item.ts cursor)', 
     ]);
 
     // the same resource deduplicating by its primary key `delta`
-    const q = track(testPipeline({ pipelineName: 'withdedup' }));
+    const q = testPipeline({ pipelineName: 'withdedup' });
     expect((await q.run(make(true))).tables).toEqual({ some_data: { rows: 20 } });
     const deltas = Array.from({ length: 20 }, (_, i) => i - 10);
     expect(cursorState(q, 'withdedup', 'some_data', 'item.ts')).toEqual(expectedCursor(null, ts, deltas, null));

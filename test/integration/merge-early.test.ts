@@ -9,9 +9,8 @@ import { describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { LoadError, resource, source } from 'tide';
 import type { Pipeline } from 'tide';
-import { closeAfterEach, pgUrl, rows, testPipeline } from '../helpers/pipelines.ts';
+import { pgUrl, rows, testPipeline } from '../helpers/pipelines.ts';
 
-const track = closeAfterEach();
 
 type Item = Record<string, unknown>;
 
@@ -93,11 +92,11 @@ describe('merge: delete-insert batch by batch', () => {
       { id: 7, v: 'b7x', extra: 'e' },
       { id: 8, v: 'b8', extra: null },
     ];
-    const early = track(testPipeline({ pipelineName: 'merge_early', batchSize: 3 }));
+    const early = testPipeline({ pipelineName: 'merge_early', batchSize: 3 });
     expect(await mergeRun(early, 'things', initial, pages, true)).toBe(true);
     expect(await rows(early, 'things', 'id', 'id, v, extra')).toEqual(expected);
 
-    const atEnd = track(testPipeline({ pipelineName: 'merge_at_end', batchSize: 3 }));
+    const atEnd = testPipeline({ pipelineName: 'merge_at_end', batchSize: 3 });
     expect(await mergeRun(atEnd, 'things', initial, pages, false)).toBe(false);
     expect(await rows(atEnd, 'things', 'id', 'id, v, extra')).toEqual(expected);
   });
@@ -124,12 +123,12 @@ describe('merge: delete-insert batch by batch', () => {
       p.query(
         `SELECT r.id, t.value FROM "${p.datasetName}".things__tags t JOIN "${p.datasetName}".things r ON r._dlt_id = t._dlt_root_id ORDER BY r.id, t._dlt_list_idx`,
       );
-    const early = track(testPipeline({ pipelineName: 'merge_early_nested', batchSize: 2 }));
+    const early = testPipeline({ pipelineName: 'merge_early_nested', batchSize: 2 });
     expect(await mergeRun(early, 'things', initial, pages, true)).toBe(true);
     expect(await rows(early, 'things', 'id', 'id, v')).toEqual(expectedRoots);
     expect(await tags(early)).toEqual(expectedTags);
 
-    const atEnd = track(testPipeline({ pipelineName: 'merge_at_end_nested', batchSize: 2 }));
+    const atEnd = testPipeline({ pipelineName: 'merge_at_end_nested', batchSize: 2 });
     await mergeRun(atEnd, 'things', initial, pages, false);
     expect(await rows(atEnd, 'things', 'id', 'id, v')).toEqual(expectedRoots);
     expect(await tags(atEnd)).toEqual(expectedTags);
@@ -145,10 +144,10 @@ describe('merge: delete-insert batch by batch', () => {
       { id: 5, v: 'u5', extra: null },
       { id: 6, v: 'u6', extra: null },
     ];
-    const early = track(testPipeline({ pipelineName: 'upsert_early', batchSize: 2 }));
+    const early = testPipeline({ pipelineName: 'upsert_early', batchSize: 2 });
     expect(await mergeRun(early, 'things', initial, pages, true, 'upsert')).toBe(true);
     expect(await rows(early, 'things', 'id', 'id, v, extra')).toEqual(expected);
-    const atEnd = track(testPipeline({ pipelineName: 'upsert_at_end', batchSize: 2 }));
+    const atEnd = testPipeline({ pipelineName: 'upsert_at_end', batchSize: 2 });
     expect(await mergeRun(atEnd, 'things', initial, pages, false, 'upsert')).toBe(false);
     expect(await rows(atEnd, 'things', 'id', 'id, v, extra')).toEqual(expected);
   });
@@ -163,7 +162,7 @@ describe('merge: delete-insert batch by batch', () => {
       [true, scratch, 'upsert_dup_early_scratch'],
       [false, straight, 'upsert_dup_at_end'],
     ] as const) {
-      const p = track(testPipeline({ pipelineName: name, batchSize: 2 }));
+      const p = testPipeline({ pipelineName: name, batchSize: 2 });
       const err = await mergeRun(p, 'things', initial, pages, early, 'upsert').then(
         () => undefined,
         (e: unknown) => e,
@@ -186,18 +185,18 @@ describe('merge: delete-insert batch by batch', () => {
       { id: 5, v: 'first' },
       { id: 7, v: 'new' },
     ];
-    const early = track(testPipeline({ pipelineName: 'insert_only_early', batchSize: 2 }));
+    const early = testPipeline({ pipelineName: 'insert_only_early', batchSize: 2 });
     expect(await mergeRun(early, 'things', initial, pages, true, 'insert-only')).toBe(true);
     expect(await rows(early, 'things', 'id', 'id, v')).toEqual(expected);
-    const atEnd = track(testPipeline({ pipelineName: 'insert_only_at_end', batchSize: 2 }));
+    const atEnd = testPipeline({ pipelineName: 'insert_only_at_end', batchSize: 2 });
     expect(await mergeRun(atEnd, 'things', initial, pages, false, 'insert-only')).toBe(false);
     expect(await rows(atEnd, 'things', 'id', 'id, v')).toEqual(expected);
   });
 
   it('two loads merging into one table at once: one after the other, no key twice', async () => {
     const datasetName = `t_early_conc_${Math.random().toString(36).slice(2, 8)}`;
-    const a = track(testPipeline({ pipelineName: 'early_a', datasetName, batchSize: 5 }));
-    const b = track(testPipeline({ pipelineName: 'early_b', datasetName, batchSize: 5 }));
+    const a = testPipeline({ pipelineName: 'early_a', datasetName, batchSize: 5 });
+    const b = testPipeline({ pipelineName: 'early_b', datasetName, batchSize: 5 });
     const opts = { name: 'shared', writeDisposition: 'merge' as const, primaryKey: 'id' };
     await a.run(resource(() => [{ id: 0, by: 'init' }], opts));
     const pagesOf = (by: string) =>

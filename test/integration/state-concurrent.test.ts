@@ -5,10 +5,9 @@
 import { describe, expect, it } from 'vitest';
 import { resource, source } from 'tide';
 import type { Pipeline } from 'tide';
-import { datasetName, rows, tempDir, testPipeline, closeAfterEach } from '../helpers/pipelines.ts';
+import { datasetName, rows, tempDir, testPipeline } from '../helpers/pipelines.ts';
 import { expectCommittedState, loadIds, storedStates, tableExists } from '../helpers/state-db.ts';
 
-const track = closeAfterEach();
 
 describe('concurrent writers', () => {
   it('a run that started before another committed keeps the other run’s state (same source, different resources)', async () => {
@@ -35,12 +34,12 @@ describe('concurrent writers', () => {
       { name: 'fast' },
     );
     const ds = datasetName();
-    const seed = track(testPipeline({ pipelineName: 'shared', datasetName: ds, pipelinesDir: tempDir() }));
+    const seed = testPipeline({ pipelineName: 'shared', datasetName: ds, pipelinesDir: tempDir() });
     await seed.run(source('s', [fast]));
     await expectCommittedState(seed, { s: { fast_mark: 'b', resources: { fast: { runs: 1 } } } }, 1);
 
-    const m1 = track(testPipeline({ pipelineName: 'shared', datasetName: ds, pipelinesDir: tempDir() }));
-    const m2 = track(testPipeline({ pipelineName: 'shared', datasetName: ds, pipelinesDir: tempDir() }));
+    const m1 = testPipeline({ pipelineName: 'shared', datasetName: ds, pipelinesDir: tempDir() });
+    const m2 = testPipeline({ pipelineName: 'shared', datasetName: ds, pipelinesDir: tempDir() });
     const slowRun = m1.run(source('s', [slow]));
     await isStarted; // m1 has read state version 1
     const i2 = await m2.run(source('s', [fast])); // commits version 2
@@ -55,7 +54,7 @@ describe('concurrent writers', () => {
     expect(await rows(m1, 'fast', 'who', 'who')).toEqual([{ who: 'fast' }, { who: 'fast' }]);
     expect(await rows(m1, 'slow', 'who', 'who')).toEqual([{ who: 'slow' }]);
     // and a fresh machine sees everything
-    const m3 = track(testPipeline({ pipelineName: 'shared', datasetName: ds, pipelinesDir: tempDir() }));
+    const m3 = testPipeline({ pipelineName: 'shared', datasetName: ds, pipelinesDir: tempDir() });
     await m3.run(source('s', [fast]));
     await expectCommittedState(m3, { s: { fast_mark: 'b', slow_mark: 'a', resources: { fast: { runs: 3 }, slow: { runs: 1 } } } }, 4);
   });
@@ -73,7 +72,7 @@ describe('refresh wipes state (ST-14)', () => {
       },
       { name: 'a' },
     );
-    const p = track(testPipeline({ pipelineName: 'refresher' }));
+    const p = testPipeline({ pipelineName: 'refresher' });
     await p.run(source('r', [a]));
     await p.run(source('r', [a]));
     await expectCommittedState(p, { r: { shared: 2, resources: { a: { n: 2 } } } }, 2);
@@ -100,7 +99,7 @@ describe('refresh wipes state (ST-14)', () => {
     const x = mk('x');
     const y = mk('y');
     const src = source('dd', [x, y]);
-    const p = track(testPipeline({ pipelineName: 'drop_data' }));
+    const p = testPipeline({ pipelineName: 'drop_data' });
     await p.run(src);
     await p.run(src);
     await p.run(src.withResources('x'), { refresh: 'drop_data' });

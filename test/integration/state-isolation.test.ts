@@ -5,10 +5,9 @@
 import { describe, expect, it } from 'vitest';
 import { ExtractError, current, resource, source, transformer } from 'tide';
 import type { Pipeline } from 'tide';
-import { datasetName, rows, tempDir, testPipeline, closeAfterEach } from '../helpers/pipelines.ts';
+import { datasetName, rows, tempDir, testPipeline } from '../helpers/pipelines.ts';
 import { expectCommittedState, loadIds, storedStates } from '../helpers/state-db.ts';
 
-const track = closeAfterEach();
 
 describe('typed state values', () => {
   it('a Date and a bigint in state come back as Date and bigint, from the local folder and from Postgres', async () => {
@@ -25,7 +24,7 @@ describe('typed state values', () => {
     );
     const ds = datasetName();
     const dir = tempDir();
-    const p1 = track(testPipeline({ pipelineName: 'typed_state', datasetName: ds, pipelinesDir: dir }));
+    const p1 = testPipeline({ pipelineName: 'typed_state', datasetName: ds, pipelinesDir: dir });
     await p1.run(r);
     const st = (p1.state.sources as any).typed_state.resources.typed;
     expect(st.since).toBeInstanceOf(Date);
@@ -36,10 +35,10 @@ describe('typed state values', () => {
     expect(raw.sources.typed_state.resources.typed.since).toBe('\uF0272024-01-02T00:00:00.000Z');
 
     // same folder, new instance: from the local state file
-    const p2 = track(testPipeline({ pipelineName: 'typed_state', datasetName: ds, pipelinesDir: dir }));
+    const p2 = testPipeline({ pipelineName: 'typed_state', datasetName: ds, pipelinesDir: dir });
     await p2.run(r);
     // empty folder: from Postgres
-    const p3 = track(testPipeline({ pipelineName: 'typed_state', datasetName: ds, pipelinesDir: tempDir() }));
+    const p3 = testPipeline({ pipelineName: 'typed_state', datasetName: ds, pipelinesDir: tempDir() });
     await p3.run(r);
     expect(seen).toEqual([
       { since: undefined, big: undefined },
@@ -73,7 +72,7 @@ describe('current.* from code the resource runs', () => {
         return { ...x, run: s.run };
       })
       .addFilter((x: { id: number }) => x.id !== (current.resourceState().run as number));
-    const p = track(testPipeline({ pipelineName: 'step_state' }));
+    const p = testPipeline({ pipelineName: 'step_state' });
     await p.run(source('ss', [r]));
     expect(await rows(p, 't_run1', 'id', 'id, run')).toEqual([
       { id: 2, run: 1 },
@@ -99,7 +98,7 @@ describe('current.* from code the resource runs', () => {
       },
       { name: 'child_items', dataFrom: parent },
     );
-    const p = track(testPipeline({ pipelineName: 'tr_current' }));
+    const p = testPipeline({ pipelineName: 'tr_current' });
     await p.run(source('tc', [parent, child]));
     await p.run(source('tc', [parent, child]));
     expect(await rows(p, 'child_items', 'id', 'id')).toEqual([{ id: 1 }, { id: 1 }, { id: 2 }, { id: 2 }]);
@@ -118,7 +117,7 @@ describe('managed state', () => {
       },
       { name: 'leaky' },
     );
-    const p = track(testPipeline({ pipelineName: 'leak' }));
+    const p = testPipeline({ pipelineName: 'leak' });
     await p.run(r);
     kept!.leaked = 'outside the run';
     expect((p.state.sources as any).leak.resources.leaky).toEqual({ n: 1 });
@@ -147,12 +146,12 @@ describe('managed state', () => {
       { name: 'deleter' },
     );
     const ds = datasetName();
-    const p = track(testPipeline({ pipelineName: 'deleting', datasetName: ds }));
+    const p = testPipeline({ pipelineName: 'deleting', datasetName: ds });
     await p.run(source('del', [r]));
     await expectCommittedState(p, { del: { flag: true, resources: { deleter: { run: 1, temp: 'x' } } } }, 1);
     await p.run(source('del', [r]));
     await expectCommittedState(p, { del: { resources: { deleter: { run: 2 } } } }, 2);
-    const fresh = track(testPipeline({ pipelineName: 'deleting', datasetName: ds }));
+    const fresh = testPipeline({ pipelineName: 'deleting', datasetName: ds });
     await fresh.run(source('del', [r]));
     await expectCommittedState(fresh, { del: { resources: { deleter: { run: 3 } } } }, 3);
   });
@@ -175,7 +174,7 @@ describe('managed state', () => {
       { name: 'details', dataFrom: parent },
     );
     const src = source('tf', [parent, child]);
-    const p = track(testPipeline({ pipelineName: 'tr_fail' }));
+    const p = testPipeline({ pipelineName: 'tr_fail' });
     const i1 = await p.run(src);
     const before = structuredClone(p.state);
     failOn = 2;

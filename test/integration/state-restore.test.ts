@@ -5,10 +5,9 @@ import { deflateSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { incremental, resource, source, transformer } from 'tide';
 import type { Pipeline } from 'tide';
-import { datasetName, rows, tempDir, testPipeline, closeAfterEach } from '../helpers/pipelines.ts';
+import { datasetName, rows, tempDir, testPipeline } from '../helpers/pipelines.ts';
 import { expectCommittedState, loadIds, restorableState, storedStates } from '../helpers/state-db.ts';
 
-const track = closeAfterEach();
 
 function feedSource(feed: { id: number; v: string }[], seen: unknown[]) {
   const manual = resource(
@@ -40,7 +39,7 @@ describe('restore from the destination (empty working folder)', () => {
     const seen: unknown[] = [];
     const src = feedSource(feed, seen);
     const ds = datasetName();
-    const p1 = track(testPipeline({ pipelineName: 'restorer', datasetName: ds, pipelinesDir: tempDir() }));
+    const p1 = testPipeline({ pipelineName: 'restorer', datasetName: ds, pipelinesDir: tempDir() });
     await p1.run(src);
     feed.push({ id: 3, v: 'c' });
     await p1.run(src);
@@ -55,7 +54,7 @@ describe('restore from the destination (empty working folder)', () => {
     const p1State = structuredClone(p1.state);
 
     // a fresh machine: empty working folder
-    const p2 = track(testPipeline({ pipelineName: 'restorer', datasetName: ds, pipelinesDir: tempDir() }));
+    const p2 = testPipeline({ pipelineName: 'restorer', datasetName: ds, pipelinesDir: tempDir() });
     expect(p2.state._state_version).toBe(0);
     expect(p2.state.sources).toBeUndefined();
     seen.length = 0;
@@ -110,7 +109,7 @@ describe('restore from the destination (empty working folder)', () => {
       { name: 'counter' },
     );
     const ds = datasetName();
-    const p1 = track(testPipeline({ pipelineName: 'orphans', datasetName: ds, pipelinesDir: tempDir() }));
+    const p1 = testPipeline({ pipelineName: 'orphans', datasetName: ds, pipelinesDir: tempDir() });
     await p1.run(r);
     await p1.run(r);
     await expectCommittedState(p1, { orphans: { resources: { counter: { n: 2 } } } }, 2);
@@ -130,7 +129,7 @@ describe('restore from the destination (empty working folder)', () => {
       [7, false],
     ]);
 
-    const p2 = track(testPipeline({ pipelineName: 'orphans', datasetName: ds, pipelinesDir: tempDir() }));
+    const p2 = testPipeline({ pipelineName: 'orphans', datasetName: ds, pipelinesDir: tempDir() });
     await p2.run(r);
     expect(seen).toEqual([null, 1, 2]);
     expect(await rows(p2, 'counter', 'n', 'n')).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }]);
@@ -167,7 +166,7 @@ describe('replace resets resource state (ST-13)', () => {
       { name: 'keeps' },
     );
     const src = source('rs', [snap, keeps]);
-    const p = track(testPipeline({ pipelineName: 'replacer' }));
+    const p = testPipeline({ pipelineName: 'replacer' });
     await p.run(src);
     expect(await rows(p, 'snap', 'id', 'id')).toEqual([{ id: 1 }, { id: 2 }]);
     expect(await rows(p, 'snap__tags', 'value', 'value')).toEqual([{ value: 'x' }, { value: 'y' }, { value: 'z' }]);
@@ -201,7 +200,7 @@ describe('replace resets resource state (ST-13)', () => {
       },
       { name: 'current_items', writeDisposition: 'replace' },
     );
-    const p = track(testPipeline({ pipelineName: 'emptier' }));
+    const p = testPipeline({ pipelineName: 'emptier' });
     const i1 = await p.run(r);
     expect(i1.tables).toEqual({ current_items: { rows: 2 }, current_items__tags: { rows: 2 } });
     data = [];
@@ -234,7 +233,7 @@ describe('replace resets resource state (ST-13)', () => {
       { name: 'child', dataFrom: parent },
     );
     const src = source('tree', [parent, child]).withResources('child');
-    const p = track(testPipeline({ pipelineName: 'tree' }));
+    const p = testPipeline({ pipelineName: 'tree' });
     await p.run(src);
     await p.run(src);
     expect(parentSeen).toEqual([{}, {}]);
@@ -257,7 +256,7 @@ describe('state versions and a deleted dataset', () => {
       },
       { name: 'steady' },
     );
-    const p = track(testPipeline({ pipelineName: 'steady' }));
+    const p = testPipeline({ pipelineName: 'steady' });
     const i1 = await p.run(r);
     const hash = p.state._version_hash;
     const i2 = await p.run(r);
@@ -282,13 +281,13 @@ describe('state versions and a deleted dataset', () => {
     );
     const dir = tempDir();
     const ds = datasetName();
-    const p = track(testPipeline({ pipelineName: 'dropped', datasetName: ds, pipelinesDir: dir }));
+    const p = testPipeline({ pipelineName: 'dropped', datasetName: ds, pipelinesDir: dir });
     await p.run(r);
     await p.run(r);
     expect(await rows(p, 'ids', 'id', 'id')).toEqual([{ id: 1 }, { id: 2 }, { id: 3 }, { id: 4 }]);
     await p.query(`DROP SCHEMA "${ds}" CASCADE`);
     // a new instance on the same working folder, as after a restart
-    const again = track(testPipeline({ pipelineName: 'dropped', datasetName: ds, pipelinesDir: dir }));
+    const again = testPipeline({ pipelineName: 'dropped', datasetName: ds, pipelinesDir: dir });
     await again.run(r);
     expect(seen).toEqual([null, 2, null]);
     expect(await rows(again, 'ids', 'id', 'id')).toEqual([{ id: 1 }, { id: 2 }]);

@@ -3,22 +3,12 @@
  * to TypeScript (tweets / days_loaded / chess archives / search_tweets), resource vs source state,
  * and the state layout. Every test runs the pipeline at least twice and asserts rows and state.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { current, resource, source, transformer } from 'tide';
 import type { Pipeline } from 'tide';
-import { rows, testPipeline } from '../helpers/pipelines.ts';
+import { cleanup, rows, testPipeline } from '../helpers/pipelines.ts';
 import { expectCommittedState, getJson, jsonServer, loadIds, storedStates, type TestServer } from '../helpers/state-db.ts';
 
-const open: Pipeline[] = [];
-const servers: TestServer[] = [];
-function track(p: Pipeline): Pipeline {
-  open.push(p);
-  return p;
-}
-afterEach(async () => {
-  for (const p of open.splice(0)) await p.close().catch(() => undefined);
-  for (const s of servers.splice(0)) await s.close().catch(() => undefined);
-});
 
 describe('seed: preserving the last value in resource state (tweets)', () => {
   it('setdefault(last_updated, None), then sets it after the yield; run 3 with nothing new loads nothing', async () => {
@@ -41,7 +31,7 @@ describe('seed: preserving the last value in resource state (tweets)', () => {
       yield data.tweets;
       current.resourceState().last_updated = data.last_timestamp;
     });
-    const p = track(testPipeline({ pipelineName: 'tweets_pipeline' }));
+    const p = testPipeline({ pipelineName: 'tweets_pipeline' });
 
     const i1 = await p.run(tweets);
     expect(i1.tables).toEqual({ tweets: { rows: 2 } });
@@ -91,7 +81,7 @@ describe('seed: a list kept in state and mutated in place (days_loaded)', () => 
       },
       { name: 'days' },
     );
-    const p = track(testPipeline({ pipelineName: 'days_pipeline' }));
+    const p = testPipeline({ pipelineName: 'days_pipeline' });
     await p.run(daily);
     expect(await rows(p, 'days', 'day_no', 'day_no, label')).toEqual([{ day_no: 1, label: 'day 2023-01-01' }]);
     await expectCommittedState(p, { days: { resources: { days: { days_loaded: ['2023-01-01'] } } } }, 1);
@@ -123,7 +113,7 @@ describe('seed: chess players_games archive cache (local HTTP server)', () => {
       }
       return undefined;
     });
-    servers.push(server);
+    cleanup(server);
 
     const playersGames = resource(
       async function* players_games(_ctx, chessUrl: string, players: string[]) {
@@ -141,7 +131,7 @@ describe('seed: chess players_games archive cache (local HTTP server)', () => {
       { writeDisposition: 'append' },
     );
     const chess = source('chess', [playersGames.bind(server.url, ['magnus', 'hikaru'])]);
-    const p = track(testPipeline({ pipelineName: 'chess_pipeline' }));
+    const p = testPipeline({ pipelineName: 'chess_pipeline' });
     const archiveUrl = (player: string, a: string) => `${server.url}/pub/player/${player}/games/${a}`;
 
     const i1 = await p.run(chess);
@@ -209,7 +199,7 @@ describe('seed: search_tweets with a last value per search term (local HTTP serv
         },
       };
     });
-    servers.push(server);
+    cleanup(server);
 
     const searchTweets = resource(
       async function* search_tweets(_ctx, baseUrl: string, searchTerms: string[]) {
@@ -236,7 +226,7 @@ describe('seed: search_tweets with a last value per search term (local HTTP serv
       { writeDisposition: 'append' },
     );
     const twitter = source('twitter', [searchTweets.bind(server.url, ['python', 'typescript'])]);
-    const p = track(testPipeline({ pipelineName: 'twitter_pipeline' }));
+    const p = testPipeline({ pipelineName: 'twitter_pipeline' });
     const loaded = () =>
       p.query(
         `SELECT d.id, d.text, s.search_term, d._dlt_list_idx AS idx FROM "${p.datasetName}".search_tweets__data d
@@ -300,7 +290,7 @@ describe('resource state is private, source state is shared', () => {
       { name: 'order_items', dataFrom: orders },
     );
     const shop = source('shop', [orders, orderItems]);
-    const p = track(testPipeline({ pipelineName: 'shop_pipeline' }));
+    const p = testPipeline({ pipelineName: 'shop_pipeline' });
 
     await p.run(shop);
     expect(await rows(p, 'orders', 'id', 'id')).toEqual([{ id: 11 }, { id: 12 }]);
@@ -338,7 +328,7 @@ describe('resource state is private, source state is shared', () => {
       );
     const a = source('src_a', [mk('a')]);
     const b = source('src_b', [mk('b')]);
-    const p = track(testPipeline({ pipelineName: 'two_sources' }));
+    const p = testPipeline({ pipelineName: 'two_sources' });
     await p.run(a);
     await p.run(b);
     await p.run(a);
@@ -359,7 +349,7 @@ describe('resource state is private, source state is shared', () => {
       },
       { name: 'Game Results' },
     );
-    const p = track(testPipeline({ pipelineName: 'ChessGames_pipeline' }));
+    const p = testPipeline({ pipelineName: 'ChessGames_pipeline' });
     const i1 = await p.run(r);
     expect(i1.tables).toEqual({ game_results: { rows: 1 } });
     await expectCommittedState(p, { chess_games: { resources: { 'Game Results': { calls: 1 } } } }, 1);

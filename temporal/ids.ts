@@ -1,0 +1,44 @@
+/**
+ * The names tide gives things on Temporal: task queue, workflow ids, schedule ids, query names.
+ * Every path (schedule, backfill, manual run, CLI) builds them here, so they meet on the same ids.
+ * Deterministic (workflows use it).
+ */
+import type { IsoInterval } from '../pipeline/interval.ts';
+
+/** The task queue of tide's workers unless told otherwise. */
+export const DEFAULT_TASK_QUEUE = 'tide';
+
+const PREFIX = 'tide/';
+
+/** The canonical id of one interval's run: the same interval never runs twice at once. */
+export function intervalWorkflowId(pipeline: string, interval: IsoInterval): string {
+  return `${PREFIX}${pipeline}/${interval.start}/${interval.end}`;
+}
+
+/** A backfill of `[from, to)`: starting the same backfill again joins the running one. */
+export function backfillWorkflowId(pipeline: string, from: string, to: string): string {
+  return `${PREFIX}${pipeline}/backfill/${from}/${to}`;
+}
+
+/** A run on cursor state (no interval), started by hand at `atMs`. */
+export function manualRunWorkflowId(pipeline: string, atMs: number): string {
+  return `${PREFIX}${pipeline}/manual/${atMs}`;
+}
+
+/** The pipeline's one schedule. */
+export function scheduleId(pipeline: string): string {
+  return `${PREFIX}${pipeline}`;
+}
+
+/** The pipeline of a tide schedule id; undefined for a schedule tide did not create. */
+export function pipelineOfScheduleId(id: string): string | undefined {
+  return id.startsWith(PREFIX) ? id.slice(PREFIX.length) : undefined;
+}
+
+/** The id prefix of the runs the schedule starts (Temporal appends the nominal time). */
+export function scheduledRunWorkflowId(pipeline: string): string {
+  return `${PREFIX}${pipeline}/scheduled`;
+}
+
+/** The query a backfill answers with its progress. */
+export const BACKFILL_PROGRESS_QUERY = 'progress';

@@ -1,0 +1,121 @@
+/**
+ * The wire types: what workflows, activities and the client pass each other through Temporal.
+ * Plain JSON only (intervals as ISO-8601 strings). Deterministic (workflows use it).
+ */
+import type { IsoInterval } from '../pipeline/interval.ts';
+import type { ScheduleEvery } from '../pipeline/define.ts';
+import type { TableCounts } from '../pipeline/options.ts';
+
+export type { TableCounts };
+
+/**
+ * Counts as an activity returned them. Activities used to return bare numbers per table; the
+ * histories of runs started before the change still hold those, and a workflow replaying one must
+ * read them the same way. Drop this once no such run can still be open or replayed.
+ */
+export function readTableCounts(tables: TableCounts | Record<string, number>): TableCounts {
+  return Object.fromEntries(Object.entries(tables).map(([t, v]) => [t, typeof v === 'number' ? { rows: v } : v]));
+}
+
+/** All tables' rows together. */
+export function totalRows(tables: TableCounts): number {
+  return Object.values(tables).reduce((sum, t) => sum + t.rows, 0);
+}
+
+/** Why a run happened: a schedule tick, one interval of a backfill, or by hand. */
+export type RunKind = 'scheduled' | 'backfill' | 'manual';
+
+export interface ExtractInput {
+  pipeline: string;
+  interval?: IsoInterval;
+  kind?: RunKind;
+}
+
+/** What `extract` returns: a reference to the staged package, never its rows. */
+export interface ExtractResult {
+  /** null when there was nothing to load */
+  loadId: string | null;
+  /** The activity attempt that produced this result (1 = first try). */
+  attempt: number;
+  datasetName: string;
+  tables: TableCounts;
+  items: number;
+}
+
+export interface LoadInput {
+  pipeline: string;
+  loadId: string;
+}
+
+export interface LoadResult {
+  loadId: string;
+  attempt: number;
+  /** false when this load id had already been committed (a retried load) */
+  applied: boolean;
+  tables: TableCounts;
+}
+
+/** The input of `scheduleInterval`: a cron schedule and the nominal time of one of its runs. */
+export interface ScheduleIntervalInput {
+  scheduleId: string;
+  nominal: string;
+}
+
+export interface PipelineRunInput {
+  pipeline: string;
+  interval?: IsoInterval;
+  kind?: RunKind;
+}
+
+export interface PipelineRunResult {
+  pipeline: string;
+  interval?: IsoInterval;
+  loadId: string | null;
+  /** false when the load had been committed by an earlier attempt */
+  applied: boolean;
+  tables: TableCounts;
+  /** All tables' rows together. */
+  rows: number;
+  /** Attempts each activity took (1 = first try). */
+  attempts: { extract: number; load?: number };
+}
+
+export interface ScheduledRunInput {
+  pipeline: string;
+  /** The schedule's grid: a named interval or a length in ms, with its offset from the epoch. */
+  every?: ScheduleEvery | number;
+  offsetMs?: number;
+  /** A cron schedule: the interval comes from the schedule's own matching times. */
+  scheduleId?: string;
+}
+
+/** An interval of a backfill that failed, and why. */
+export interface FailedInterval {
+  interval: IsoInterval;
+  error: string;
+}
+
+export interface BackfillInput {
+  pipeline: string;
+  from: string;
+  to: string;
+  every: ScheduleEvery | number;
+  /** Intervals running at once (default 1). */
+  parallel?: number;
+  /** Continue-as-new state: the next interval index, and the counts so far. */
+  next?: number;
+  done?: number;
+  rows?: number;
+  failed?: FailedInterval[];
+  /** Children started per run before continuing as new (default 400). */
+  childrenPerRun?: number;
+}
+
+export interface BackfillProgress {
+  total: number;
+  done: number;
+  running: number;
+  failed: number;
+  rows: number;
+  failedIntervals: FailedInterval[];
+}
