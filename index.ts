@@ -42,9 +42,9 @@ export type { PipelineDefinition, ScheduleSpec, ScheduleEvery } from './pipeline
 export type { ColumnHint, ColumnSchema, DataType, MergeConfig, MergeStrategy, Schema, TableSchema, WriteDisposition } from './pipeline/schema.ts';
 
 // destinations
-export { postgres } from './destinations/postgres/client.ts';
-export type { PostgresOptions } from './destinations/postgres/client.ts';
-export type { Destination, DestinationClient } from './pipeline/destination.ts';
+export { postgres } from './destinations/postgres/destination.ts';
+export type { PostgresOptions } from './destinations/postgres/destination.ts';
+export type { Destination, DestinationClient, LoadRecord, TableCount } from './pipeline/destination.ts';
 
 // errors
 export {

@@ -9,7 +9,7 @@
  *
  * tide, measured three ways:
  *  - `process`: `Incremental.bind(...).process(page)` for every page + serialising the state (what a run
- *    persists), like pipeline/incremental/bench-incremental.ts — run 1 (everything new) and run 2 (the same
+ *    persists), like bench/incremental-micro.ts — run 1 (everything new) and run 2 (the same
  *    items again on the stored state: everything filtered);
  *  - `extract`: end to end through the Extractor (resource generator → steps → incremental → sink that
  *    counts), no normalisation or loading.

@@ -12,8 +12,8 @@ import { createInterface } from 'node:readline';
 import pg from 'pg';
 import { Normalizer } from '../pipeline/normalize/normalizer.ts';
 import type { Schema } from '../pipeline/schema.ts';
-import { PostgresLoadSession } from '../destinations/postgres/load.ts';
-import { ident } from '../destinations/postgres/sql.ts';
+import { PostgresLoadSession } from '../destinations/postgres/session.ts';
+import { createDatasetSql } from '../destinations/postgres/sql.ts';
 import { newLoadId } from '../pipeline/load-id.ts';
 
 async function main(): Promise<void> {
@@ -37,10 +37,7 @@ async function main(): Promise<void> {
   for (const t of Object.keys(schema.tables)) if (t !== 'items') delete schema.tables[t];
 
   const pool = new pg.Pool({ connectionString: url, max: 2 });
-  await pool.query(`CREATE SCHEMA IF NOT EXISTS ${ident(dataset)}`);
-  await pool.query(
-    `CREATE TABLE IF NOT EXISTS ${ident(dataset)}."_dlt_loads" (load_id varchar NOT NULL, schema_name varchar, status bigint NOT NULL, inserted_at timestamp with time zone NOT NULL, schema_version_hash varchar, tide_pipeline_name varchar, tide_interval_start timestamp with time zone, tide_interval_end timestamp with time zone, tide_rows bigint)`,
-  );
+  for (const statement of createDatasetSql(dataset)) await pool.query(statement);
   const t0 = process.hrtime.bigint();
   const session = await PostgresLoadSession.begin(pool, dataset, { loadId, pipelineName: 'bench', schema });
   for (let i = 0; i < rows.length; i++) if (session.add('items', rows[i], items[i], 'items')) await session.flush();

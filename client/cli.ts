@@ -5,9 +5,10 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Command, Option } from 'commander';
-import { pipeline, type Pipeline, type RunInfo } from '../index.ts';
+import { pipeline, type DestinationClient, type Pipeline, type RunInfo } from '../index.ts';
 import type { PipelineDefinition, ScheduleEvery, ScheduleSpec } from '../pipeline/define.ts';
 import { TideClient } from './temporal.ts';
+import { withDataset } from './dataset.ts';
 import { TideError } from '../pipeline/errors.ts';
 import { tideHome } from '../common/home.ts';
 import { portOr } from '../common/net.ts';
@@ -31,10 +32,13 @@ export async function loadPipelines(file?: string): Promise<PipelineDefinition[]
   return defs;
 }
 
+/** The command line named something that does not exist (a pipeline, an action): exit code 2. */
+class UsageError extends TideError {}
+
 export async function findPipeline(name: string, file?: string): Promise<PipelineDefinition> {
   const defs = await loadPipelines(file);
   const def = defs.find((d) => d.name === name);
-  if (!def) throw new TideError(`No pipeline "${name}" in the pipelines module (it has: ${defs.map((d) => d.name).join(', ') || 'none'})`);
+  if (!def) throw new UsageError(`No pipeline "${name}" in the pipelines module (it has: ${defs.map((d) => d.name).join(', ') || 'none'})`);
   return def;
 }
 
@@ -76,27 +80,28 @@ async function runCommand(name: string, o: { pipelines?: string; from?: string; 
     });
     if (tty && Date.now() - t0 > 1000) process.stderr.write('\n');
     printInfo(info);
-    if (o.show !== false && info.loadId) {
-      for (const t of Object.keys(info.tables).sort()) {
-        const rows = await p.query(`SELECT * FROM "${p.datasetName}"."${t}" LIMIT 3`);
-        if (!rows.length) continue;
-        process.stdout.write(`\n${t} (first ${rows.length} of ${info.tables[t].rows} loaded rows):\n`);
-        for (const r of rows) process.stdout.write(`  ${JSON.stringify(r)}\n`);
-      }
-    }
+    if (o.show !== false && info.loadId) await withDataset(def, p.datasetName, (c) => printSamples(c, info));
   } finally {
     await p.close();
   }
 }
 
-async function pipelineCommand(name: string, action: string, o: { pipelines?: string; verbose?: boolean }): Promise<void> {
-  let def: PipelineDefinition | undefined;
-  try {
-    def = await findPipeline(name, o.pipelines);
-  } catch {
-    def = undefined; // info/state work for any pipeline name that has state in the default dataset
+/** The first rows of each table a run loaded. */
+async function printSamples(c: DestinationClient, info: RunInfo): Promise<void> {
+  for (const t of Object.keys(info.tables).sort()) {
+    const rows = await c.preview(t, 3);
+    if (!rows.length) continue;
+    process.stdout.write(`\n${t} (first ${rows.length} of ${info.tables[t].rows} loaded rows):\n`);
+    for (const r of rows) process.stdout.write(`  ${JSON.stringify(r)}\n`);
   }
-  const p = def ? pipelineOf(def) : pipeline({ pipelineName: name });
+}
+
+const PIPELINE_ACTIONS = ['info', 'state', 'drop'];
+
+async function pipelineCommand(name: string, action: string, o: { pipelines?: string; verbose?: boolean }): Promise<void> {
+  if (!PIPELINE_ACTIONS.includes(action)) throw new UsageError(`Unknown action "${action}": use info, state or drop`);
+  const def = await findPipeline(name, o.pipelines);
+  const p = pipelineOf(def);
   try {
     const state = await p.syncFromDestination();
     if (action === 'state') {
@@ -108,28 +113,22 @@ async function pipelineCommand(name: string, action: string, o: { pipelines?: st
       process.stdout.write(`Dropped dataset ${p.datasetName} (tables, loads, state, staging) and the local working folder of pipeline ${name}.\n`);
       return;
     }
-    if (action !== 'info') throw new TideError(`Unknown action "${action}": use info, state or drop`);
     process.stdout.write(`Attaching to pipeline ${name}\n`);
     process.stdout.write(`dataset: ${p.datasetName}\nstate version: ${state._state_version}\n`);
-    const loads = await p.query<{ load_id: string; inserted_at: Date; tide_rows: number }>(
-      `SELECT load_id, inserted_at, tide_rows FROM "${p.datasetName}"."_dlt_loads" WHERE tide_pipeline_name = $1 ORDER BY load_id DESC LIMIT 5`,
-      [name],
-    ).catch(() => []);
-    process.stdout.write(`last loads:\n`);
-    for (const l of loads) process.stdout.write(`  ${l.load_id}  ${new Date(l.inserted_at).toISOString()}  ${l.tide_rows ?? ''} rows\n`);
-    const tables = await p.query<{ table_name: string }>(
-      `SELECT table_name FROM information_schema.tables WHERE table_schema = $1 AND table_name NOT LIKE '\\_dlt\\_%' ORDER BY 1`,
-      [p.datasetName],
-    );
-    process.stdout.write(`tables:\n`);
-    for (const t of tables) {
-      const [{ n }] = await p.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${p.datasetName}"."${t.table_name}"`);
-      process.stdout.write(`  ${t.table_name}: ${n} rows\n`);
-    }
+    await withDataset(def, p.datasetName, (c) => printDataset(c, name));
     if (o.verbose) process.stdout.write(`\nsources:\n${JSON.stringify(state.sources ?? {}, null, 2)}\n`);
   } finally {
     await p.close();
   }
+}
+
+/** The last loads of a pipeline and the tables of its dataset with their row counts. */
+async function printDataset(c: DestinationClient, pipelineName: string): Promise<void> {
+  const out = process.stdout;
+  out.write(`last loads:\n`);
+  for (const l of await c.loads(pipelineName, 5)) out.write(`  ${l.loadId}  ${l.insertedAt.toISOString()}  ${l.rows ?? ''} rows\n`);
+  out.write(`tables:\n`);
+  for (const t of await c.tableCounts()) out.write(`  ${t.table}: ${t.rows} rows\n`);
 }
 
 function temporalOpts(cmd: Command): Command {
@@ -374,6 +373,6 @@ export async function main(argv: string[]): Promise<void> {
     await program.parseAsync(argv);
   } catch (e) {
     process.stderr.write(`tide: ${e instanceof Error ? e.message : String(e)}\n`);
-    process.exitCode = 1;
+    process.exitCode = e instanceof UsageError ? 2 : 1;
   }
 }

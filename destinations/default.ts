@@ -5,7 +5,7 @@
 import { Pipeline } from '../pipeline/pipeline.ts';
 import type { Destination } from '../pipeline/destination.ts';
 import type { PipelineOptions } from '../pipeline/options.ts';
-import { postgres } from './postgres/client.ts';
+import { postgres } from './postgres/destination.ts';
 
 /** A Destination for `destination` as `PipelineOptions` takes it (unset or `'postgres'`: `postgres()`), and whether the caller made it. */
 export function resolveDestination(destination: PipelineOptions['destination']): { destination: Destination; owned: boolean } {

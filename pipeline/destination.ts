@@ -2,6 +2,7 @@
  * The destination interface the engine loads through. `destinations/postgres` implements it; the
  * engine never imports a database driver.
  */
+import type { Interval } from './interval.ts';
 import type { Schema, WriteDispositionName } from './schema.ts';
 import type { PipelineState } from './state.ts';
 
@@ -45,7 +46,7 @@ export interface LoadSession {
   readonly loadId: string;
   /** Buffers a row of `table` (normalized); `item` is the item it came from, for error messages. Returns true when buffers are full: call flush(). */
   add(table: string, row: Row, item: unknown, resource: string): boolean;
-  /** Refresh (ST-14) inside the load transaction: drop tables, or empty them. */
+  /** Refresh (the `refresh` run option) inside the load transaction: drop tables, or empty them. */
   prepare(p: { drop: string[]; truncate: string[] }): Promise<void>;
   /** Sends buffered rows to the database (COPY); the last batch may still be in flight. */
   flush(): Promise<void>;
@@ -62,6 +63,22 @@ export interface LoadSession {
 export interface RestoredState {
   state?: PipelineState;
   schema?: Schema;
+}
+
+/** A committed load of a pipeline, as the destination's ledger (`_dlt_loads`) records it. */
+export interface LoadRecord {
+  loadId: string;
+  insertedAt: Date;
+  /** Rows the load wrote; null in a row tide did not write (dlt writes no row count). */
+  rows: number | null;
+  /** The data interval the load covered, when it had one. */
+  interval?: Interval;
+}
+
+/** A data table of the dataset and how many rows it holds. */
+export interface TableCount {
+  table: string;
+  rows: number;
 }
 
 export interface DestinationClient {
@@ -87,6 +104,12 @@ export interface DestinationClient {
   /** Drops staged packages older than the given age that no load step will apply (their extract's worker died). */
   dropStalePackages(olderThanHours: number): Promise<number>;
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+  /** The newest `limit` loads of a pipeline, newest first (none when the dataset does not exist). */
+  loads(pipelineName: string, limit: number): Promise<LoadRecord[]>;
+  /** The data tables of the dataset (not the `_dlt_*` bookkeeping tables) with their row counts, by name. */
+  tableCounts(): Promise<TableCount[]>;
+  /** The first `limit` rows of a data table, in no particular order. */
+  preview(table: string, limit: number): Promise<Row[]>;
   /** Drops tables (and their rows) of the dataset. */
   dropTables(tables: string[]): Promise<void>;
   /** Drops the whole dataset schema. */

@@ -69,7 +69,7 @@ export function applyHints(schema: Schema, table: string, h: ResourceHints, src:
   setColumnHints(t, h.columns, pk, mk, h.cursorColumn && normalizePath(h.cursorColumn));
   checkMergeHints(t, h.resource, disposition, strategy, pk, mk, warn);
   t.scd2 = disposition === 'merge' && strategy === 'scd2' ? scd2Of(t, config, h.resource) : undefined;
-  markColumnsChanged();
+  markColumnsChanged(schema);
   return t;
 }
 

@@ -171,18 +171,32 @@ export function cloneSchema(schema: Schema): Schema {
   return structuredClone(schema);
 }
 
-let columnsRevision = 0;
-
-/**
- * Call after adding a column to any table during a run. Writers that encode rows as they arrive
- * (the Postgres COPY buffer) compare `columnsRevisionNow()` on every row instead of re-reading a
- * table's column list, and re-read it only when this changed.
- */
-export function markColumnsChanged(): void {
-  columnsRevision++;
+/** How many times columns were added to one schema's tables. */
+export interface ColumnsRevision {
+  readonly value: number;
 }
 
-/** Increases whenever `markColumnsChanged()` is called. */
-export function columnsRevisionNow(): number {
-  return columnsRevision;
+type Counter = { value: number };
+
+/**
+ * Revisions live beside the schema, not in it: the stored schema and its hash never see them, and
+ * each schema object (one per pipeline run) counts on its own, so two pipelines in one process do
+ * not invalidate each other's buffers.
+ */
+const revisions = new WeakMap<Schema, Counter>();
+
+/**
+ * The column revision of `schema`: writers that encode rows as they arrive (the Postgres COPY
+ * buffer) keep this object and compare its `value` on every row instead of re-reading a table's
+ * column list, and re-read it only when the value changed.
+ */
+export function columnsRevision(schema: Schema): ColumnsRevision {
+  let r = revisions.get(schema);
+  if (!r) revisions.set(schema, (r = { value: 0 }));
+  return r;
+}
+
+/** Call after adding a column to a table of `schema` during a run. */
+export function markColumnsChanged(schema: Schema): void {
+  (columnsRevision(schema) as Counter).value++;
 }

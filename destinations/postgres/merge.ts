@@ -12,11 +12,11 @@
  */
 import type pg from 'pg';
 import { SchemaError } from '../../pipeline/errors.ts';
-import type { Schema, TableSchema } from '../../pipeline/schema.ts';
+import type { MergeStrategy, Schema, TableSchema } from '../../pipeline/schema.ts';
 import { DLT_ID, DLT_LOAD_ID, DLT_PARENT_ID, DLT_ROOT_ID, keyColumns } from '../../pipeline/schema.ts';
 import { uniqueId } from '../../pipeline/normalize/hash.ts';
 import { sql, type CompiledQuery, type Expression, type RawBuilder, type SqlBool } from 'kysely';
-import { ident, insertInto, qb, relation } from './sql.ts';
+import { createIndexSql, ident, insertInto, qb, relation } from './sql.ts';
 
 export interface MergeContext {
   q: (text: string, params?: unknown[]) => Promise<pg.QueryResult>;
@@ -79,7 +79,7 @@ type Cond = Expression<SqlBool>;
 
 /** `"alias"."column"` */
 const ref = (alias: string, c: string) => sql.ref(`${alias}.${c}`);
-/** A staging relation (already quoted by load.ts's `ident` / `qualified`) with an alias. */
+/** A staging relation (already quoted by `ident` / `qualified`) with an alias. */
 const staged = (quoted: string, alias: string) => sql<any>`${sql.raw(quoted)}`.as(alias);
 /** A final table of the dataset with an alias. */
 const finalOf = (t: FinalTable, alias: string) => relation(t.schema, t.name, alias);
@@ -98,7 +98,7 @@ const existsIn = (quoted: string, cond: Cond): Cond => sql<SqlBool>`exists ${qb.
 /** `<column> in (select "_dlt_id" from <temp table>)` */
 const inIds = (column: RawBuilder<unknown>, table: string): Cond => sql<SqlBool>`${column} in ${qb.selectFrom(table).select(DLT_ID)}`;
 
-/** SQL condition true for a staged row flagged for deletion (MG-12). */
+/** SQL condition true for a staged row flagged for deletion. */
 function deleted(hd: MergePlanInput['hardDelete'], alias = S): Cond | undefined {
   if (!hd) return undefined;
   return hd.bool ? sql<SqlBool>`${ref(alias, hd.column)} is true` : sql<SqlBool>`${ref(alias, hd.column)} is not null`;
@@ -121,7 +121,7 @@ export function planMerge(p: MergePlanInput): CompiledQuery[] {
   return queries.map((q) => q.compile());
 }
 
-/** MG-6 … MG-13: delete every destination row matching a staged row on the primary key or the merge key, then insert. */
+/** delete-insert: delete every destination row matching a staged row on the primary key or the merge key, then insert. */
 function planDeleteInsert(p: MergePlanInput): Query[] {
   const out: Query[] = [];
   const { root } = p;
@@ -151,7 +151,7 @@ function planDeleteInsert(p: MergePlanInput): Query[] {
     for (const n of stagedNested) out.push(insertAll(n));
     return out;
   }
-  // dedup by primary key (the winner picked first), then drop rows flagged as deletes (MG-9, MG-10, MG-12)
+  // dedup by primary key (the winner picked first), then drop rows flagged as deletes
   const winners = (columns: string[]) => {
     const select = columns.map((c) => ref(S, c).as(c));
     if (dedup && p.dedupSort) {
@@ -179,7 +179,7 @@ function planDeleteInsert(p: MergePlanInput): Query[] {
   return out;
 }
 
-/** MG-15 … MG-18: primary-key upsert (or insert-only); nested rows of upserted roots are replaced. */
+/** Primary-key upsert (or insert-only); nested rows of upserted roots are replaced. */
 function planUpsert(p: MergePlanInput): Query[] {
   const out: Query[] = [];
   const { root } = p;
@@ -194,7 +194,7 @@ function planUpsert(p: MergePlanInput): Query[] {
     isDel ? sql<SqlBool>`${ref(S, n.link!)} in ${where(qb.selectFrom(staged(rootSt, 'r')).select(ref('r', DLT_ID).as(DLT_ID)), notDeleted(p.hardDelete, 'r'))}` : undefined;
   if (!insertOnly) {
     // nested rows of every staged root go: replaced by the staged ones below, so list elements that
-    // disappeared (or a list no longer delivered) are removed, and deleted roots lose theirs (MG-16, MG-17)
+    // disappeared (or a list no longer delivered) are removed, and deleted roots lose theirs
     // (matched through the final root rows: their `_dlt_id` may predate the key hash, e.g. after a switch from delete-insert)
     const rootIds = qb.selectFrom(finalOf(root, 'r')).select(ref('r', DLT_ID).as(DLT_ID)).where(existsIn(rootSt, eqAll(pk, 'r')));
     for (const n of nested) out.push(qb.deleteFrom(finalOf(n, D)).where(sql<SqlBool>`${ref(D, n.link!)} in ${rootIds}`));
@@ -222,7 +222,7 @@ function planUpsert(p: MergePlanInput): Query[] {
     for (const n of stagedNested) out.push(insertAll(n, ofLiveRoots(n)));
     return out;
   }
-  // insert-only (MG-18): existing rows are never updated or deleted
+  // insert-only: existing rows are never updated or deleted
   if (p.uniquePk) out.push(insertAll(root, notDeleted(p.hardDelete)).onConflict((oc) => oc.columns(pk).doNothing()));
   else {
     const firstRows = qb
@@ -241,7 +241,7 @@ function planUpsert(p: MergePlanInput): Query[] {
   return out;
 }
 
-/** MG-19 … MG-27: slowly changing dimension type 2, with NOT EXISTS anti-joins (never NOT IN). */
+/** Slowly changing dimension type 2, with NOT EXISTS anti-joins (never NOT IN). */
 function planScd2(p: MergePlanInput): Query[] {
   const out: Query[] = [];
   const { root } = p;
@@ -251,14 +251,14 @@ function planScd2(p: MergePlanInput): Query[] {
   const activeValue = c.active === undefined ? sql`null` : sql`${c.active}::timestamptz`;
   const active = (a: string) => (c.active === undefined ? sql<SqlBool>`${ref(a, c.validTo)} is null` : sql<SqlBool>`${ref(a, c.validTo)} = ${activeValue}`);
   const v = c.versionColumn;
-  // 1. retire active records whose version is not in the load (within the merge-key values of the load, MG-23)
+  // 1. retire active records whose version is not in the load (within the merge-key values of the load)
   const inLoad = qb.selectFrom(staged(rootSt, S)).select(sql.lit(1).as('one')).where(sql<SqlBool>`${ref(S, v)} = ${ref(D, v)}`);
   const retire = qb
     .updateTable(finalOf(root, D))
     .set({ [c.validTo]: boundary })
     .where(and([active(D), sql<SqlBool>`not exists ${inLoad}`, p.mergeKey.length ? existsIn(rootSt, eqAll(p.mergeKey)) : undefined])!);
   out.push(retire);
-  // 2. insert versions that are not active (new, changed, or back after being retired: MG-22)
+  // 2. insert versions that are not active (new, changed, or back after being retired)
   const data = root.columns.filter((x) => x !== c.validFrom && x !== c.validTo);
   const isActive = qb.selectFrom(finalOf(root, D)).select(sql.lit(1).as('one')).where(and([active(D), sql<SqlBool>`${ref(D, v)} = ${ref(S, v)}`])!);
   const versions = qb
@@ -269,7 +269,7 @@ function planScd2(p: MergePlanInput): Query[] {
   const stagedNested = p.nested.filter((n) => n.staging);
   if (!c.chainNested || !stagedNested.length) {
     out.push(ins());
-    // 3. nested tables are insert-only by their deterministic `_dlt_id` (MG-27)
+    // 3. nested tables are insert-only by their deterministic `_dlt_id`
     for (const n of stagedNested) {
       const present = qb.selectFrom(finalOf(n, D)).select(sql.lit(1).as('one')).where(sql<SqlBool>`${ref(D, DLT_ID)} = ${ref(S, DLT_ID)}`);
       out.push(insertAll(n, sql<SqlBool>`not exists ${present}`));
@@ -297,7 +297,7 @@ function planScd2(p: MergePlanInput): Query[] {
 
 /**
  * delete-insert of one batch of a root table without nested tables, while the load goes on
- * (load.ts): the final rows with the batch's keys go (`keys`: an array of `keyType`), then the
+ * (early-merge.ts): the final rows with the batch's keys go (`keys`: an array of `keyType`), then the
  * batch's winners go in: the last row of each key (when the batch repeats keys), without the rows
  * flagged as deletes. Batch after batch this is the whole-load plan: a later batch deletes what an
  * earlier one inserted, so the last occurrence in the load wins (a dedupSort column needs the whole
@@ -326,10 +326,10 @@ export function planDeleteInsertBatch(p: {
 }
 
 /**
- * The rows a batch replaces, when the batch goes straight into the final table (load.ts
+ * The rows a batch replaces, when the batch goes straight into the final table (early-merge.ts
  * #copiesToFinal): the final rows with the batch's keys (an array of `keyType`). For upsert the
  * statement also counts deleted rows this load wrote (`loadId`) as `repeated`: a key delivered twice
- * in one load, which upsert refuses (MG-15).
+ * in one load, which upsert refuses.
  */
 export function planReplaceBatch(p: { final: FinalTable; key: string; keyType: string; keys: unknown[]; upsert: boolean; loadId?: string }): CompiledQuery {
   const del = qb.deleteFrom(finalOf(p.final, D)).where(sql<SqlBool>`${ref(D, p.key)} = any(${p.keys}::${sql.raw(p.keyType)}[])`);
@@ -343,10 +343,10 @@ export function planReplaceBatch(p: { final: FinalTable; key: string; keyType: s
 
 /**
  * upsert / insert-only of one batch of a root table without nested tables, while the load goes on
- * (load.ts). Rows flagged as deletes remove their key (upsert), the others go in with ON CONFLICT on
+ * (early-merge.ts). Rows flagged as deletes remove their key (upsert), the others go in with ON CONFLICT on
  * the unique key index. A key this load already wrote in an earlier batch is left alone
  * (`_dlt_load_id` tells), so `live` > `written` means the load repeats a key: upsert needs keys unique
- * in the data (MG-15), like the whole-load statement, which fails on it.
+ * in the data, like the whole-load statement, which fails on it.
  * Returns the statements in order; the last one yields one row `{ written, live }`.
  */
 export function planUpsertBatch(p: {
@@ -385,6 +385,11 @@ export function planUpsertBatch(p: {
 
 // ------------------------------------------------------------------------------------------ runtime
 
+/** The merge strategy of a merge table (delete-insert unless the resource chose another). */
+export function strategyOf(t: TableSchema): MergeStrategy {
+  return t.mergeStrategy ?? 'delete-insert';
+}
+
 export function hardDeleteOf(t: TableSchema): MergePlanInput['hardDelete'] {
   const c = Object.values(t.columns).find((x) => x.hardDelete);
   return c ? { column: c.name, bool: c.dataType === 'bool' } : undefined;
@@ -396,7 +401,7 @@ function dedupSortOf(t: TableSchema): MergePlanInput['dedupSort'] {
 }
 
 /** Index names are per schema: `<table>__<kind>` shortened to 63 bytes with a hash suffix. */
-export function indexName(table: string, kind: string): string {
+function indexName(table: string, kind: string): string {
   const name = `${table}__tide_${kind}`;
   if (Buffer.byteLength(name) <= 63) return name;
   let h = 0;
@@ -433,13 +438,7 @@ async function existingIndexes(ctx: MergeContext, tables: string[]): Promise<Map
 export async function ensureKeyIndex(ctx: Pick<MergeContext, 'q' | 'ds'>, table: string, kind: string, cols: string[]): Promise<void> {
   const idx = await existingIndexes(ctx as MergeContext, [table]);
   if ([...idx.values()].some((i) => i.columns.length === cols.length && cols.every((c) => i.columns.includes(c)))) return;
-  await run(ctx, createIndex(ctx.ds, table, indexName(table, kind), cols, false));
-}
-
-/** `create [unique] index if not exists "<name>" on "<ds>"."<table>" (cols)` */
-function createIndex(ds: string, table: string, name: string, cols: string[], unique: boolean): CompiledQuery {
-  const q = qb.schema.withSchema(ds).createIndex(name).ifNotExists().on(table).columns(cols);
-  return (unique ? q.unique() : q).compile();
+  await run(ctx, createIndexSql(ctx.ds, table, indexName(table, kind), cols, false));
 }
 
 async function run(ctx: Pick<MergeContext, 'q'>, q: CompiledQuery): Promise<pg.QueryResult> {
@@ -456,7 +455,7 @@ export async function ensureUniqueKeyIndex(ctx: Pick<MergeContext, 'q' | 'ds'>, 
   const name = indexName(table, `pk_${cols.join('_')}`.slice(0, 20));
   await ctx.q('SAVEPOINT tide_pk_index');
   try {
-    await run(ctx, createIndex(ctx.ds, table, name, cols, true));
+    await run(ctx, createIndexSql(ctx.ds, table, name, cols, true));
     await ctx.q('RELEASE SAVEPOINT tide_pk_index');
     return true;
   } catch {
@@ -468,68 +467,92 @@ export async function ensureUniqueKeyIndex(ctx: Pick<MergeContext, 'q' | 'ds'>, 
 
 /** Applies this load's staged rows of one root table and its nested tables. */
 export async function applyMerge(ctx: MergeContext): Promise<void> {
+  const input = mergeInput(ctx);
+  if (!input) return;
+  await analyzeStaging(ctx, input);
+  await ensureMergeIndexes(ctx, input);
+  for (const q of planMerge(input)) await run(ctx, q);
+}
+
+function stagingColumns(ctx: MergeContext, t: TableSchema): string[] {
+  return ctx.stagingColumns?.(t.name) ?? (ctx.staging(t.name) ? Object.keys(t.columns) : []);
+}
+
+function finalColumns(ctx: MergeContext, t: TableSchema): string[] {
+  return ctx.finalColumns?.(t.name) ?? Object.keys(t.columns);
+}
+
+/** What the planner needs, gathered from the load; undefined when the root got no rows in this load. */
+function mergeInput(ctx: MergeContext): MergePlanInput | undefined {
   const { root, ds } = ctx;
-  const strategy = root.mergeStrategy ?? 'delete-insert';
-  const stagingColumns = (t: TableSchema) =>
-    ctx.stagingColumns?.(t.name) ?? (ctx.staging(t.name) ? Object.keys(t.columns) : []);
-  const finalColumns = (t: TableSchema) => ctx.finalColumns?.(t.name) ?? Object.keys(t.columns);
+  const strategy = strategyOf(root);
   const rootSt = ctx.staging(root.name);
-  if (!rootSt) return;
-  const nestedSchemas = ctx.family.filter((t) => t !== root);
+  if (!rootSt) return undefined;
   const primaryKey = keyColumns(root, 'primaryKey');
-  let mergeKey = keyColumns(root, 'mergeKey');
-  const warn = ctx.warn ?? ((m: string) => process.stderr.write(`tide warning: ${m}\n`));
-  if ((strategy === 'upsert' || strategy === 'insert-only') && !primaryKey.length) {
-    throw new SchemaError(`The ${strategy} merge strategy needs a primary key`, { resource: root.resource, table: root.name });
-  }
-  if ((strategy === 'upsert' || strategy === 'insert-only') && mergeKey.length) mergeKey = [];
+  // (upsert and insert-only without a primary key never get here: the engine refuses those hints
+  // before anything is extracted, and a merge table's rows must all have their key columns)
+  const byPrimaryKey = strategy === 'upsert' || strategy === 'insert-only';
+  const nested = nestedPlanTables(ctx, strategy);
+  const input: MergePlanInput = {
+    strategy,
+    root: { name: root.name, schema: ds, staging: rootSt, columns: stagingColumns(ctx, root), exists: true },
+    nested,
+    primaryKey,
+    // upsert and insert-only match on the primary key alone
+    mergeKey: byPrimaryKey ? [] : keyColumns(root, 'mergeKey'),
+    hardDelete: strategy === 'scd2' ? undefined : hardDeleteOf(root),
+    dedupSort: strategy === 'delete-insert' && primaryKey.length ? dedupSortOf(root) : undefined,
+    uid: uniqueId().replace(/[^A-Za-z0-9]/g, '').slice(0, 10).toLowerCase(),
+  };
+  if (strategy === 'scd2') input.scd2 = scd2Of(root, ctx.loadId);
+  return input;
+}
+
+/** The nested tables the merge touches: those that exist or got rows in this load. */
+function nestedPlanTables(ctx: MergeContext, strategy: MergeStrategy): PlanTable[] {
   const nested: PlanTable[] = [];
-  for (const t of nestedSchemas) {
+  for (const t of ctx.family) {
+    if (t === ctx.root) continue;
     const exists = ctx.finalExists(t.name);
     const st = ctx.staging(t.name);
     if (!exists && !st) continue;
-    const cols = st ? stagingColumns(t) : finalColumns(t);
+    const cols = st ? stagingColumns(ctx, t) : finalColumns(ctx, t);
     nested.push({
       name: t.name,
-      schema: ds,
+      schema: ctx.ds,
       staging: st,
       columns: cols,
       exists,
       parent: t.parent,
-      link: linkOf(root, t, exists ? finalColumns(t) : cols, strategy),
+      link: linkOf(ctx.root, t, exists ? finalColumns(ctx, t) : cols, strategy),
     });
   }
-  const rootTable: PlanTable = { name: root.name, schema: ds, staging: rootSt, columns: stagingColumns(root), exists: true };
-  const uid = uniqueId().replace(/[^A-Za-z0-9]/g, '').slice(0, 10).toLowerCase();
-  const input: MergePlanInput = {
-    strategy,
-    root: rootTable,
-    nested,
-    primaryKey,
-    mergeKey,
-    hardDelete: strategy === 'scd2' ? undefined : hardDeleteOf(root),
-    dedupSort: strategy === 'delete-insert' && primaryKey.length ? dedupSortOf(root) : undefined,
-    uid,
-  };
-  if (strategy === 'scd2') {
-    const cfg = root.scd2 ?? { validFrom: '_dlt_valid_from', validTo: '_dlt_valid_to' };
-    input.scd2 = {
-      validFrom: cfg.validFrom,
-      validTo: cfg.validTo,
-      boundary: cfg.boundaryTimestamp ?? new Date(Number(ctx.loadId) * 1000).toISOString(),
-      active: cfg.activeRecordTimestamp,
-      versionColumn: cfg.rowVersionColumn ?? DLT_ID,
-      chainNested: Boolean(cfg.rowVersionColumn),
-    };
-  }
+  return nested;
+}
 
-  // staging tables are fresh (temp) tables without statistics: without them the planner guesses 200
-  // distinct keys and can pick nested loops over a million staged rows
-  // (only the columns the merge joins and filters on: sampling every column of a wide batch costs more)
-  const rootKeys = [...new Set([...primaryKey, ...mergeKey, DLT_ID, ...(root.scd2?.rowVersionColumn ? [root.scd2.rowVersionColumn] : [])])]
-    .filter((c) => rootTable.columns.includes(c));
+function scd2Of(root: TableSchema, loadId: string): NonNullable<MergePlanInput['scd2']> {
+  const cfg = root.scd2 ?? { validFrom: '_dlt_valid_from', validTo: '_dlt_valid_to' };
+  return {
+    validFrom: cfg.validFrom,
+    validTo: cfg.validTo,
+    boundary: cfg.boundaryTimestamp ?? new Date(Number(loadId) * 1000).toISOString(),
+    active: cfg.activeRecordTimestamp,
+    versionColumn: cfg.rowVersionColumn ?? DLT_ID,
+    chainNested: Boolean(cfg.rowVersionColumn),
+  };
+}
+
+/**
+ * Staging tables are fresh (temp) tables without statistics: without them the planner guesses 200
+ * distinct keys and can pick nested loops over a million staged rows. Only the columns the merge
+ * joins and filters on: sampling every column of a wide batch costs more.
+ */
+async function analyzeStaging(ctx: MergeContext, input: MergePlanInput): Promise<void> {
+  const { root, nested, primaryKey, mergeKey } = input;
+  const version = ctx.root.scd2?.rowVersionColumn;
+  const rootKeys = [...new Set([...primaryKey, ...mergeKey, DLT_ID, ...(version ? [version] : [])])].filter((c) => root.columns.includes(c));
   const analyze = [
-    `${rootSt}${rootKeys.length ? ` (${rootKeys.map(ident).join(', ')})` : ''}`,
+    `${root.staging}${rootKeys.length ? ` (${rootKeys.map(ident).join(', ')})` : ''}`,
     ...nested
       .filter((n) => n.staging)
       .map((n) => {
@@ -538,18 +561,22 @@ export async function applyMerge(ctx: MergeContext): Promise<void> {
       }),
   ];
   await ctx.q(`ANALYZE ${analyze.join(', ')}`);
+}
 
-  // indexes the merge lookups use (created once, on first merge)
+/** The indexes the merge lookups use (created once, on the first merge); sets `input.uniquePk`. */
+async function ensureMergeIndexes(ctx: MergeContext, input: MergePlanInput): Promise<void> {
+  const { strategy, root, nested, primaryKey, mergeKey } = input;
   const idx = await existingIndexes(ctx, [root.name, ...nested.filter((n) => n.exists || n.staging).map((n) => n.name)]);
-  const hasIndexOn = (table: string, cols: string[], unique: boolean) =>
-    [...idx.values()].some((i) => i.table === table && (!unique || i.unique) && i.columns.length === cols.length && cols.every((c) => i.columns.includes(c)));
+  const hasIndexOn = (table: string, cols: string[]) =>
+    [...idx.values()].some((i) => i.table === table && i.columns.length === cols.length && cols.every((c) => i.columns.includes(c)));
   const ensureIndex = async (table: string, kind: string, cols: string[]) => {
-    if (!cols.length || hasIndexOn(table, cols, false) || idx.has(indexName(table, kind))) return;
-    await run(ctx, createIndex(ds, table, indexName(table, kind), cols, false));
+    if (!cols.length || hasIndexOn(table, cols) || idx.has(indexName(table, kind))) return;
+    await run(ctx, createIndexSql(ctx.ds, table, indexName(table, kind), cols, false));
   };
   if (strategy === 'upsert' || strategy === 'insert-only') {
     // existing duplicate keys prevent the index: then UPDATE + INSERT without ON CONFLICT
     input.uniquePk = await ensureUniqueKeyIndex(ctx, root.name, primaryKey);
+    const warn = ctx.warn ?? ((m: string) => process.stderr.write(`tide warning: ${m}\n`));
     if (!input.uniquePk) warn(`table "${root.name}" has duplicate primary keys (${primaryKey.join(', ')}): ${strategy} runs without ON CONFLICT`);
   } else if (strategy === 'delete-insert') {
     await ensureIndex(root.name, 'pk', primaryKey);
@@ -562,5 +589,4 @@ export async function applyMerge(ctx: MergeContext): Promise<void> {
     if (strategy === 'scd2' || strategy === 'insert-only') await ensureIndex(n.name, 'id', [DLT_ID]);
     else await ensureIndex(n.name, 'root', [n.link!]);
   }
-  for (const q of planMerge(input)) await run(ctx, q);
 }

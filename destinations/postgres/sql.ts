@@ -1,6 +1,7 @@
 /**
- * SQL text for Postgres: identifiers, types, DDL, and a compile-only Kysely instance for DML.
- * This folder is the only place in tide that writes SQL.
+ * SQL text for Postgres: identifiers, types, all DDL (every column of every table tide creates is
+ * written by one function), and a compile-only Kysely instance for the merge statements. This folder
+ * is the only place in tide that writes SQL.
  */
 import {
   createQueryId,
@@ -15,9 +16,9 @@ import {
   TableNode,
   type CompiledQuery,
   type InsertResult,
-  type RawBuilder,
 } from 'kysely';
 import type { ColumnSchema, DataType, TableSchema } from '../../pipeline/schema.ts';
+import { LOADS_TABLE, STATE_TABLE, VERSION_TABLE } from '../../pipeline/schema.ts';
 
 /** Kysely that only compiles (queries run through our own pg client, inside our transaction). */
 export const qb = new Kysely<any>({
@@ -28,10 +29,6 @@ export const qb = new Kysely<any>({
     createQueryCompiler: () => new PostgresQueryCompiler(),
   },
 });
-
-export function compile(q: RawBuilder<unknown> | { compile(): CompiledQuery }): CompiledQuery {
-  return 'compile' in q && typeof q.compile === 'function' ? (q as { compile(): CompiledQuery }).compile() : (q as RawBuilder<unknown>).compile(qb);
-}
 
 /**
  * `INSERT INTO "schema"."table"`: a builder on the table node itself, because Kysely's
@@ -88,21 +85,131 @@ export function pgType(col: Pick<ColumnSchema, 'dataType' | 'precision' | 'scale
   }
 }
 
-export function columnDdl(col: ColumnSchema): string {
-  return `${ident(col.name)} ${pgType(col)}${col.nullable === false ? ' NOT NULL' : ''}`;
+/** `"name" type[ constraint]`: every column of every table tide creates is written by this. */
+function columnSql(name: string, type: string, constraint = ''): string {
+  return `${ident(name)} ${type}${constraint}`;
 }
 
+/**
+ * A data column. `NOT NULL` only in a final table's CREATE: staging and scratch tables take rows as
+ * they come, and a column added to a populated table must be nullable (dlt does the same).
+ */
+function dataColumnSql(col: ColumnSchema, notNull: boolean): string {
+  return columnSql(col.name, pgType(col), notNull && col.nullable === false ? ' NOT NULL' : '');
+}
+
+/** `CREATE TABLE IF NOT EXISTS` of a final (data) table. */
 export function createTableSql(schema: string, table: TableSchema, columns: ColumnSchema[]): string {
-  // scd2 validity columns are filled by the merge: they go after the data columns (MG-19)
+  // scd2 validity columns are filled by the merge: they go after the data columns
   const ordered = [...columns.filter((c) => !c.x_valid_from && !c.x_valid_to), ...columns.filter((c) => c.x_valid_from || c.x_valid_to)];
-  return `CREATE TABLE IF NOT EXISTS ${qualified(schema, table.name)} (${ordered.map(columnDdl).join(', ')})`;
+  return `CREATE TABLE IF NOT EXISTS ${qualified(schema, table.name)} (${ordered.map((c) => dataColumnSql(c, true)).join(', ')})`;
 }
 
+/** New columns of a final table; there already when a concurrent load added them first. */
 export function addColumnsSql(schema: string, table: string, columns: ColumnSchema[]): string {
-  // NOT NULL cannot be added to a populated table; new columns are nullable (dlt does the same).
-  return `ALTER TABLE ${qualified(schema, table)} ${columns
-    .map((c) => `ADD COLUMN IF NOT EXISTS ${ident(c.name)} ${pgType(c)}`)
-    .join(', ')}`;
+  return `ALTER TABLE ${qualified(schema, table)} ${columns.map((c) => `ADD COLUMN IF NOT EXISTS ${dataColumnSql(c, false)}`).join(', ')}`;
 }
 
-export { sql };
+/** A table of this load only (`relation` quoted): TEMP ones drop with the transaction. */
+export function createLoadTableSql(relation: string, columns: ColumnSchema[], temp: boolean): string {
+  const list = columns.map((c) => dataColumnSql(c, false)).join(', ');
+  return temp ? `CREATE TEMP TABLE ${relation} (${list}) ON COMMIT DROP` : `CREATE TABLE ${relation} (${list})`;
+}
+
+/** New columns of a table of this load (`relation` quoted; nobody else adds them). */
+export function addLoadColumnsSql(relation: string, columns: ColumnSchema[]): string {
+  return `ALTER TABLE ${relation} ${columns.map((c) => `ADD COLUMN ${dataColumnSql(c, false)}`).join(', ')}`;
+}
+
+/** `create [unique] index if not exists "<name>" on "<ds>"."<table>" (cols)` */
+export function createIndexSql(ds: string, table: string, name: string, cols: string[], unique: boolean): CompiledQuery {
+  const q = qb.schema.withSchema(ds).createIndex(name).ifNotExists().on(table).columns(cols);
+  return (unique ? q.unique() : q).compile();
+}
+
+export function dropTablesSql(relations: string[], cascade: boolean): string {
+  return `DROP TABLE IF EXISTS ${relations.join(', ')}${cascade ? ' CASCADE' : ''}`;
+}
+
+export function truncateSql(relations: string[]): string {
+  return `TRUNCATE ${relations.join(', ')}`;
+}
+
+// ------------------------------------------------------------------------------ bookkeeping tables
+
+/** The staging schema of a dataset: tables of staged loads and the package records. */
+export function stagingSchemaOf(ds: string): string {
+  return `${ds}_staging`;
+}
+
+export const PACKAGES_TABLE = '_tide_packages';
+
+const TIMESTAMP = 'timestamp with time zone';
+const NOT_NULL = ' NOT NULL';
+
+/** Columns of a bookkeeping table: name, Postgres type, constraint. */
+type Columns = [string, string, string?][];
+
+/** dlt's `_dlt_loads`, with tide's ledger columns (pipeline, interval, rows) after dlt's. */
+const LOADS_COLUMNS: Columns = [
+  ['load_id', 'varchar', NOT_NULL],
+  ['schema_name', 'varchar'],
+  ['status', 'bigint', NOT_NULL],
+  ['inserted_at', TIMESTAMP, NOT_NULL],
+  ['schema_version_hash', 'varchar'],
+  ['tide_pipeline_name', 'varchar'],
+  ['tide_interval_start', TIMESTAMP],
+  ['tide_interval_end', TIMESTAMP],
+  ['tide_rows', 'bigint'],
+];
+
+const STATE_COLUMNS: Columns = [
+  ['version', 'bigint', NOT_NULL],
+  ['engine_version', 'bigint', NOT_NULL],
+  ['pipeline_name', 'varchar', NOT_NULL],
+  ['state', 'varchar', NOT_NULL],
+  ['created_at', TIMESTAMP, NOT_NULL],
+  ['version_hash', 'varchar'],
+  ['_dlt_load_id', 'varchar', NOT_NULL],
+  ['_dlt_id', 'varchar', ' NOT NULL UNIQUE'],
+];
+
+const VERSION_COLUMNS: Columns = [
+  ['version', 'bigint', NOT_NULL],
+  ['engine_version', 'bigint', NOT_NULL],
+  ['inserted_at', TIMESTAMP, NOT_NULL],
+  ['schema_name', 'varchar', NOT_NULL],
+  ['version_hash', 'varchar', NOT_NULL],
+  ['schema', 'varchar', NOT_NULL],
+];
+
+/** A staged package; `package` is text, not jsonb: jsonb reorders keys, and the schema read back must hash the same. */
+const PACKAGES_COLUMNS: Columns = [
+  ['load_id', 'varchar', ' PRIMARY KEY'],
+  ['pipeline_name', 'varchar', NOT_NULL],
+  ['created_at', TIMESTAMP, NOT_NULL],
+  ['package', 'text', NOT_NULL],
+];
+
+function createBookkeepingSql(schema: string, table: string, columns: Columns): string {
+  return `CREATE TABLE IF NOT EXISTS ${qualified(schema, table)} (${columns.map(([n, t, c]) => columnSql(n, t, c)).join(', ')})`;
+}
+
+/** A dataset's schemas and bookkeeping tables, in order; each statement is a no-op when its object exists. */
+export function createDatasetSql(ds: string): string[] {
+  const staging = stagingSchemaOf(ds);
+  return [
+    `CREATE SCHEMA IF NOT EXISTS ${ident(ds)}`,
+    createBookkeepingSql(ds, LOADS_TABLE, LOADS_COLUMNS),
+    `CREATE UNIQUE INDEX IF NOT EXISTS ${ident(`${LOADS_TABLE}_load_id`)} ON ${qualified(ds, LOADS_TABLE)} (load_id)`,
+    createBookkeepingSql(ds, STATE_TABLE, STATE_COLUMNS),
+    createBookkeepingSql(ds, VERSION_TABLE, VERSION_COLUMNS),
+    `CREATE SCHEMA IF NOT EXISTS ${ident(staging)}`,
+    createBookkeepingSql(staging, PACKAGES_TABLE, PACKAGES_COLUMNS),
+  ];
+}
+
+/** Drops a dataset: its schema and its staging schema, with everything in them. */
+export function dropDatasetSql(ds: string): string[] {
+  return [`DROP SCHEMA IF EXISTS ${ident(ds)} CASCADE`, `DROP SCHEMA IF EXISTS ${ident(stagingSchemaOf(ds))} CASCADE`];
+}

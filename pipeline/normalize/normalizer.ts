@@ -290,6 +290,11 @@ export class Normalizer {
 
   // --- rows --------------------------------------------------------------------------------------
 
+  /**
+   * One row of `f`'s table from one object: its fields flattened, its lists pushed as frames.
+   * Longer than a screen on purpose: it runs for every row, and splitting it into helpers costs
+   * closures or per-field calls on the hottest path of a load (bench/normalizer-micro.ts shows it).
+   */
   private row(f: RowFrame, root: RootInfo, stack: Frame[], item: unknown): void {
     const tableName = f.table;
     const tableSchema = own(this.schema.tables, tableName);
@@ -442,6 +447,10 @@ export class Normalizer {
 
   // --- coercion (dlt `_coerce_row`) --------------------------------------------------------------
 
+  /**
+   * dlt's `_coerce_row`: every value checked against its column, new columns and variant columns
+   * made. Kept whole for the same reason as `row`: it runs per value of every row.
+   */
   private coerceRow(tableName: string, parent: string | undefined, row: Dict, root: RootInfo | null, hints: Record<string, ColumnHint> | undefined): Dict {
     let table = own(this.schema.tables, tableName);
     if (!table) {
@@ -500,7 +509,7 @@ export class Normalizer {
         const r = coerceValue(v, type, vt);
         if (r.ok) {
           columns[col] = this.newColumn(col, type, hint, root);
-          markColumnsChanged();
+          markColumnsChanged(this.schema);
           row[col] = r.value;
           continue;
         }
@@ -528,7 +537,7 @@ export class Normalizer {
           throw new NormalizeError(`Cannot coerce value into variant column "${vname}"`, { table: tableName, column: vname, value: v });
         }
         columns[vname] = { name: vname, dataType: type, nullable: true, variant: true };
-        markColumnsChanged();
+        markColumnsChanged(this.schema);
         vv = r.value;
       }
       (renamed ??= []).push([col, vname]);

@@ -400,6 +400,8 @@ function sameType(value: unknown, to: DataType): unknown {
 /**
  * Coerces `value` to column type `to` following dlt's `_COERCE_DISPATCH` table. `{ ok: false }` when
  * dlt would raise (the value then goes to a variant column). null/undefined are not coerced here.
+ * One switch over dlt's whole dispatch table, so it reads against dlt's table line by line and a
+ * value takes one branch, not a chain of helper calls (it runs per value).
  */
 export function coerceValue(value: unknown, to: DataType, from: DataType | null = valueType(value)): CoerceResult {
   if (from === null) return ok(null);

@@ -1,5 +1,5 @@
 /**
- * delete-insert batches merged while the load runs (destinations/postgres/load.ts #mergesEarly): a
+ * delete-insert batches merged while the load runs (destinations/postgres/early-merge.ts): a
  * load that writes one root table without nested tables deletes and inserts batch by batch instead
  * of after the last batch. The result must be the whole-load merge's, exactly: each scenario runs
  * once that way and once through the end-of-load path (a second, empty root in the same load turns
@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { LoadError, resource, source } from 'tide';
 import type { Pipeline } from 'tide';
+import { tableLock } from '../../destinations/postgres/transaction.ts';
 import { pgUrl, rows, testPipeline } from '../helpers/pipelines.ts';
 
 
@@ -23,7 +24,7 @@ async function tableLockHeld(ds: string, table: string): Promise<boolean> {
       // a bigint advisory key shows as classid (high 32 bits) and objid (low 32 bits), objsubid 1
       `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1
          AND objid::bigint = (hashtext($1)::bigint & 4294967295) AND classid::bigint = ((hashtext($1)::bigint >> 32) & 4294967295)`,
-      [`tide:table:${ds}.${table}`],
+      [tableLock(ds, table)],
     );
     return r.rows[0].n > 0;
   } finally {

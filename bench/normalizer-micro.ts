@@ -1,10 +1,10 @@
 /**
  * Micro-benchmark of the normalizer hot path: a flat 12-field item with one nested list of 3 scalars
- * (4 rows per item). Run: `npx tsx pipeline/normalize/bench-normalizer.ts [items]`.
+ * (4 rows per item). Run: `node --import tsx bench/normalizer-micro.ts [items]`.
  */
-import { nestedRowId } from './hash.ts';
-import { Normalizer } from './normalizer.ts';
-import type { Schema } from '../schema.ts';
+import { nestedRowId } from '../pipeline/normalize/hash.ts';
+import { Normalizer } from '../pipeline/normalize/normalizer.ts';
+import type { Schema } from '../pipeline/schema.ts';
 
 const N = Number(process.argv[2] ?? 500_000);
 

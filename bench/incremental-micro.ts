@@ -1,9 +1,9 @@
 /**
  * Micro-benchmark: 1M items through Incremental.process() in pages of 1000 with primary-key dedup.
- * Run: npx tsx pipeline/incremental/bench-incremental.ts
+ * Run: node --import tsx bench/incremental-micro.ts
  * Prints items/s and the JSON size of the resulting cursor state for several cursor distributions.
  */
-import { incremental, Incremental, type IncrementalOptions } from './index.ts';
+import { incremental, Incremental, type IncrementalOptions } from '../pipeline/incremental/index.ts';
 
 const N = 1_000_000;
 const PAGE = 1000;

@@ -1,0 +1,104 @@
+/**
+ * The bookkeeping rows of a dataset: pipeline state (`_dlt_pipeline_state`), stored schema versions
+ * (`_dlt_version`) and the ledger of committed loads (`_dlt_loads`), read and written here only.
+ */
+import type { LoadRecord, StateCommit } from '../../pipeline/destination.ts';
+import type { Schema } from '../../pipeline/schema.ts';
+import { LOADS_TABLE, STATE_TABLE, VERSION_TABLE } from '../../pipeline/schema.ts';
+import { fromStoredSchema, toStoredSchema } from '../../pipeline/schema-store.ts';
+import { compressState, decompressState, mergeConcurrentState, STATE_ENGINE_VERSION, type PipelineState } from '../../pipeline/state.ts';
+import { uniqueId } from '../../pipeline/normalize/hash.ts';
+import { stateLock, type Queryable, type Tx } from './transaction.ts';
+import { qualified } from './sql.ts';
+
+/** dlt's schema engine version, written with each stored schema. */
+const SCHEMA_ENGINE_VERSION = 11;
+
+/** The newest state of `pipeline` whose load completed: a state row counts only once its `_dlt_loads` row exists. */
+export async function latestState(db: Queryable, ds: string, pipeline: string): Promise<PipelineState | undefined> {
+  const r = await db.q(
+    `SELECT s.state FROM ${qualified(ds, STATE_TABLE)} s JOIN ${qualified(ds, LOADS_TABLE)} l ON l.load_id = s._dlt_load_id
+       WHERE s.pipeline_name = $1 AND l.status = 0 ORDER BY s.version DESC, s._dlt_load_id DESC LIMIT 1`,
+    [pipeline],
+  );
+  return r.rows[0] ? decompressState(r.rows[0].state) : undefined;
+}
+
+/** The newest stored version of a schema. */
+export async function latestSchema(db: Queryable, ds: string, schemaName: string): Promise<Schema | undefined> {
+  const r = await db.q(`SELECT schema FROM ${qualified(ds, VERSION_TABLE)} WHERE schema_name = $1 ORDER BY version DESC, inserted_at DESC LIMIT 1`, [
+    schemaName,
+  ]);
+  return r.rows[0] ? fromStoredSchema(JSON.parse(r.rows[0].schema)) : undefined;
+}
+
+/**
+ * Writes the state of a load under the pipeline's state lock, laid over the state another run of the
+ * pipeline committed since this one read it.
+ */
+export async function writeState(tx: Tx, pipeline: string, loadId: string, commit: StateCommit): Promise<void> {
+  await tx.lock(stateLock(tx.ds, pipeline));
+  const latest = await latestState(tx, tx.ds, pipeline);
+  const state = mergeConcurrentState(latest, commit.base, commit.draft, commit.sourceName, commit.touched);
+  await tx.q(
+    `INSERT INTO ${qualified(tx.ds, STATE_TABLE)} (version, engine_version, pipeline_name, state, created_at, version_hash, _dlt_load_id, _dlt_id) VALUES ($1, $2, $3, $4, now(), $5, $6, $7)`,
+    [state._state_version, STATE_ENGINE_VERSION, pipeline, compressState(state), state._version_hash ?? null, loadId, uniqueId()],
+  );
+}
+
+/** Stores `schema` as its next version. */
+export async function writeSchemaVersion(tx: Tx, schema: Schema, versionHash: string): Promise<void> {
+  const v = await tx.q(`SELECT coalesce(max(version), 0) + 1 AS v FROM ${qualified(tx.ds, VERSION_TABLE)} WHERE schema_name = $1`, [schema.name]);
+  const version = Number(v.rows[0].v);
+  await tx.q(
+    `INSERT INTO ${qualified(tx.ds, VERSION_TABLE)} (version, engine_version, inserted_at, schema_name, version_hash, schema) VALUES ($1, ${SCHEMA_ENGINE_VERSION}, now(), $2, $3, $4)`,
+    [version, schema.name, versionHash, JSON.stringify(toStoredSchema(schema, version))],
+  );
+}
+
+/** A committed load as the ledger records it. */
+export interface LedgerEntry {
+  loadId: string;
+  pipeline: string;
+  schemaName: string;
+  schemaVersionHash: string;
+  interval?: { start: string; end: string };
+  rows: number;
+}
+
+/** The `_dlt_loads` row of a load: written last, it is what makes the load (and its state row) count. */
+export async function writeLoad(tx: Tx, e: LedgerEntry): Promise<void> {
+  await tx.q(
+    `INSERT INTO ${qualified(tx.ds, LOADS_TABLE)} (load_id, schema_name, status, inserted_at, schema_version_hash, tide_pipeline_name, tide_interval_start, tide_interval_end, tide_rows) VALUES ($1, $2, 0, now(), $3, $4, $5, $6, $7)`,
+    [e.loadId, e.schemaName, e.schemaVersionHash, e.pipeline, e.interval?.start ?? null, e.interval?.end ?? null, e.rows],
+  );
+}
+
+/** Whether a load id is in the ledger (its load committed). */
+export async function isLoaded(db: Queryable, ds: string, loadId: string): Promise<boolean> {
+  const r = await db.q(`SELECT 1 FROM ${qualified(ds, LOADS_TABLE)} WHERE load_id = $1`, [loadId]);
+  return (r.rowCount ?? 0) > 0;
+}
+
+interface LedgerRow {
+  load_id: string;
+  inserted_at: Date;
+  tide_rows: number | string | null;
+  tide_interval_start: Date | null;
+  tide_interval_end: Date | null;
+}
+
+/** The newest `limit` loads of `pipeline`, newest first. */
+export async function recentLoads(db: Queryable, ds: string, pipeline: string, limit: number): Promise<LoadRecord[]> {
+  const r = await db.q(
+    `SELECT load_id, inserted_at, tide_rows, tide_interval_start, tide_interval_end FROM ${qualified(ds, LOADS_TABLE)} WHERE tide_pipeline_name = $1 ORDER BY load_id DESC LIMIT $2`,
+    [pipeline, limit],
+  );
+  return r.rows.map((x: LedgerRow) => ({
+    loadId: x.load_id,
+    insertedAt: x.inserted_at,
+    // bigint: a string unless the pool parses it
+    rows: x.tide_rows === null ? null : Number(x.tide_rows),
+    ...(x.tide_interval_start && x.tide_interval_end ? { interval: { start: x.tide_interval_start, end: x.tide_interval_end } } : {}),
+  }));
+}
