@@ -150,18 +150,31 @@ const NOT_NULL = ' NOT NULL';
 /** Columns of a bookkeeping table: name, Postgres type, constraint. */
 type Columns = [string, string, string?][];
 
-/** dlt's `_dlt_loads`, with tide's ledger columns (pipeline, interval, rows) after dlt's. */
+/**
+ * tide's columns of the load ledger: pipeline, data interval, rows. Nullable: dlt names its columns
+ * when it inserts into and selects from `_dlt_loads`, so it neither fills nor sees them.
+ */
+export const LEDGER_COLUMNS: Columns = [
+  ['tide_pipeline_name', 'varchar'],
+  ['tide_interval_start', TIMESTAMP],
+  ['tide_interval_end', TIMESTAMP],
+  ['tide_rows', 'bigint'],
+];
+
+/** dlt's `_dlt_loads`, with tide's ledger columns after dlt's. */
 const LOADS_COLUMNS: Columns = [
   ['load_id', 'varchar', NOT_NULL],
   ['schema_name', 'varchar'],
   ['status', 'bigint', NOT_NULL],
   ['inserted_at', TIMESTAMP, NOT_NULL],
   ['schema_version_hash', 'varchar'],
-  ['tide_pipeline_name', 'varchar'],
-  ['tide_interval_start', TIMESTAMP],
-  ['tide_interval_end', TIMESTAMP],
-  ['tide_rows', 'bigint'],
+  ...LEDGER_COLUMNS,
 ];
+
+/** The ledger columns a `_dlt_loads` created by dlt lacks; a no-op on one that has them. */
+export function addLedgerColumnsSql(ds: string): string {
+  return `ALTER TABLE ${qualified(ds, LOADS_TABLE)} ${LEDGER_COLUMNS.map(([n, t]) => `ADD COLUMN IF NOT EXISTS ${columnSql(n, t)}`).join(', ')}`;
+}
 
 const STATE_COLUMNS: Columns = [
   ['version', 'bigint', NOT_NULL],
@@ -201,6 +214,8 @@ export function createDatasetSql(ds: string): string[] {
   return [
     `CREATE SCHEMA IF NOT EXISTS ${ident(ds)}`,
     createBookkeepingSql(ds, LOADS_TABLE, LOADS_COLUMNS),
+    // a dataset dlt created: its ledger is readable by tide from the first contact on
+    addLedgerColumnsSql(ds),
     `CREATE UNIQUE INDEX IF NOT EXISTS ${ident(`${LOADS_TABLE}_load_id`)} ON ${qualified(ds, LOADS_TABLE)} (load_id)`,
     createBookkeepingSql(ds, STATE_TABLE, STATE_COLUMNS),
     createBookkeepingSql(ds, VERSION_TABLE, VERSION_COLUMNS),

@@ -9,7 +9,7 @@ import { fromStoredSchema, toStoredSchema } from '../../pipeline/schema-store.ts
 import { compressState, decompressState, mergeConcurrentState, STATE_ENGINE_VERSION, type PipelineState } from '../../pipeline/state.ts';
 import { uniqueId } from '../../pipeline/normalize/hash.ts';
 import { stateLock, type Queryable, type Tx } from './transaction.ts';
-import { qualified } from './sql.ts';
+import { addLedgerColumnsSql, LEDGER_COLUMNS, qualified } from './sql.ts';
 
 /** dlt's schema engine version, written with each stored schema. */
 const SCHEMA_ENGINE_VERSION = 11;
@@ -68,10 +68,22 @@ export interface LedgerEntry {
 
 /** The `_dlt_loads` row of a load: written last, it is what makes the load (and its state row) count. */
 export async function writeLoad(tx: Tx, e: LedgerEntry): Promise<void> {
+  await ensureLedgerColumns(tx);
   await tx.q(
     `INSERT INTO ${qualified(tx.ds, LOADS_TABLE)} (load_id, schema_name, status, inserted_at, schema_version_hash, tide_pipeline_name, tide_interval_start, tide_interval_end, tide_rows) VALUES ($1, $2, 0, now(), $3, $4, $5, $6, $7)`,
     [e.loadId, e.schemaName, e.schemaVersionHash, e.pipeline, e.interval?.start ?? null, e.interval?.end ?? null, e.rows],
   );
+}
+
+/**
+ * A `_dlt_loads` that dlt made (or made again) after tide opened the dataset lacks the ledger columns:
+ * they are added in the load transaction, so a failed load leaves dlt's table as it was.
+ */
+async function ensureLedgerColumns(tx: Tx): Promise<void> {
+  const loads = tx.final.get(LOADS_TABLE);
+  if (loads && LEDGER_COLUMNS.every(([name]) => loads.columns.has(name))) return;
+  await tx.q(addLedgerColumnsSql(tx.ds));
+  for (const [name] of LEDGER_COLUMNS) loads?.columns.add(name);
 }
 
 /** Whether a load id is in the ledger (its load committed). */

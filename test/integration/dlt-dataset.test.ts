@@ -1,0 +1,64 @@
+/**
+ * A dataset dlt created (its bookkeeping tables as dlt's DDL makes them, without tide's ledger
+ * columns) takes tide's loads; and the stored schema tide restores is the newest row, as dlt picks it.
+ */
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { resource } from 'tide';
+import { datasetName, pgUrl, rows, testPipeline } from '../helpers/pipelines.ts';
+
+let db: pg.Pool;
+beforeAll(() => {
+  db = new pg.Pool({ connectionString: pgUrl(), max: 2 });
+});
+afterAll(() => db.end());
+
+/** dlt 1.26's DDL of its bookkeeping tables on Postgres. */
+async function createAsDlt(ds: string): Promise<void> {
+  await db.query(`CREATE SCHEMA "${ds}"`);
+  await db.query(
+    `CREATE TABLE "${ds}"."_dlt_loads" ("load_id" varchar NOT NULL, "schema_name" varchar, "status" bigint NOT NULL, "inserted_at" timestamp with time zone NOT NULL, "schema_version_hash" varchar)`,
+  );
+  await db.query(
+    `CREATE TABLE "${ds}"."_dlt_version" ("version" bigint NOT NULL, "engine_version" bigint NOT NULL, "inserted_at" timestamp with time zone NOT NULL, "schema_name" varchar NOT NULL, "version_hash" varchar NOT NULL, "schema" varchar NOT NULL)`,
+  );
+  await db.query(
+    `CREATE TABLE "${ds}"."_dlt_pipeline_state" ("version" bigint NOT NULL, "engine_version" bigint NOT NULL, "pipeline_name" varchar NOT NULL, "state" varchar NOT NULL, "created_at" timestamp with time zone NOT NULL, "version_hash" varchar, "_dlt_load_id" varchar NOT NULL, "_dlt_id" varchar UNIQUE NOT NULL)`,
+  );
+}
+
+const ledgerColumns = async (ds: string) =>
+  (await db.query(`SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = '_dlt_loads' ORDER BY ordinal_position`, [ds])).rows.map((r) => r.column_name);
+
+const DLT_COLUMNS = ['load_id', 'schema_name', 'status', 'inserted_at', 'schema_version_hash'];
+const TIDE_COLUMNS = ['tide_pipeline_name', 'tide_interval_start', 'tide_interval_end', 'tide_rows'];
+
+describe("a dataset dlt created", () => {
+  it('takes a tide load: the ledger columns are added after dlt\'s, the load is recorded in them', async () => {
+    const ds = datasetName('dltmade');
+    await createAsDlt(ds);
+    expect(await ledgerColumns(ds)).toEqual(DLT_COLUMNS);
+    const p = testPipeline({ pipelineName: 'after_dlt', datasetName: ds });
+    const info = await p.run(resource(() => [{ id: 1 }, { id: 2 }], { name: 'items' }));
+    expect(await ledgerColumns(ds)).toEqual([...DLT_COLUMNS, ...TIDE_COLUMNS]);
+    expect(await rows(p, '_dlt_loads', 'load_id', 'load_id, status, tide_pipeline_name, tide_rows')).toEqual([
+      { load_id: info.loadId, status: 0, tide_pipeline_name: 'after_dlt', tide_rows: 2 },
+    ]);
+    await p.close();
+  });
+
+  it('a _dlt_loads dlt made again after tide opened the dataset gets the columns inside the load transaction', async () => {
+    const ds = datasetName('dltagain');
+    const p = testPipeline({ pipelineName: 'again', datasetName: ds });
+    await p.run(resource(() => [{ id: 1 }], { name: 'items' }));
+    // dlt recreates its ledger (its DDL has none of tide's columns); tide's other tables stay
+    await db.query(`DROP TABLE "${ds}"."_dlt_loads"`);
+    await db.query(
+      `CREATE TABLE "${ds}"."_dlt_loads" ("load_id" varchar NOT NULL, "schema_name" varchar, "status" bigint NOT NULL, "inserted_at" timestamp with time zone NOT NULL, "schema_version_hash" varchar)`,
+    );
+    const info = await p.run(resource(() => [{ id: 2 }], { name: 'items' }));
+    expect(await ledgerColumns(ds)).toEqual([...DLT_COLUMNS, ...TIDE_COLUMNS]);
+    expect(await rows(p, '_dlt_loads', 'load_id', 'load_id, tide_pipeline_name, tide_rows')).toEqual([{ load_id: info.loadId, tide_pipeline_name: 'again', tide_rows: 1 }]);
+    await p.close();
+  });
+});
