@@ -24,9 +24,12 @@ export async function latestState(db: Queryable, ds: string, pipeline: string): 
   return r.rows[0] ? decompressState(r.rows[0].state) : undefined;
 }
 
-/** The newest stored version of a schema. */
+/**
+ * The newest stored schema row, as dlt picks it: by time, not by version (dlt and tide number their
+ * versions each on their own, so the highest number may be an older row).
+ */
 export async function latestSchema(db: Queryable, ds: string, schemaName: string): Promise<Schema | undefined> {
-  const r = await db.q(`SELECT schema FROM ${qualified(ds, VERSION_TABLE)} WHERE schema_name = $1 ORDER BY version DESC, inserted_at DESC LIMIT 1`, [
+  const r = await db.q(`SELECT schema FROM ${qualified(ds, VERSION_TABLE)} WHERE schema_name = $1 ORDER BY inserted_at DESC, version DESC LIMIT 1`, [
     schemaName,
   ]);
   return r.rows[0] ? fromStoredSchema(JSON.parse(r.rows[0].schema)) : undefined;

@@ -61,4 +61,22 @@ describe("a dataset dlt created", () => {
     expect(await rows(p, '_dlt_loads', 'load_id', 'load_id, tide_pipeline_name, tide_rows')).toEqual([{ load_id: info.loadId, tide_pipeline_name: 'again', tide_rows: 1 }]);
     await p.close();
   });
+
+  it('restores the newest schema row, not the highest version (dlt orders by inserted_at)', async () => {
+    const ds = datasetName('newest');
+    const p = testPipeline({ pipelineName: 'newest', datasetName: ds });
+    await p.run(resource(() => [{ id: 1 }], { name: 'items' }));
+    const [row] = await db.query(`SELECT schema_name, schema FROM "${ds}"."_dlt_version"`).then((r) => r.rows);
+    // another writer's newer row with a lower version number: one more column, `note`
+    const newer = JSON.parse(row.schema);
+    newer.tables.items.columns.note = { name: 'note', data_type: 'text', nullable: true };
+    await db.query(`UPDATE "${ds}"."_dlt_version" SET version = 7, inserted_at = now() - interval '1 hour'`);
+    await db.query(`ALTER TABLE "${ds}".items ADD COLUMN note varchar`);
+    await db.query(`INSERT INTO "${ds}"."_dlt_version" VALUES (3, 11, now(), $1, 'newer', $2)`, [row.schema_name, JSON.stringify(newer)]);
+    const fresh = testPipeline({ pipelineName: 'newest', datasetName: ds });
+    await fresh.syncFromDestination();
+    expect(Object.keys(fresh.schema()!.tables.items.columns)).toEqual(['id', '_dlt_load_id', '_dlt_id', 'note']);
+    await p.close();
+    await fresh.close();
+  });
 });
