@@ -6,13 +6,12 @@ import type { LoadRecord, StateCommit } from '../../pipeline/destination.ts';
 import type { Schema } from '../../pipeline/schema.ts';
 import { LOADS_TABLE, STATE_TABLE, VERSION_TABLE } from '../../pipeline/schema.ts';
 import { fromStoredSchema, toStoredSchema } from '../../pipeline/schema-store.ts';
+import { SCHEMA_ENGINE_VERSION } from '../../pipeline/schema-dlt.ts';
 import { compressState, decompressState, mergeConcurrentState, STATE_ENGINE_VERSION, type PipelineState } from '../../pipeline/state.ts';
 import { uniqueId } from '../../pipeline/normalize/hash.ts';
 import { stateLock, type Queryable, type Tx } from './transaction.ts';
 import { addLedgerColumnsSql, LEDGER_COLUMNS, qualified } from './sql.ts';
 
-/** dlt's schema engine version, written with each stored schema. */
-const SCHEMA_ENGINE_VERSION = 11;
 
 /** The newest state of `pipeline` whose load completed: a state row counts only once its `_dlt_loads` row exists. */
 export async function latestState(db: Queryable, ds: string, pipeline: string): Promise<PipelineState | undefined> {
