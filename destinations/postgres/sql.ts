@@ -93,21 +93,22 @@ function columnSql(name: string, type: string, constraint = ''): string {
 /**
  * A data column. `NOT NULL` only in a final table's CREATE: staging and scratch tables take rows as
  * they come, and a column added to a populated table must be nullable (dlt does the same).
+ * `UNIQUE` for a column with the unique hint (`_dlt_id`) when asked for, as dlt's `create_indexes`.
  */
-function dataColumnSql(col: ColumnSchema, notNull: boolean): string {
-  return columnSql(col.name, pgType(col), notNull && col.nullable === false ? ' NOT NULL' : '');
+function dataColumnSql(col: ColumnSchema, notNull: boolean, unique = false): string {
+  return columnSql(col.name, pgType(col), `${unique && col.unique ? ' UNIQUE' : ''}${notNull && col.nullable === false ? ' NOT NULL' : ''}`);
 }
 
 /** `CREATE TABLE IF NOT EXISTS` of a final (data) table. */
-export function createTableSql(schema: string, table: TableSchema, columns: ColumnSchema[]): string {
+export function createTableSql(schema: string, table: TableSchema, columns: ColumnSchema[], unique = false): string {
   // scd2 validity columns are filled by the merge: they go after the data columns
   const ordered = [...columns.filter((c) => !c.x_valid_from && !c.x_valid_to), ...columns.filter((c) => c.x_valid_from || c.x_valid_to)];
-  return `CREATE TABLE IF NOT EXISTS ${qualified(schema, table.name)} (${ordered.map((c) => dataColumnSql(c, true)).join(', ')})`;
+  return `CREATE TABLE IF NOT EXISTS ${qualified(schema, table.name)} (${ordered.map((c) => dataColumnSql(c, true, unique)).join(', ')})`;
 }
 
 /** New columns of a final table; there already when a concurrent load added them first. */
-export function addColumnsSql(schema: string, table: string, columns: ColumnSchema[]): string {
-  return `ALTER TABLE ${qualified(schema, table)} ${columns.map((c) => `ADD COLUMN IF NOT EXISTS ${dataColumnSql(c, false)}`).join(', ')}`;
+export function addColumnsSql(schema: string, table: string, columns: ColumnSchema[], unique = false): string {
+  return `ALTER TABLE ${qualified(schema, table)} ${columns.map((c) => `ADD COLUMN IF NOT EXISTS ${dataColumnSql(c, false, unique)}`).join(', ')}`;
 }
 
 /** A table of this load only (`relation` quoted): TEMP ones drop with the transaction. */

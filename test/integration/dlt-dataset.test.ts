@@ -4,7 +4,7 @@
  */
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resource } from 'tide';
+import { postgres, resource } from 'tide';
 import { datasetName, pgUrl, rows, testPipeline } from '../helpers/pipelines.ts';
 
 let db: pg.Pool;
@@ -78,5 +78,27 @@ describe("a dataset dlt created", () => {
     expect(Object.keys(fresh.schema()!.tables.items.columns)).toEqual(['id', '_dlt_load_id', '_dlt_id', 'note']);
     await p.close();
     await fresh.close();
+  });
+});
+
+describe("dlt's UNIQUE on _dlt_id", () => {
+  const uniques = async (ds: string) =>
+    (await db.query(`SELECT conrelid::regclass::text AS t, pg_get_constraintdef(oid) AS d FROM pg_constraint WHERE connamespace = $1::regnamespace AND contype = 'u' ORDER BY 1`, [ds])).rows;
+
+  it('is made on root and nested tables with createIndexes, as dlt makes it by default; not without', async () => {
+    const items = resource(() => [{ id: 1, tags: ['a', 'b'] }], { name: 'items' });
+    const withIndexes = testPipeline({ datasetName: datasetName('uq'), destination: postgres({ connectionString: pgUrl(), createIndexes: true }) });
+    await withIndexes.run(items);
+    const ds = withIndexes.datasetName;
+    expect(await uniques(ds)).toEqual([
+      { t: `${ds}._dlt_pipeline_state`, d: 'UNIQUE (_dlt_id)' },
+      { t: `${ds}.items`, d: 'UNIQUE (_dlt_id)' },
+      { t: `${ds}.items__tags`, d: 'UNIQUE (_dlt_id)' },
+    ]);
+    const plain = testPipeline({ datasetName: datasetName('nouq') });
+    await plain.run(items);
+    expect(await uniques(plain.datasetName)).toEqual([{ t: `${plain.datasetName}._dlt_pipeline_state`, d: 'UNIQUE (_dlt_id)' }]);
+    await withIndexes.close();
+    await plain.close();
   });
 });
