@@ -21,6 +21,8 @@ import { dedupHash, type DedupHashForm } from '../../pipeline/normalize/hash.ts'
 import { decompressState } from '../../pipeline/state.ts';
 
 export interface DltVersion {
+  /** As shown in test names and the summary. */
+  label: string;
   /** The venv under test/interop/ (made by venvs.sh). */
   venv: string;
   /** What tide is told about the dlt sharing the dataset (undefined: tide's default, the latest dlt). */
@@ -292,8 +294,12 @@ async function runTide(c: Chain, s: Scenario, step: Step): Promise<string[]> {
   }
 }
 
+/** The dlt version the venv really holds (the latest moves), as dlt_side.py reports it. */
+const dltVersions = new Map<string, string>();
+
 async function runDlt(c: Chain, s: Scenario, step: Step): Promise<string[]> {
   const out = await dltSide(c.version, 'run', dltEnv(c), { spec: s.spec, items: step.items });
+  dltVersions.set(c.version.venv, out.dlt_version);
   return out.load_ids;
 }
 
@@ -351,10 +357,22 @@ function bigintAsNumber(oid: number, format?: string): (v: string) => unknown {
   return oid === 20 ? Number : pg.types.getTypeParser(oid, format as 'text');
 }
 
-export function handoverSuite(label: string, version: DltVersion): void {
+/** One line per run of a hand-over: which tool ran, what it loaded, the rows of each table after it. */
+function summaryLine(label: string, s: Scenario, tools: Tool[], run: number, loaded: string[], tables: Record<string, Row[]>, cursor?: unknown): string {
+  const counts = Object.entries(tables).map(([t, rows]) => `${t} ${rows.length}`).join(', ');
+  const c = cursor as { last_value?: unknown; unique_hashes?: string[] } | undefined;
+  const cur = c ? `; cursor last_value ${JSON.stringify(c.last_value)}, ${c.unique_hashes?.length ?? 0} hash(es) of ${c.unique_hashes?.[0]?.length ?? '-'} chars` : '';
+  return `dlt ${label} | ${s.spec.resource} | ${tools.join(' → ')} | run ${run} (${tools[run - 1]}, ${loaded.length} load) | ${counts}${cur}`;
+}
+
+export function handoverSuite(version: DltVersion): void {
+  const { label } = version;
   const pools: pg.Pool[] = [];
+  const summary: string[] = [];
   afterAll(async () => {
     for (const p of pools) await p.end();
+    // the figures of each hand-over, for the record (exact rows are asserted above)
+    process.stdout.write(`\nhand-overs with dlt ${label} (${dltVersions.get(version.venv)}):\n${summary.join('\n')}\n`);
   });
 
   describe(`hand-over tide ⇄ dlt ${label}`, () => {
@@ -373,8 +391,11 @@ export function handoverSuite(label: string, version: DltVersion): void {
             const tool = tools[i];
             c.loads.push(tool === 'tide' ? await runTide(c, s, step) : await runDlt(c, s, step));
             const at = `run ${i + 1} (${tool})`;
-            expect({ at, tables: await tablesNow(c, s) }).toEqual({ at, tables: step.tables });
-            if (step.cursor) expect({ at, cursor: cursorOf(await storedCursor(c, s)) }).toEqual({ at, cursor: expectedCursor(c, s, step) });
+            const tables = await tablesNow(c, s);
+            const cursor = step.cursor ? cursorOf(await storedCursor(c, s)) : undefined;
+            summary.push(summaryLine(version.label, s, tools, i + 1, c.loads[i], tables, cursor));
+            expect({ at, tables }).toEqual({ at, tables: step.tables });
+            if (step.cursor) expect({ at, cursor }).toEqual({ at, cursor: expectedCursor(c, s, step) });
             if (tool === 'tide') await expectDltReads(c, s, step);
             else await expectTideReads(c, s, step);
           }
