@@ -7,8 +7,8 @@ export default defineConfig({
     maxWorkers: 2,
     globalSetup: ['./test/helpers/global-setup.ts'],
     include: ['test/**/*.test.ts'],
-    // the reliability suite has its own config and command (npm run test:reliability)
-    exclude: ['test/reliability/**', '**/node_modules/**'],
+    // the reliability and interop suites have their own configs and commands (npm run test:reliability / test:interop)
+    exclude: ['test/reliability/**', 'test/interop/**', '**/node_modules/**'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
   },

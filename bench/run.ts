@@ -27,6 +27,7 @@ interface Options {
   memCheck: boolean;
   memItems: number;
   keep: boolean;
+  createIndexes: boolean;
 }
 
 const USAGE = `usage: npm run bench -- [options]
@@ -36,12 +37,13 @@ const USAGE = `usage: npm run bench -- [options]
   --mem-check      also run tide on --mem-items items and compare peak RSS (slow)
   --mem-items N    items for the memory check (default: 5 × --items)
   --keep           keep the benchmark schemas (default: dropped at the end)
+  --create-indexes tide creates UNIQUE on _dlt_id like dlt (postgres({ createIndexes: true })); the ceiling copies the constraint
 env: TIDE_BENCH_POSTGRES_URL=postgres://… uses that server instead of an embedded one`;
 
 const parseCount = (v: string | undefined, flag: string): number => parsePositiveInt(v, flag, USAGE);
 
 function parseArgs(argv: string[]): Options {
-  const a = parseBenchArgs(argv, { items: 'string', 'dlt-items': 'string', 'mem-items': 'string', 'skip-dlt': 'boolean', 'mem-check': 'boolean', keep: 'boolean' }, USAGE);
+  const a = parseBenchArgs(argv, { items: 'string', 'dlt-items': 'string', 'mem-items': 'string', 'skip-dlt': 'boolean', 'mem-check': 'boolean', keep: 'boolean', 'create-indexes': 'boolean' }, USAGE);
   const items =
     a.items !== undefined ? parseCount(a.items, '--items') : process.env.TIDE_BENCH_ITEMS ? parseCount(process.env.TIDE_BENCH_ITEMS, 'TIDE_BENCH_ITEMS') : 1_000_000;
   const dltItems = a['dlt-items'] !== undefined ? parseCount(a['dlt-items'], '--dlt-items') : items;
@@ -53,6 +55,7 @@ function parseArgs(argv: string[]): Options {
     memCheck: (a['mem-check'] ?? false) || memItems !== undefined,
     memItems: memItems ?? items * 5,
     keep: a.keep ?? false,
+    createIndexes: a['create-indexes'] ?? false,
   };
 }
 
@@ -200,6 +203,8 @@ function table(headers: string[], rows: string[][], rightAlign: boolean[]): stri
 // ------------------------------------------------------------------ main
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
+  // the tide children read it: both the end-to-end load and the load stage create their tables with it
+  if (opts.createIndexes) process.env.TIDE_BENCH_CREATE_INDEXES = '1';
   const tag = randomBytes(3).toString('hex');
   const schemas = { tide: `bench_tide_${tag}`, tideLoad: `bench_tide_load_${tag}`, dlt: `bench_dlt_${tag}`, ceiling: `bench_copy_${tag}`, ceilingAll: `bench_copy_all_${tag}`, mem: `bench_tide_mem_${tag}` };
   console.log(`tide bench: ${fmtInt(opts.items)} items${opts.skipDlt ? '' : `, dlt on ${fmtInt(opts.dltItems)}`}${opts.memCheck ? `, memory check at ${fmtInt(opts.memItems)}` : ''}`);

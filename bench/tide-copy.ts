@@ -39,7 +39,7 @@ async function main(): Promise<void> {
   const pool = new pg.Pool({ connectionString: url, max: 2 });
   for (const statement of createDatasetSql(dataset)) await pool.query(statement);
   const t0 = process.hrtime.bigint();
-  const session = await PostgresLoadSession.begin(pool, dataset, { loadId, pipelineName: 'bench', schema });
+  const session = await PostgresLoadSession.begin(pool, dataset, { loadId, pipelineName: 'bench', schema }, process.env.TIDE_BENCH_CREATE_INDEXES === '1');
   for (let i = 0; i < rows.length; i++) if (session.add('items', rows[i], items[i], 'items')) await session.flush();
   await session.commit({ schema, tables: [{ table: 'items', disposition: 'append', rows: rows.length }], truncate: [], schemaChanged: false, schemaVersionHash: 'bench' });
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;

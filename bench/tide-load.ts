@@ -44,7 +44,7 @@ async function main(): Promise<void> {
   if (!file || !url || !dataset) throw new Error('usage: tide-load.ts <file.jsonl> <postgres-url> <dataset>');
   const dir = mkdtempSync(join(tmpdir(), 'tide-bench-pipelines-'));
   const t0 = process.hrtime.bigint();
-  const destination = postgres(url);
+  const destination = postgres({ connectionString: url, createIndexes: process.env.TIDE_BENCH_CREATE_INDEXES === '1' });
   const p = pipeline({ pipelineName: `bench_${dataset}`, destination, datasetName: dataset, pipelinesDir: dir });
   try {
     const items = resource(async function* () {

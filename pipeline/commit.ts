@@ -8,11 +8,11 @@ import type { CommitRequest, LoadSession, TableLoadPlan } from './destination.ts
 import { toIsoInterval, type Interval } from './interval.ts';
 import type { RefreshPlan } from './refresh.ts';
 import type { Schema } from './schema.ts';
-import { schemaHash } from './schema-store.ts';
+import { bumpSchemaVersion, schemaHash } from './schema-store.ts';
 import { bumpVersion, pruneEmptyState, type PipelineState } from './state.ts';
 
-/** The destination type dlt records in the state. */
-const DESTINATION_TYPE = 'tide.destinations.postgres';
+/** The destination type in the state, as dlt names Postgres (dlt warns about and drops a name it does not know). */
+const DESTINATION_TYPE = 'dlt.destinations.postgres';
 
 export interface CommitInput {
   pipelineName: string;
@@ -37,6 +37,8 @@ export interface CommitInput {
 /** The commit request, or undefined when there is nothing to load. Finishes `draft` in place. */
 export function decideCommit(c: CommitInput): CommitRequest | undefined {
   const stateChanged = finishState(c);
+  markSeenData(c.schema, c.session.rowCounts);
+  bumpSchemaVersion(c.schema, c.schemaHashBefore);
   const schemaVersionHash = schemaHash(c.schema);
   const schemaChanged = schemaVersionHash !== c.schemaHashBefore;
   const rowsLoaded = Object.values(c.session.rowCounts).some((n) => n > 0);
@@ -51,6 +53,14 @@ export function decideCommit(c: CommitInput): CommitRequest | undefined {
     interval: c.interval && toIsoInterval(c.interval),
     state: stateChanged || c.refresh.forceState ? { base: c.committed, draft: c.draft, sourceName: c.sourceName, touched: c.touched } : undefined,
   };
+}
+
+/** Tables that received rows are marked as holding data (dlt reads only those in `row_counts()`). */
+function markSeenData(schema: Schema, rowCounts: Readonly<Record<string, number>>): void {
+  for (const [t, n] of Object.entries(rowCounts)) {
+    const table = schema.tables[t];
+    if (n > 0 && table && !table.seenData) table.seenData = true;
+  }
 }
 
 /** Prunes, names and versions the draft state; returns whether a state row must be written. */

@@ -7,6 +7,7 @@ import { DateTime } from 'luxon';
 import type { Interval } from './interval.ts';
 import { ExtractError, TideError, withContext } from './errors.ts';
 import { Incremental, type BindContext } from './incremental/index.ts';
+import type { DedupHashForm } from './normalize/hash.ts';
 import type { Resource, ResourceContext } from './resource.ts';
 import { resourceProps } from './resource.ts';
 import { currentStorage, type CurrentContext, type SourceState, type StateObject } from './state.ts';
@@ -25,6 +26,8 @@ export interface ExtractOptions {
   pipelineName: string;
   sourceName: string;
   interval?: Interval;
+  /** The form of new boundary-dedup hashes. */
+  dedupHashForm?: DedupHashForm;
   config?: BindContext['config'];
   log: (message: string) => void;
   warn: (message: string) => void;
@@ -111,6 +114,7 @@ export class Extractor {
         resourceState: node.resourceState,
         resourcePrimaryKey: pk === undefined ? undefined : Array.isArray(pk) ? pk : [pk],
         interval: o.interval,
+        dedupHashForm: o.dedupHashForm,
         config: o.config,
         log: o.log,
         warn: o.warn,

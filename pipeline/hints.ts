@@ -40,6 +40,8 @@ export interface ResourceHints {
   mergeKey?: string | string[];
   columns?: Record<string, ColumnHint>;
   maxTableNesting?: number;
+  /** The column the resource's incremental reads its cursor from, when the cursor path names one field. */
+  cursorColumn?: string;
 }
 
 /** What the source adds to every resource's table. */
@@ -64,7 +66,7 @@ export function applyHints(schema: Schema, table: string, h: ResourceHints, src:
   t.rootKeyPropagation = src.rootKey || needsRootKey || hasRootKeyColumn || (t.rootKeyPropagation ?? false);
   const pk = keyList(h.primaryKey);
   const mk = keyList(h.mergeKey);
-  setColumnHints(t, h.columns, pk, mk);
+  setColumnHints(t, h.columns, pk, mk, h.cursorColumn && normalizePath(h.cursorColumn));
   checkMergeHints(t, h.resource, disposition, strategy, pk, mk, warn);
   t.scd2 = disposition === 'merge' && strategy === 'scd2' ? scd2Of(t, config, h.resource) : undefined;
   markColumnsChanged(schema);
@@ -76,15 +78,17 @@ function keyList(k: string | string[] | undefined): string[] {
 }
 
 /** Column hints in code replace stored key hints: a key removed in code is removed from the schema. */
-function setColumnHints(t: TableSchema, columns: Record<string, ColumnHint> | undefined, pk: string[], mk: string[]): void {
+function setColumnHints(t: TableSchema, columns: Record<string, ColumnHint> | undefined, pk: string[], mk: string[], cursor: string | undefined): void {
   const hints: Record<string, ColumnHint> = {};
   for (const [name, h] of Object.entries(columns ?? {})) hints[normalizePath(name)] = { ...h };
   for (const k of pk) hints[k] = { ...hints[k], primaryKey: true, nullable: false };
   for (const k of mk) hints[k] = { ...hints[k], mergeKey: true, nullable: false };
+  if (cursor) hints[cursor] = { ...hints[cursor], incremental: true };
   for (const c of Object.values(t.columns)) {
     const h = hints[c.name];
     c.primaryKey = h?.primaryKey || undefined;
     c.mergeKey = h?.mergeKey || undefined;
+    c.incremental = h?.incremental || undefined;
     if (h) Object.assign(c, Object.fromEntries(Object.entries(h).filter(([k]) => k !== 'dataType')));
   }
   t.columnHints = hints;

@@ -25,6 +25,12 @@ export interface PipelineOptions {
   log?: (message: string) => void;
   /** Where warnings go (default: stderr). */
   warn?: (message: string) => void;
+  /**
+   * The dlt version that shares the dataset (e.g. `'1.26'`): boundary-dedup hashes are written in the
+   * form it reads. Default: `TIDE_DLT_VERSION`, else the form found in the pipeline's state, else the
+   * latest dlt's.
+   */
+  dltVersion?: string;
 }
 
 /** The options the engine runs with: every default filled in, the destination chosen by the caller. */
@@ -40,6 +46,7 @@ export interface ResolvedOptions {
   batchSize: number;
   log: (message: string) => void;
   warn: (message: string) => void;
+  dltVersion?: string;
 }
 
 export type RefreshMode = 'drop_sources' | 'drop_resources' | 'drop_data';
@@ -94,6 +101,7 @@ export function resolveOptions(opts: PipelineOptions, destination: Destination, 
     batchSize: opts.batchSize ?? 10_000,
     log: opts.log ?? ((m) => (process.env.TIDE_LOG ? process.stderr.write(`${m}\n`) : undefined)),
     warn: opts.warn ?? ((m) => process.stderr.write(`tide warning: ${m}\n`)),
+    dltVersion: opts.dltVersion ?? (process.env.TIDE_DLT_VERSION || undefined),
   };
 }
 

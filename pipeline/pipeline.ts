@@ -22,6 +22,7 @@ import { schemaHash } from './schema-store.ts';
 import { Stage } from './stage.ts';
 import { emptyState, type PipelineState } from './state.ts';
 import { WorkingFolder } from './workdir.ts';
+import { dedupHashFormFor } from './incremental/hash-form.ts';
 import { tideHome } from '../common/home.ts';
 
 /** Staged packages older than this are never going to be loaded (Temporal retries long gave up). */
@@ -196,7 +197,8 @@ export class Pipeline {
       session = await client.beginLoad({ loadId, pipelineName: this.pipelineName, schema, batchSize: this.#o.batchSize, mode, onlyRoot: refreshes ? undefined : onlyRootTable(plan) });
       if (refreshes) await session.prepare(refresh);
       const stage = new Stage({ pipelineName: this.pipelineName, loadId, schema, plan, session, warn: this.#o.warn, onProgress: opts.onProgress, startedAt });
-      const extractor = new Extractor({ pipelineName: this.pipelineName, sourceName: plan.sourceName, interval, config: configLookupFor(tideHome()), log: this.#o.log, warn: this.#o.warn, sink: stage.sink });
+      const dedupHashForm = dedupHashFormFor(committed, this.#o.dltVersion);
+      const extractor = new Extractor({ pipelineName: this.pipelineName, sourceName: plan.sourceName, interval, dedupHashForm, config: configLookupFor(tideHome()), log: this.#o.log, warn: this.#o.warn, sink: stage.sink });
       for (const root of plan.roots) await extractor.run(root);
       const truncate = stage.emptyReplaceTables();
       // every row sent and counted before deciding whether there is anything to load

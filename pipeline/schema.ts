@@ -39,6 +39,8 @@ export interface ColumnHint {
   unique?: boolean;
   precision?: number;
   scale?: number;
+  /** The cursor column of the resource's incremental (set by tide, as dlt does). */
+  incremental?: boolean;
 }
 
 /** A column of a table, with its normalized name and every hint. */
@@ -54,8 +56,6 @@ export interface ColumnSchema extends ColumnHint {
   rootKey?: boolean;
   /** A variant column `<col>__v_<type>` made when a value could not be coerced. */
   variant?: boolean;
-  /** The cursor column of an incremental. */
-  incremental?: boolean;
   /** scd2 validity columns and row version column. */
   x_valid_from?: boolean;
   x_valid_to?: boolean;
@@ -90,11 +90,19 @@ export interface TableSchema {
   maxTableNesting?: number;
   /** `_dlt_root_id` propagated to nested tables of this root. */
   rootKeyPropagation?: boolean;
+  /** Rows were loaded into this table at least once (dlt's `x-normalizer.seen-data`). */
+  seenData?: boolean;
 }
 
 export interface Schema {
   name: string;
   tables: Record<string, TableSchema>;
+  /** The version of the stored schema this one was read from (dlt bumps it on every content change). */
+  version?: number;
+  /** The content hash of the stored schema this one was read from. */
+  versionHash?: string;
+  /** Hashes of earlier versions, newest first, at most 10 (dlt's `previous_hashes`). */
+  previousHashes?: string[];
 }
 
 export const DLT_ID = '_dlt_id';
@@ -108,6 +116,11 @@ export const DLT_VALID_TO = '_dlt_valid_to';
 export const LOADS_TABLE = '_dlt_loads';
 export const STATE_TABLE = '_dlt_pipeline_state';
 export const VERSION_TABLE = '_dlt_version';
+
+/** The tables tide (and dlt) keep for bookkeeping; they never receive user data. */
+export function isSystemTable(name: string): boolean {
+  return name.startsWith('_dlt_');
+}
 
 export function newSchema(name: string): Schema {
   return { name, tables: {} };

@@ -9,6 +9,7 @@ import type { ExtractNode } from './extract.ts';
 import { applyHints } from './hints.ts';
 import { Normalizer } from './normalize/normalizer.ts';
 import { normalizePath } from './normalize/naming.ts';
+import { plainCursorField } from './incremental/runtime.ts';
 import type { RunProgress } from './options.ts';
 import { isReplace, staticTableOf, type RunPlan } from './plan.ts';
 import { resourceProps } from './resource.ts';
@@ -132,7 +133,10 @@ export class Stage {
     return applyHints(
       this.#o.schema,
       table,
-      { resource: node.resource.name, writeDisposition: o.writeDisposition, primaryKey: o.primaryKey, mergeKey: o.mergeKey, columns: o.columns, maxTableNesting: o.maxTableNesting },
+      {
+        resource: node.resource.name, writeDisposition: o.writeDisposition, primaryKey: o.primaryKey, mergeKey: o.mergeKey, columns: o.columns, maxTableNesting: o.maxTableNesting,
+        cursorColumn: node.resource.incremental?.cursorPath && plainCursorField(node.resource.incremental.cursorPath),
+      },
       { rootKey: plan.rootKey, maxTableNesting: plan.maxTableNesting },
       this.#o.warn,
     );

@@ -27,7 +27,7 @@ export class WorkingFolder {
   write(state: PipelineState, schema: Schema): void {
     mkdirSync(join(this.dir, 'schemas'), { recursive: true });
     writeAtomically(join(this.dir, 'state.json'), encodeTypedJson(state));
-    writeAtomically(this.#schemaFile(schema.name), JSON.stringify(toStoredSchema(schema, 0), null, 2));
+    writeAtomically(this.#schemaFile(schema.name), JSON.stringify(toStoredSchema(schema), null, 2));
   }
 
   clear(): void {

@@ -20,6 +20,12 @@ export interface PostgresOptions {
   pool?: pg.Pool;
   /** Pool size (default 4). */
   max?: number;
+  /**
+   * `UNIQUE` on `_dlt_id` (and other columns with the unique hint) of the tables tide creates, as dlt's
+   * `create_indexes` does by default. Default false: tide's ids are unique by construction, and the
+   * index roughly doubles the server's COPY time of root and nested rows (see bench/README.md).
+   */
+  createIndexes?: boolean;
 }
 
 /** bigint columns read back as numbers when exact (as Python ints in dlt), else as strings. */
@@ -35,11 +41,13 @@ class PostgresClient implements DestinationClient {
   readonly datasetName: string;
   readonly #pool: pg.Pool;
   readonly #db: Queryable;
+  readonly #createIndexes: boolean;
 
-  constructor(pool: pg.Pool, datasetName: string) {
+  constructor(pool: pg.Pool, datasetName: string, createIndexes: boolean) {
     this.#pool = pool;
     this.datasetName = datasetName;
     this.#db = poolQueryable(pool);
+    this.#createIndexes = createIndexes;
   }
 
   /** Whether each of the given tables (schema, table) exists, in one round trip. */
@@ -74,11 +82,11 @@ class PostgresClient implements DestinationClient {
   }
 
   async beginLoad(opts: SessionOptions): Promise<LoadSession> {
-    return PostgresLoadSession.begin(this.#pool, this.datasetName, opts);
+    return PostgresLoadSession.begin(this.#pool, this.datasetName, opts, this.#createIndexes);
   }
 
   async loadPackage(pipelineName: string, loadId: string): Promise<AppliedPackage> {
-    return applyPackage(this.#pool, this.datasetName, pipelineName, loadId);
+    return applyPackage(this.#pool, this.datasetName, pipelineName, loadId, this.#createIndexes);
   }
 
   async dropStalePackages(olderThanHours: number): Promise<number> {
@@ -151,7 +159,7 @@ export function postgres(connection?: string | PostgresOptions): Destination {
   return Object.freeze({
     type: 'postgres',
     async open(datasetName: string): Promise<DestinationClient> {
-      return new PostgresClient(await getPool(), datasetName);
+      return new PostgresClient(await getPool(), datasetName, opts.createIndexes ?? false);
     },
     async close(): Promise<void> {
       const p = pool;

@@ -86,8 +86,8 @@ export interface AppliedPackage {
  * The load step of a staged package: applies it in one transaction and drops its staging tables.
  * Idempotent by load id.
  */
-export async function applyPackage(pool: pg.Pool, ds: string, pipeline: string, loadId: string): Promise<AppliedPackage> {
-  const tx = await Tx.open(pool, ds, pipeline);
+export async function applyPackage(pool: pg.Pool, ds: string, pipeline: string, loadId: string, createIndexes = false): Promise<AppliedPackage> {
+  const tx = await Tx.open(pool, ds, pipeline, createIndexes);
   return tx.commitAfter(async () => {
     await tx.lock(packageLock(ds, loadId));
     const done = await isLoaded(tx, ds, loadId);

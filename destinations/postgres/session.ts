@@ -68,9 +68,9 @@ export class PostgresLoadSession implements LoadSession {
     this.#batchSize = opts.batchSize ?? 10_000;
   }
 
-  static async begin(pool: pg.Pool, ds: string, opts: SessionOptions): Promise<PostgresLoadSession> {
+  static async begin(pool: pg.Pool, ds: string, opts: SessionOptions, createIndexes = false): Promise<PostgresLoadSession> {
     const { loadId, pipelineName, schema, onlyRoot } = opts;
-    const tx = await Tx.open(pool, ds, pipelineName);
+    const tx = await Tx.open(pool, ds, pipelineName, createIndexes);
     if (opts.mode === 'stage') return new PostgresLoadSession(tx, new StageTarget(tx, loadId, pipelineName), undefined, opts);
     const early = onlyRoot === undefined ? undefined : new EarlyMerge(tx, schema, loadId, onlyRoot);
     return new PostgresLoadSession(tx, new DirectTarget(tx, schema, loadId, pipelineName), early, opts);

@@ -93,21 +93,22 @@ function columnSql(name: string, type: string, constraint = ''): string {
 /**
  * A data column. `NOT NULL` only in a final table's CREATE: staging and scratch tables take rows as
  * they come, and a column added to a populated table must be nullable (dlt does the same).
+ * `UNIQUE` for a column with the unique hint (`_dlt_id`) when asked for, as dlt's `create_indexes`.
  */
-function dataColumnSql(col: ColumnSchema, notNull: boolean): string {
-  return columnSql(col.name, pgType(col), notNull && col.nullable === false ? ' NOT NULL' : '');
+function dataColumnSql(col: ColumnSchema, notNull: boolean, unique = false): string {
+  return columnSql(col.name, pgType(col), `${unique && col.unique ? ' UNIQUE' : ''}${notNull && col.nullable === false ? ' NOT NULL' : ''}`);
 }
 
 /** `CREATE TABLE IF NOT EXISTS` of a final (data) table. */
-export function createTableSql(schema: string, table: TableSchema, columns: ColumnSchema[]): string {
+export function createTableSql(schema: string, table: TableSchema, columns: ColumnSchema[], unique = false): string {
   // scd2 validity columns are filled by the merge: they go after the data columns
   const ordered = [...columns.filter((c) => !c.x_valid_from && !c.x_valid_to), ...columns.filter((c) => c.x_valid_from || c.x_valid_to)];
-  return `CREATE TABLE IF NOT EXISTS ${qualified(schema, table.name)} (${ordered.map((c) => dataColumnSql(c, true)).join(', ')})`;
+  return `CREATE TABLE IF NOT EXISTS ${qualified(schema, table.name)} (${ordered.map((c) => dataColumnSql(c, true, unique)).join(', ')})`;
 }
 
 /** New columns of a final table; there already when a concurrent load added them first. */
-export function addColumnsSql(schema: string, table: string, columns: ColumnSchema[]): string {
-  return `ALTER TABLE ${qualified(schema, table)} ${columns.map((c) => `ADD COLUMN IF NOT EXISTS ${dataColumnSql(c, false)}`).join(', ')}`;
+export function addColumnsSql(schema: string, table: string, columns: ColumnSchema[], unique = false): string {
+  return `ALTER TABLE ${qualified(schema, table)} ${columns.map((c) => `ADD COLUMN IF NOT EXISTS ${dataColumnSql(c, false, unique)}`).join(', ')}`;
 }
 
 /** A table of this load only (`relation` quoted): TEMP ones drop with the transaction. */
@@ -150,18 +151,31 @@ const NOT_NULL = ' NOT NULL';
 /** Columns of a bookkeeping table: name, Postgres type, constraint. */
 type Columns = [string, string, string?][];
 
-/** dlt's `_dlt_loads`, with tide's ledger columns (pipeline, interval, rows) after dlt's. */
+/**
+ * tide's columns of the load ledger: pipeline, data interval, rows. Nullable: dlt names its columns
+ * when it inserts into and selects from `_dlt_loads`, so it neither fills nor sees them.
+ */
+export const LEDGER_COLUMNS: Columns = [
+  ['tide_pipeline_name', 'varchar'],
+  ['tide_interval_start', TIMESTAMP],
+  ['tide_interval_end', TIMESTAMP],
+  ['tide_rows', 'bigint'],
+];
+
+/** dlt's `_dlt_loads`, with tide's ledger columns after dlt's. */
 const LOADS_COLUMNS: Columns = [
   ['load_id', 'varchar', NOT_NULL],
   ['schema_name', 'varchar'],
   ['status', 'bigint', NOT_NULL],
   ['inserted_at', TIMESTAMP, NOT_NULL],
   ['schema_version_hash', 'varchar'],
-  ['tide_pipeline_name', 'varchar'],
-  ['tide_interval_start', TIMESTAMP],
-  ['tide_interval_end', TIMESTAMP],
-  ['tide_rows', 'bigint'],
+  ...LEDGER_COLUMNS,
 ];
+
+/** The ledger columns a `_dlt_loads` created by dlt lacks; a no-op on one that has them. */
+export function addLedgerColumnsSql(ds: string): string {
+  return `ALTER TABLE ${qualified(ds, LOADS_TABLE)} ${LEDGER_COLUMNS.map(([n, t]) => `ADD COLUMN IF NOT EXISTS ${columnSql(n, t)}`).join(', ')}`;
+}
 
 const STATE_COLUMNS: Columns = [
   ['version', 'bigint', NOT_NULL],
@@ -201,6 +215,8 @@ export function createDatasetSql(ds: string): string[] {
   return [
     `CREATE SCHEMA IF NOT EXISTS ${ident(ds)}`,
     createBookkeepingSql(ds, LOADS_TABLE, LOADS_COLUMNS),
+    // a dataset dlt created: its ledger is readable by tide from the first contact on
+    addLedgerColumnsSql(ds),
     `CREATE UNIQUE INDEX IF NOT EXISTS ${ident(`${LOADS_TABLE}_load_id`)} ON ${qualified(ds, LOADS_TABLE)} (load_id)`,
     createBookkeepingSql(ds, STATE_TABLE, STATE_COLUMNS),
     createBookkeepingSql(ds, VERSION_TABLE, VERSION_COLUMNS),

@@ -6,13 +6,12 @@ import type { LoadRecord, StateCommit } from '../../pipeline/destination.ts';
 import type { Schema } from '../../pipeline/schema.ts';
 import { LOADS_TABLE, STATE_TABLE, VERSION_TABLE } from '../../pipeline/schema.ts';
 import { fromStoredSchema, toStoredSchema } from '../../pipeline/schema-store.ts';
+import { SCHEMA_ENGINE_VERSION } from '../../pipeline/schema-dlt.ts';
 import { compressState, decompressState, mergeConcurrentState, STATE_ENGINE_VERSION, type PipelineState } from '../../pipeline/state.ts';
 import { uniqueId } from '../../pipeline/normalize/hash.ts';
 import { stateLock, type Queryable, type Tx } from './transaction.ts';
-import { qualified } from './sql.ts';
+import { addLedgerColumnsSql, LEDGER_COLUMNS, qualified } from './sql.ts';
 
-/** dlt's schema engine version, written with each stored schema. */
-const SCHEMA_ENGINE_VERSION = 11;
 
 /** The newest state of `pipeline` whose load completed: a state row counts only once its `_dlt_loads` row exists. */
 export async function latestState(db: Queryable, ds: string, pipeline: string): Promise<PipelineState | undefined> {
@@ -24,9 +23,12 @@ export async function latestState(db: Queryable, ds: string, pipeline: string): 
   return r.rows[0] ? decompressState(r.rows[0].state) : undefined;
 }
 
-/** The newest stored version of a schema. */
+/**
+ * The newest stored schema row, as dlt picks it: by time, not by version (dlt and tide number their
+ * versions each on their own, so the highest number may be an older row).
+ */
 export async function latestSchema(db: Queryable, ds: string, schemaName: string): Promise<Schema | undefined> {
-  const r = await db.q(`SELECT schema FROM ${qualified(ds, VERSION_TABLE)} WHERE schema_name = $1 ORDER BY version DESC, inserted_at DESC LIMIT 1`, [
+  const r = await db.q(`SELECT schema FROM ${qualified(ds, VERSION_TABLE)} WHERE schema_name = $1 ORDER BY inserted_at DESC, version DESC LIMIT 1`, [
     schemaName,
   ]);
   return r.rows[0] ? fromStoredSchema(JSON.parse(r.rows[0].schema)) : undefined;
@@ -68,10 +70,22 @@ export interface LedgerEntry {
 
 /** The `_dlt_loads` row of a load: written last, it is what makes the load (and its state row) count. */
 export async function writeLoad(tx: Tx, e: LedgerEntry): Promise<void> {
+  await ensureLedgerColumns(tx);
   await tx.q(
     `INSERT INTO ${qualified(tx.ds, LOADS_TABLE)} (load_id, schema_name, status, inserted_at, schema_version_hash, tide_pipeline_name, tide_interval_start, tide_interval_end, tide_rows) VALUES ($1, $2, 0, now(), $3, $4, $5, $6, $7)`,
     [e.loadId, e.schemaName, e.schemaVersionHash, e.pipeline, e.interval?.start ?? null, e.interval?.end ?? null, e.rows],
   );
+}
+
+/**
+ * A `_dlt_loads` that dlt made (or made again) after tide opened the dataset lacks the ledger columns:
+ * they are added in the load transaction, so a failed load leaves dlt's table as it was.
+ */
+async function ensureLedgerColumns(tx: Tx): Promise<void> {
+  const loads = tx.final.get(LOADS_TABLE);
+  if (loads && LEDGER_COLUMNS.every(([name]) => loads.columns.has(name))) return;
+  await tx.q(addLedgerColumnsSql(tx.ds));
+  for (const [name] of LEDGER_COLUMNS) loads?.columns.add(name);
 }
 
 /** Whether a load id is in the ledger (its load committed). */

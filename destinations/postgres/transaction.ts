@@ -100,26 +100,29 @@ export class Tx implements Queryable {
   readonly ds: string;
   /** the pipeline whose load this is, named in errors (none for dataset DDL) */
   readonly pipeline: string | undefined;
+  /** final tables get `UNIQUE` on columns with the unique hint (dlt's `create_indexes`) */
+  readonly createIndexes: boolean;
   readonly #client: pg.PoolClient;
   #done = false;
 
-  private constructor(client: pg.PoolClient, ds: string, pipeline: string | undefined) {
+  private constructor(client: pg.PoolClient, ds: string, pipeline: string | undefined, createIndexes: boolean) {
     this.#client = client;
     this.ds = ds;
     this.pipeline = pipeline;
+    this.createIndexes = createIndexes;
   }
 
   /** BEGIN on a pooled connection, then reads the dataset's tables and columns. */
-  static async open(pool: pg.Pool, ds: string, pipeline: string): Promise<Tx> {
-    return Tx.#begin(pool, ds, pipeline, true);
+  static async open(pool: pg.Pool, ds: string, pipeline: string, createIndexes = false): Promise<Tx> {
+    return Tx.#begin(pool, ds, pipeline, true, createIndexes);
   }
 
   /** BEGIN on a pooled connection, without reading the catalog (for dataset DDL). */
   static async begin(pool: pg.Pool, ds: string): Promise<Tx> {
-    return Tx.#begin(pool, ds, undefined, false);
+    return Tx.#begin(pool, ds, undefined, false, false);
   }
 
-  static async #begin(pool: pg.Pool, ds: string, pipeline: string | undefined, catalog: boolean): Promise<Tx> {
+  static async #begin(pool: pg.Pool, ds: string, pipeline: string | undefined, catalog: boolean, createIndexes: boolean): Promise<Tx> {
     let client: pg.PoolClient;
     try {
       client = await pool.connect();
@@ -128,7 +131,7 @@ export class Tx implements Queryable {
     }
     try {
       await client.query('BEGIN');
-      const tx = new Tx(client, ds, pipeline);
+      const tx = new Tx(client, ds, pipeline, createIndexes);
       if (catalog) await tx.#readCatalog();
       return tx;
     } catch (e) {
@@ -206,16 +209,16 @@ export class Tx implements Queryable {
     const cols = Object.values(ts.columns);
     let rel = this.final.get(table);
     if (!rel) {
-      await this.q(createTableSql(this.ds, ts, cols), undefined, table);
+      await this.q(createTableSql(this.ds, ts, cols, this.createIndexes), undefined, table);
       rel = this.#finalRelation(table);
       this.final.set(table, rel);
       // the table may have existed (created by a concurrent load): make sure every column is there
-      if (cols.length) await this.q(addColumnsSql(this.ds, table, cols), undefined, table);
+      if (cols.length) await this.q(addColumnsSql(this.ds, table, cols, this.createIndexes), undefined, table);
       for (const c of cols) rel.columns.add(c.name);
     } else {
       const missing = cols.filter((c) => !rel!.columns.has(c.name));
       if (missing.length) {
-        await this.q(addColumnsSql(this.ds, table, missing), undefined, table);
+        await this.q(addColumnsSql(this.ds, table, missing, this.createIndexes), undefined, table);
         for (const c of missing) rel.columns.add(c.name);
       }
     }

@@ -4,8 +4,10 @@
  *
  * The set always describes the rows sitting exactly on the current `last_value`.
  * State layout:
- *  - `unique_hashes: string[]` — dlt's layout: digest128 of the dedup key (INC-26). Used for every key while
- *    the boundary holds ≤ COMPACT_MIN integer keys, so small states are byte-identical to dlt's.
+ *  - `unique_hashes: string[]` — dlt's layout: the digest of the dedup key, 12 characters (dlt ≥ 1.29) or
+ *    20 (older dlt), both read. Used for every key while the boundary holds ≤ COMPACT_MIN integer keys,
+ *    so small states are byte-identical to dlt's. One list holds one form: while the stored hashes are
+ *    carried, new ones take their form; a new boundary takes the form the pipeline writes.
  *  - `unique_key_ranges: [lo, hi][]` — tide extension, only when the boundary holds more than COMPACT_MIN
  *    keys that are safe integers (single-column integer primary keys, the common case): the integer keys
  *    are stored exactly as sorted, merged, inclusive ranges instead of one hash each. 1M consecutive ids
@@ -22,7 +24,7 @@
  * JSON.stringify/structuredClone when the state is persisted), so a stream of ever-increasing cursors
  * costs no hashing at all per row.
  */
-import { dedupHash } from '../normalize/hash.ts';
+import { dedupHash, dedupHashFormOf, type DedupHashForm } from '../normalize/hash.ts';
 
 export const COMPACT_MIN = 1000;
 export const LAZY_MIN = 1000;
@@ -96,16 +98,30 @@ export class BoundarySet {
   version = 0;
   #cache?: { version: number; value: Materialized };
 
-  constructor(startHashes: unknown, startRanges: unknown) {
+  /** The forms of the stored hashes (a list written by another tool may hold both). */
+  readonly #startForms: DedupHashForm[];
+
+  /** `writeForm`: the hash form of a new boundary (the form the dataset's dlt version reads). */
+  readonly #writeForm: DedupHashForm;
+
+  constructor(startHashes: unknown, startRanges: unknown, writeForm: DedupHashForm = 'short') {
+    this.#writeForm = writeForm;
     this.#startHashes = new Set(Array.isArray(startHashes) ? startHashes.filter((h): h is string => typeof h === 'string') : []);
     this.#startRanges = parseRanges(startRanges);
+    const forms = new Set([...this.#startHashes].map(dedupHashFormOf));
+    this.#startForms = (['long', 'short'] as const).filter((f) => forms.has(f));
   }
 
   /** Was this key (of a row at the start value) stored by the previous run? */
   seenBefore(key: unknown): boolean {
     if (isInt(key) && this.#startRanges.length && inRanges(this.#startRanges, key)) return true;
-    if (this.#startHashes.size === 0) return false;
-    return this.#startHashes.has(dedupHash(key));
+    for (const form of this.#startForms) if (this.#startHashes.has(dedupHash(key, form))) return true;
+    return false;
+  }
+
+  /** The form hashes are written in now: the carried list's own (a list keeps one form), else the pipeline's. */
+  get form(): DedupHashForm {
+    return this.carry && this.#startForms.length ? this.#startForms[0] : this.#writeForm;
   }
 
   /** Whether integer key ranges of the previous run are still carried (materialize() then has ranges). */
@@ -146,7 +162,8 @@ export class BoundarySet {
     if (this.#cache && this.#cache.version === this.version) return this.#cache.value;
     const hs = new Set<string>(this.carry ? this.#startHashes : undefined);
     // hash pending raw keys once and drop them (rows are not retained by the state)
-    for (let i = 0; i < this.#others.length; i++) this.#otherHashes.push(dedupHash(this.#others[i]));
+    const form = this.form;
+    for (let i = 0; i < this.#others.length; i++) this.#otherHashes.push(dedupHash(this.#others[i], form));
     this.#others.length = 0;
     for (const h of this.#otherHashes) hs.add(h);
     const carriedRanges = this.carry ? this.#startRanges : [];
@@ -155,7 +172,7 @@ export class BoundarySet {
       for (const i of this.#ints) {
         let h = this.#intHashes.get(i);
         if (h === undefined) {
-          h = dedupHash(i);
+          h = dedupHash(i, form);
           this.#intHashes.set(i, h);
         }
         hs.add(h);

@@ -13,6 +13,7 @@ import {
   TideError,
 } from '../errors.ts';
 import { BoundarySet, COMPACT_MIN } from './boundary.ts';
+import type { DedupHashForm } from '../normalize/hash.ts';
 import type { Interval } from '../interval.ts';
 import { compare, compareFast, deepEqual, formatLike, show, IncomparableError, LagError, parseIso, shiftByLag } from './compare.ts';
 import {
@@ -33,6 +34,8 @@ export interface BindContext {
   resourcePrimaryKey?: string[];
   /** A data interval from an external scheduler. */
   interval?: Interval;
+  /** The form of new boundary-dedup hashes (default: the latest dlt's, short). */
+  dedupHashForm?: DedupHashForm;
   /** Config lookup for fromConfig(): `[<pipeline>.sources.<resource>]` merged with env, snake_case keys. */
   config?: (pipelineName: string, resourceName: string) => Record<string, unknown> | undefined;
   log?: (message: string) => void;
@@ -56,10 +59,16 @@ type CursorGetter = (row: unknown) => unknown;
 
 const PLAIN = /^[A-Za-z_@][A-Za-z0-9_\-@]*$/;
 
+/** The field name of a cursor path that names one top-level field (`updated_at`, `$.updated_at`), else undefined. */
+export function plainCursorField(path: string): string | undefined {
+  const p = path.trim();
+  return PLAIN.test(p) ? p : p.startsWith('$.') && PLAIN.test(p.slice(2)) ? p.slice(2) : undefined;
+}
+
 function compileCursor(path: string): CursorGetter {
   const p = path.trim();
   if (p === '$') return (row) => row;
-  const plain = PLAIN.test(p) ? p : p.startsWith('$.') && PLAIN.test(p.slice(2)) ? p.slice(2) : undefined;
+  const plain = plainCursorField(p);
   if (plain !== undefined) {
     return (row) => {
       if (row === null || typeof row !== 'object') return undefined;
@@ -264,7 +273,7 @@ export class Incremental {
     this.#rawStartValue = this.#state.last_value ?? null;
     this.startValue = this.#lagged(this.#rawStartValue);
     this.#running = this.startValue;
-    this.#boundary = new BoundarySet(this.#dedup ? this.#state.unique_hashes : [], this.#dedup ? this.#state.unique_key_ranges : []);
+    this.#boundary = new BoundarySet(this.#dedup ? this.#state.unique_hashes : [], this.#dedup ? this.#state.unique_key_ranges : [], ctx.dedupHashForm);
     this.#logBind(o, range);
   }
 

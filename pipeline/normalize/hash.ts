@@ -11,12 +11,15 @@ import { shake128Base64 } from './keccak.ts';
  * object lists integer-like keys first in numeric order (`"2"` before `"10"`), where dlt sorts every
  * key as a string (`"10"` before `"2"`).
  */
-export function sortedJson(value: unknown): string {
-  return serialize(value) as string;
+export function sortedJson(value: unknown, dates: DateEncoding = 'iso'): string {
+  return serialize(value, dates) as string;
 }
 
+/** How a Date is written: an ISO string (JSON's own), or whole microseconds since the epoch (dlt ≥ 1.29's dedup hashes). */
+export type DateEncoding = 'iso' | 'micros';
+
 /** JSON text of `v`, or undefined for what JSON leaves out (undefined, functions, symbols). */
-function serialize(v: unknown): string | undefined {
+function serialize(v: unknown, dates: DateEncoding): string | undefined {
   switch (typeof v) {
     case 'string':
     case 'number':
@@ -30,12 +33,12 @@ function serialize(v: unknown): string | undefined {
       return undefined;
   }
   if (v === null) return 'null';
-  if (Array.isArray(v)) return `[${v.map((x) => serialize(x) ?? 'null').join(',')}]`;
-  if (v instanceof Date) return JSON.stringify(v.toISOString());
-  if (typeof (v as { toJSON?: unknown }).toJSON === 'function') return serialize((v as { toJSON(): unknown }).toJSON());
+  if (Array.isArray(v)) return `[${v.map((x) => serialize(x, dates) ?? 'null').join(',')}]`;
+  if (v instanceof Date) return dates === 'micros' ? String(v.getTime() * 1000) : JSON.stringify(v.toISOString());
+  if (typeof (v as { toJSON?: unknown }).toJSON === 'function') return serialize((v as { toJSON(): unknown }).toJSON(), dates);
   let out = '';
   for (const k of Object.keys(v).sort()) {
-    const x = serialize((v as Record<string, unknown>)[k]);
+    const x = serialize((v as Record<string, unknown>)[k], dates);
     if (x === undefined) continue;
     let key = quotedKeys.get(k);
     if (key === undefined) {
@@ -82,7 +85,21 @@ export function nestedRowId(parentId: string, table: string, listIdx: number): s
   return digest10(`${parentId}_${table}_${listIdx}`);
 }
 
-/** Incremental boundary-dedup hash of a value (INC-26): digest128 of its sorted JSON. */
-export function dedupHash(value: unknown): string {
-  return digest128(sortedJson(value));
+/**
+ * The two forms of boundary-dedup hashes: dlt before 1.29 writes 20 characters (15 bytes) of the
+ * sorted JSON with dates as ISO strings ('long'); dlt 1.29 and later write 12 characters (9 bytes)
+ * with dates as epoch microseconds ('short') and still read the long form.
+ */
+export type DedupHashForm = 'short' | 'long';
+
+export const DEDUP_HASH_LENGTH: Record<DedupHashForm, number> = { short: 12, long: 20 };
+
+/** The form of a stored hash, by its length; undefined for a string neither dlt version writes. */
+export function dedupHashFormOf(hash: string): DedupHashForm | undefined {
+  return hash.length === 20 ? 'long' : hash.length === 12 ? 'short' : undefined;
+}
+
+/** Incremental boundary-dedup hash of a value (a primary key value, or the whole row). */
+export function dedupHash(value: unknown, form: DedupHashForm = 'long'): string {
+  return form === 'long' ? digest128(sortedJson(value)) : shake128Base64(sortedJson(value, 'micros'), 9);
 }

@@ -22,9 +22,9 @@ export function sortedJson(v: unknown): string {
     .join(',')}}`;
 }
 
-/** dlt's `digest128(json(v))`: the entries of `unique_hashes`. */
-export function dltHash(v: unknown): string {
-  return createHash('shake128', { outputLength: 15 }).update(sortedJson(v), 'utf8').digest('base64').replace(/=+$/, '');
+/** The entries of `unique_hashes` as dlt writes them: 9 bytes since dlt 1.29 (`short`), 15 before (`long`). */
+export function dltHash(v: unknown, form: 'short' | 'long' = 'short'): string {
+  return createHash('shake128', { outputLength: form === 'short' ? 9 : 15 }).update(sortedJson(v), 'utf8').digest('base64').replace(/=+$/, '');
 }
 
 export interface CursorState {
@@ -46,7 +46,7 @@ export function cursorState(p: Pipeline, source: string, res: string, path: stri
 
 /** The expected cursor state, `unique_hashes` given as dedup-key values (hashed and sorted here). */
 export function expectedCursor(initial: unknown, last: unknown, keys: unknown[], start: unknown): CursorState {
-  return { initial_value: initial, last_value: last, unique_hashes: keys.map(dltHash).sort(), start_value: start };
+  return { initial_value: initial, last_value: last, unique_hashes: keys.map((k) => dltHash(k)).sort(), start_value: start };
 }
 
 /** The whole resource state (or undefined). */

@@ -506,6 +506,8 @@ describe('seed: primary_key=() disables deduplication (nested item.ts cursor)', 
     expect(cursorState(q, 'withdedup', 'some_data', 'item.ts')).toEqual(expectedCursor(null, ts, deltas, null));
     expect((await q.run(make(true))).loadId).toBeNull();
     expect(cursorState(q, 'withdedup', 'some_data', 'item.ts')).toEqual(expectedCursor(null, ts, deltas, null));
-    expect(dltHash(3)).toBe('Cn/dwi436vBbdERZ9hKf'); // INC-26 vector: the helper is dlt's hash
+    // vectors of dlt 1.31 and 1.26: the helper is dlt's hash
+    expect(dltHash(3)).toBe('Cn/dwi436vBb');
+    expect(dltHash(3, 'long')).toBe('Cn/dwi436vBbdERZ9hKf');
   });
 });

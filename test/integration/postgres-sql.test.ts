@@ -40,10 +40,11 @@ const note: ColumnSchema = { name: 'we"ird', dataType: 'text', nullable: false }
 const table: TableSchema = { name: 'items', columns: { id, _dlt_valid_to: validTo, amount } };
 
 describe('sql.ts DDL', () => {
-  it('creates the dataset: schemas and bookkeeping tables, as tide always wrote them', async () => {
+  it('creates the dataset: schemas and bookkeeping tables, as tide always wrote them (and the ledger columns of a dlt-made _dlt_loads)', async () => {
     expect(createDatasetSql(ds)).toEqual([
       `CREATE SCHEMA IF NOT EXISTS ${Q}`,
       `CREATE TABLE IF NOT EXISTS ${Q}."_dlt_loads" ("load_id" varchar NOT NULL, "schema_name" varchar, "status" bigint NOT NULL, "inserted_at" timestamp with time zone NOT NULL, "schema_version_hash" varchar, "tide_pipeline_name" varchar, "tide_interval_start" timestamp with time zone, "tide_interval_end" timestamp with time zone, "tide_rows" bigint)`,
+      `ALTER TABLE ${Q}."_dlt_loads" ADD COLUMN IF NOT EXISTS "tide_pipeline_name" varchar, ADD COLUMN IF NOT EXISTS "tide_interval_start" timestamp with time zone, ADD COLUMN IF NOT EXISTS "tide_interval_end" timestamp with time zone, ADD COLUMN IF NOT EXISTS "tide_rows" bigint`,
       `CREATE UNIQUE INDEX IF NOT EXISTS "_dlt_loads_load_id" ON ${Q}."_dlt_loads" (load_id)`,
       `CREATE TABLE IF NOT EXISTS ${Q}."_dlt_pipeline_state" ("version" bigint NOT NULL, "engine_version" bigint NOT NULL, "pipeline_name" varchar NOT NULL, "state" varchar NOT NULL, "created_at" timestamp with time zone NOT NULL, "version_hash" varchar, "_dlt_load_id" varchar NOT NULL, "_dlt_id" varchar NOT NULL UNIQUE)`,
       `CREATE TABLE IF NOT EXISTS ${Q}."_dlt_version" ("version" bigint NOT NULL, "engine_version" bigint NOT NULL, "inserted_at" timestamp with time zone NOT NULL, "schema_name" varchar NOT NULL, "version_hash" varchar NOT NULL, "schema" varchar NOT NULL)`,
@@ -61,6 +62,14 @@ describe('sql.ts DDL', () => {
       'created_at timestamp with time zone NO',
       'package text NO',
     ]);
+  });
+
+  it("UNIQUE on columns with the unique hint only when asked for (dlt's create_indexes), in CREATE and ADD COLUMN", () => {
+    const rowKey: ColumnSchema = { name: '_dlt_id', dataType: 'text', nullable: false, unique: true, rowKey: true };
+    const t: TableSchema = { name: 'keyed', columns: { id, _dlt_id: rowKey } };
+    expect(createTableSql(ds, t, [id, rowKey], true)).toBe(`CREATE TABLE IF NOT EXISTS ${Q}."keyed" ("id" bigint NOT NULL, "_dlt_id" varchar UNIQUE NOT NULL)`);
+    expect(createTableSql(ds, t, [id, rowKey])).toBe(`CREATE TABLE IF NOT EXISTS ${Q}."keyed" ("id" bigint NOT NULL, "_dlt_id" varchar NOT NULL)`);
+    expect(addColumnsSql(ds, 'keyed', [rowKey], true)).toBe(`ALTER TABLE ${Q}."keyed" ADD COLUMN IF NOT EXISTS "_dlt_id" varchar UNIQUE`);
   });
 
   it('data tables: NOT NULL only in the final CREATE, scd2 validity columns last, names quoted', async () => {

@@ -22,6 +22,8 @@ import {
   IncrementalPrimaryKeyMissing,
 } from '../../pipeline/errors.ts';
 import { dedupHash } from '../../pipeline/normalize/hash.ts';
+import { dedupHashFormFor } from '../../pipeline/incremental/hash-form.ts';
+import type { PipelineState } from '../../pipeline/state.ts';
 import { toInterval } from '../../pipeline/interval.ts';
 
 type Row = Record<string, unknown>;
@@ -274,8 +276,8 @@ describe('boundary deduplication (INC-25..INC-29)', () => {
     const r1 = run(def, mkctx(rs).ctx, [[{ created_at: 1, id: 'a' }, { created_at: 2, id: 'b' }, { created_at: 3, id: 'c' }, { created_at: 3, id: 'd' }, { created_at: 3, id: 'e' }]]);
     const r2 = run(def, mkctx(rs).ctx, [[{ created_at: 4, id: 'g' }, { created_at: 3, id: 'c' }, { created_at: 3, id: 'd' }, { created_at: 3, id: 'e' }, { created_at: 3, id: 'f' }]]);
     expect([...ids(r1.kept, 'id'), ...ids(r2.kept, 'id')].sort()).toEqual(['a', 'b', 'c', 'd', 'e', 'f', 'g']);
-    expect(cursorState(rs, 'created_at')).toEqual({ initial_value: null, last_value: 4, unique_hashes: [dedupHash('g')], start_value: 3 });
-    expect(dedupHash('g')).toHaveLength(20);
+    expect(cursorState(rs, 'created_at')).toEqual({ initial_value: null, last_value: 4, unique_hashes: ['mrHcW/dIw0UL'], start_value: 3 });
+    expect(dedupHash('g', 'short')).toBe('mrHcW/dIw0UL');
   });
 
   it('INC-25 same without a primary key (whole-row hash), and resource primary key fallback (INC-27)', () => {
@@ -288,7 +290,7 @@ describe('boundary deduplication (INC-25..INC-29)', () => {
     // resource hint is used when incremental has no primaryKey
     const rs2: Record<string, unknown> = {};
     run(def, mkctx(rs2, { resourcePrimaryKey: ['id'] }).ctx, [[{ created_at: 3, id: 1, x: 1 }]]);
-    expect(cursorState(rs2, 'created_at').unique_hashes).toEqual([dedupHash(1)]);
+    expect(cursorState(rs2, 'created_at').unique_hashes).toEqual([dedupHash(1, 'short')]);
     const r3 = run(def, mkctx(rs2, { resourcePrimaryKey: ['id'] }).ctx, [[{ created_at: 3, id: 1, x: 2 }]]);
     expect(r3.kept).toEqual([]);
     // explicit primaryKey wins over the resource hint; [] disables
@@ -299,22 +301,50 @@ describe('boundary deduplication (INC-25..INC-29)', () => {
     expect(run(none, mkctx(rs3).ctx, [[{ created_at: 3, id: 1 }]]).kept).toHaveLength(1);
   });
 
-  it('INC-26 hash vectors in state', () => {
-    const rs: Record<string, unknown> = {};
-    const def = incremental('created_at', { initialValue: 20 });
-    run(def, mkctx(rs).ctx, [range(15, 25).reverse().map((created_at) => ({ created_at }))]);
-    expect(cursorState(rs, 'created_at').unique_hashes).toEqual(['aiuNd5u7bjL7glZC/3MB']);
-    expect(run(def, mkctx(rs).ctx, [range(15, 25).reverse().map((created_at) => ({ created_at }))]).kept).toEqual([]);
-    const rs2: Record<string, unknown> = {};
-    run(incremental('c', { primaryKey: 'id' }), mkctx(rs2).ctx, [[{ c: 1, id: 10 }, { c: 1, id: 3 }]]);
-    expect([...(cursorState(rs2, 'c').unique_hashes as string[])].sort()).toEqual(['Cn/dwi436vBbdERZ9hKf', 'vo6yPDUNbvwTGquSdaDy'].sort());
-    const rs3: Record<string, unknown> = {};
-    run(incremental('c', { primaryKey: 'id' }), mkctx(rs3).ctx, [[{ c: 1, id: 'a' }]]);
-    expect(cursorState(rs3, 'c').unique_hashes).toEqual(['HXVczKyPrzLoPDkJtIV8']);
-    const rs4: Record<string, unknown> = {};
-    run(incremental('c', { primaryKey: ['k1', 'k2'] }), mkctx(rs4).ctx, [[{ c: 1, k1: 'AAA', k2: 'DE' }]]);
-    expect(cursorState(rs4, 'c').unique_hashes).toEqual(['jDuQWGaYv78FC5gqISs+']);
-    expect(() => run(incremental('c', { primaryKey: 'id' }), mkctx().ctx, [[{ c: 1 }]])).toThrow(IncrementalPrimaryKeyMissing);
+  // vectors computed by dlt: 1.26.0 (`digest128(json.dumps(v, sort_keys=True))`, 20 characters) and
+  // 1.31.0 (`digest_dedup_value(v)`, 12 characters, datetimes as epoch microseconds)
+  const VECTORS = {
+    long: { row24: 'aiuNd5u7bjL7glZC/3MB', n10: 'vo6yPDUNbvwTGquSdaDy', n3: 'Cn/dwi436vBbdERZ9hKf', a: 'HXVczKyPrzLoPDkJtIV8', pair: 'jDuQWGaYv78FC5gqISs+', date: 'c86+c5clOAP+jVEV5B4R' },
+    short: { row24: 'aiuNd5u7bjL7', n10: 'vo6yPDUNbvwT', n3: 'Cn/dwi436vBb', a: 'HXVczKyPrzLo', pair: 'jDuQWGaYv78F', date: '4AhkR+NlXGwS' },
+  } as const;
+
+  for (const form of ['long', 'short'] as const) {
+    it(`dedup hash vectors in state: ${form} form (dlt ${form === 'long' ? '1.26' : '1.31'})`, () => {
+      const v = VECTORS[form];
+      const ctx = (rs: Record<string, unknown> = {}) => mkctx(rs, { dedupHashForm: form }).ctx;
+      const rs: Record<string, unknown> = {};
+      const def = incremental('created_at', { initialValue: 20 });
+      run(def, ctx(rs), [range(15, 25).reverse().map((created_at) => ({ created_at }))]);
+      expect(cursorState(rs, 'created_at').unique_hashes).toEqual([v.row24]);
+      expect(run(def, ctx(rs), [range(15, 25).reverse().map((created_at) => ({ created_at }))]).kept).toEqual([]);
+      const rs2: Record<string, unknown> = {};
+      run(incremental('c', { primaryKey: 'id' }), ctx(rs2), [[{ c: 1, id: 10 }, { c: 1, id: 3 }]]);
+      expect([...(cursorState(rs2, 'c').unique_hashes as string[])].sort()).toEqual([v.n3, v.n10].sort());
+      const rs3: Record<string, unknown> = {};
+      run(incremental('c', { primaryKey: 'id' }), ctx(rs3), [[{ c: 1, id: 'a' }]]);
+      expect(cursorState(rs3, 'c').unique_hashes).toEqual([v.a]);
+      const rs4: Record<string, unknown> = {};
+      run(incremental('c', { primaryKey: ['k1', 'k2'] }), ctx(rs4), [[{ c: 1, k1: 'AAA', k2: 'DE' }]]);
+      expect(cursorState(rs4, 'c').unique_hashes).toEqual([v.pair]);
+      expect(() => run(incremental('c', { primaryKey: 'id' }), ctx(), [[{ c: 1 }]])).toThrow(IncrementalPrimaryKeyMissing);
+    });
+  }
+
+  it('a Date dedup key: dlt 1.31 hashes its epoch microseconds', () => {
+    expect(dedupHash(new Date('2024-03-01T08:00:00Z'), 'short')).toBe(VECTORS.short.date);
+  });
+
+  it('either stored form deduplicates; a carried list keeps its form, a new boundary takes the pipeline form', () => {
+    for (const stored of ['long', 'short'] as const) {
+      const rs: Record<string, unknown> = { incremental: { c: { initial_value: null, last_value: 1, unique_hashes: [VECTORS[stored].n3], start_value: 1 } } };
+      // carried: the new boundary row joins the stored hash in the stored form
+      const r1 = run(incremental('c', { primaryKey: 'id' }), mkctx(rs).ctx, [[{ c: 1, id: 3 }, { c: 1, id: 10 }]]);
+      expect(r1.kept).toEqual([{ c: 1, id: 10 }]);
+      expect([...(cursorState(rs, 'c').unique_hashes as string[])].sort()).toEqual([VECTORS[stored].n3, VECTORS[stored].n10].sort());
+      // the cursor moves: a new list, in the form the pipeline writes
+      run(incremental('c', { primaryKey: 'id' }), mkctx(rs, { dedupHashForm: 'long' }).ctx, [[{ c: 2, id: 'a' }]]);
+      expect(cursorState(rs, 'c').unique_hashes).toEqual([VECTORS.long.a]);
+    }
   });
 
   it('INC-29 carry and reset of unique hashes', () => {
@@ -795,4 +825,25 @@ describe('1M rows at one cursor value (bounded dedup state)', () => {
     expect(n).toBe(1);
     console.log(`[1M string pk @ one cursor] run1 ${dt1.toFixed(0)} ms, state ${(json.length / 1e6).toFixed(1)} MB; run2 ${dt2.toFixed(0)} ms`);
   }, 120_000);
+});
+
+describe('dedup hash form of a pipeline', () => {
+  const withHashes = (hashes: string[]) =>
+    ({ _state_version: 1, _state_engine_version: 4, pipeline_name: 'p', dataset_name: 'd', sources: { s: { resources: { r: { incremental: { c: { unique_hashes: hashes } } } } } } }) as PipelineState;
+
+  it('the configured dlt version decides: before 1.29 long, from 1.29 short', () => {
+    expect(dedupHashFormFor(withHashes([]), '1.26.0')).toBe('long');
+    expect(dedupHashFormFor(withHashes([]), '1.28')).toBe('long');
+    expect(dedupHashFormFor(withHashes(['Cn/dwi436vBbdERZ9hKf']), '1.29.0')).toBe('short');
+    expect(dedupHashFormFor(withHashes([]), '2.0')).toBe('short');
+    expect(() => dedupHashFormFor(withHashes([]), 'latest')).toThrow(ConfigurationError);
+  });
+
+  it("without one: a long hash in the state means an older dlt shares the dataset; else the latest dlt's form", () => {
+    expect(dedupHashFormFor(withHashes(['Cn/dwi436vBbdERZ9hKf']))).toBe('long');
+    expect(dedupHashFormFor(withHashes(['Cn/dwi436vBb', 'Cn/dwi436vBbdERZ9hKf']))).toBe('long');
+    expect(dedupHashFormFor(withHashes(['Cn/dwi436vBb']))).toBe('short');
+    expect(dedupHashFormFor(withHashes([]))).toBe('short');
+    expect(dedupHashFormFor(undefined)).toBe('short');
+  });
 });
