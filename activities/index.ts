@@ -11,7 +11,8 @@ import type { PipelineDefinition } from '../pipeline/define.ts';
 import type { Destination } from '../pipeline/destination.ts';
 import { formatInstant, parseInstant, type IsoInterval } from '../pipeline/interval.ts';
 import { tideHome } from '../common/home.ts';
-import { totalRows, type ExtractInput, type ExtractResult, type LoadInput, type LoadResult, type ScheduleIntervalInput } from '../temporal/payloads.ts';
+import { totalRows } from '../pipeline/counts.ts';
+import type { ExtractInput, ExtractResult, LoadInput, LoadResult, ScheduleIntervalInput } from '../temporal/payloads.ts';
 import { toFailure } from './failure.ts';
 import { msToTs, tsToMs } from '@temporalio/common/lib/time.js';
 

@@ -73,7 +73,7 @@ async function runCommand(name: string, o: { pipelines?: string; from?: string; 
       interval: o.from && o.to ? { start: o.from, end: o.to } : undefined,
       onProgress: (pr) => {
         const rate = pr.items / Math.max(0.001, pr.elapsedMs / 1000);
-        const rows = Object.entries(pr.rows).map(([t, n]) => `${t}=${n}`).join(' ');
+        const rows = Object.entries(pr.rows).map(([t, n]) => `${t}=${n.rows}`).join(' ');
         const line = `  ${pr.items} items (${Math.round(rate)}/s) ${rows}`;
         process.stderr.write(tty ? `\r${line.slice(0, 160)}` : `${line}\n`);
       },

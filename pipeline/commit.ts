@@ -4,6 +4,7 @@
  * then nothing is committed, not even a `_dlt_loads` row — or the commit request for the load
  * transaction is built.
  */
+import { readTableCounts, totalRows, type TableCounts } from './counts.ts';
 import type { CommitRequest, LoadSession, TableLoadPlan } from './destination.ts';
 import { toIsoInterval, type Interval } from './interval.ts';
 import type { RefreshPlan } from './refresh.ts';
@@ -41,7 +42,7 @@ export function decideCommit(c: CommitInput): CommitRequest | undefined {
   bumpSchemaVersion(c.schema, c.schemaHashBefore);
   const schemaVersionHash = schemaHash(c.schema);
   const schemaChanged = schemaVersionHash !== c.schemaHashBefore;
-  const rowsLoaded = Object.values(c.session.rowCounts).some((n) => n > 0);
+  const rowsLoaded = totalRows(c.session.rowCounts) > 0;
   const refreshes = c.refresh.drop.length > 0 || c.refresh.truncate.length > 0;
   if (!rowsLoaded && !stateChanged && !c.truncate.length && !refreshes && !schemaChanged) return undefined;
   return {
@@ -56,10 +57,10 @@ export function decideCommit(c: CommitInput): CommitRequest | undefined {
 }
 
 /** Tables that received rows are marked as holding data (dlt reads only those in `row_counts()`). */
-function markSeenData(schema: Schema, rowCounts: Readonly<Record<string, number>>): void {
-  for (const [t, n] of Object.entries(rowCounts)) {
+function markSeenData(schema: Schema, rowCounts: Readonly<TableCounts>): void {
+  for (const [t, { rows }] of Object.entries(rowCounts)) {
     const table = schema.tables[t];
-    if (n > 0 && table && !table.seenData) table.seenData = true;
+    if (rows > 0 && table && !table.seenData) table.seenData = true;
   }
 }
 
@@ -77,10 +78,9 @@ function finishState(c: CommitInput): boolean {
   return bumpVersion(draft);
 }
 
-/** The rows of a load per table, in the one shape row counts have (`{ rows }`). */
-export function tableCounts(rowCounts: Readonly<Record<string, number>>, emptied: string[] = []): Record<string, { rows: number }> {
-  const out: Record<string, { rows: number }> = {};
-  for (const [t, n] of Object.entries(rowCounts)) out[t] = { rows: n };
+/** The rows of a load per table, with the replace tables it emptied at 0 rows. */
+export function withEmptied(rowCounts: Readonly<TableCounts>, emptied: string[]): TableCounts {
+  const out = readTableCounts(rowCounts);
   for (const t of emptied) out[t] ??= { rows: 0 };
   return out;
 }

@@ -3,6 +3,7 @@
  * engine never imports a database driver.
  */
 import type { Interval } from './interval.ts';
+import type { TableCounts } from './counts.ts';
 import type { Schema, WriteDispositionName } from './schema.ts';
 import type { PipelineState } from './state.ts';
 
@@ -57,7 +58,7 @@ export interface LoadSession {
   /** Discards everything of this load. */
   rollback(): Promise<void>;
   /** Rows sent so far per table. */
-  readonly rowCounts: Readonly<Record<string, number>>;
+  readonly rowCounts: Readonly<TableCounts>;
 }
 
 export interface RestoredState {
@@ -100,7 +101,7 @@ export interface DestinationClient {
    */
   beginLoad(opts: { loadId: string; pipelineName: string; schema: Schema; batchSize?: number; mode?: 'direct' | 'stage'; onlyRoot?: string }): Promise<LoadSession>;
   /** Applies a staged package in one transaction; a load id already committed is a no-op (`applied: false`). */
-  loadPackage(pipelineName: string, loadId: string): Promise<{ applied: boolean; tables: Record<string, number>; schemaName?: string }>;
+  loadPackage(pipelineName: string, loadId: string): Promise<{ applied: boolean; tables: TableCounts; schemaName?: string }>;
   /** Drops staged packages older than the given age that no load step will apply (their extract's worker died). */
   dropStalePackages(olderThanHours: number): Promise<number>;
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;

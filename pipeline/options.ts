@@ -8,6 +8,7 @@ import type { Destination } from './destination.ts';
 import { ConfigurationError } from './errors.ts';
 import type { IntervalInput } from './interval.ts';
 import type { ColumnHint, WriteDisposition } from './schema.ts';
+import type { TableCounts } from './counts.ts';
 
 export interface PipelineOptions {
   pipelineName: string;
@@ -68,12 +69,10 @@ export interface RunOptions {
 
 export interface RunProgress {
   items: number;
-  rows: Record<string, number>;
+  rows: TableCounts;
   elapsedMs: number;
 }
 
-/** Rows of one load, per table: the one shape row counts have from the load session to the workflow result. */
-export type TableCounts = Record<string, { rows: number }>;
 
 export interface RunInfo {
   /** The committed load, or null when there was nothing to load (no rows, no state change). */

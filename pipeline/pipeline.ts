@@ -13,8 +13,9 @@ import { Extractor } from './extract.ts';
 import { configLookupFor } from './incremental/config.ts';
 import { intervalFromEnv, toInterval } from './interval.ts';
 import { newLoadId } from './load-id.ts';
-import { decideCommit, tableCounts } from './commit.ts';
-import { resolveOptions, type PipelineOptions, type ResolvedOptions, type RunInfo, type RunOptions, type TableCounts } from './options.ts';
+import { decideCommit, withEmptied } from './commit.ts';
+import { resolveOptions, type PipelineOptions, type ResolvedOptions, type RunInfo, type RunOptions } from './options.ts';
+import type { TableCounts } from './counts.ts';
 import { defaultSchemaName, onlyRootTable, planRun, resetReplaceState, toSource } from './plan.ts';
 import { planRefresh } from './refresh.ts';
 import { newSchema, type Schema } from './schema.ts';
@@ -115,7 +116,7 @@ export class Pipeline {
       await this.#sync(client, schemaName);
       const schema = this.#schemas.get(schemaName);
       if (!this.devMode && schema) this.#folder.write(this.#state, schema);
-      return { loadId, applied: r.applied, tables: tableCounts(r.tables) };
+      return { loadId, applied: r.applied, tables: r.tables };
     });
   }
 
@@ -216,7 +217,7 @@ export class Pipeline {
       }
       await session.commit(request);
       this.#afterCommit(mode, committed, draft, schema);
-      return this.#info(loadId, tableCounts(session.rowCounts, truncate), startedAt);
+      return this.#info(loadId, withEmptied(session.rowCounts, truncate), startedAt);
     } catch (e) {
       if (session) await session.rollback().catch(() => undefined);
       this.#state = committed;

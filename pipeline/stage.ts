@@ -3,6 +3,7 @@
  * of that table and its nested tables, and handed to the load session (which COPYs them to the
  * destination while extraction goes on). Hints are applied to a table the first time it is seen.
  */
+import { readTableCounts } from './counts.ts';
 import type { LoadSession, TableLoadPlan } from './destination.ts';
 import { ExtractError } from './errors.ts';
 import type { ExtractNode } from './extract.ts';
@@ -87,7 +88,7 @@ export class Stage {
     const { schema, session } = this.#o;
     const out: TableLoadPlan[] = [];
     for (const names of this.#tablesOf.values()) {
-      for (const t of names) out.push({ table: t, disposition: schema.tables[t].writeDisposition ?? 'append', rows: session.rowCounts[t] ?? 0 });
+      for (const t of names) out.push({ table: t, disposition: schema.tables[t].writeDisposition ?? 'append', rows: session.rowCounts[t]?.rows ?? 0 });
     }
     return out;
   }
@@ -146,6 +147,6 @@ export class Stage {
     const { onProgress, session, startedAt } = this.#o;
     if (!onProgress || Date.now() - this.#lastProgress <= PROGRESS_EVERY_MS) return;
     this.#lastProgress = Date.now();
-    onProgress({ items: this.#items, rows: { ...session.rowCounts }, elapsedMs: Date.now() - startedAt.getTime() });
+    onProgress({ items: this.#items, rows: readTableCounts(session.rowCounts), elapsedMs: Date.now() - startedAt.getTime() });
   }
 }

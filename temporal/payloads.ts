@@ -4,23 +4,7 @@
  */
 import type { IsoInterval } from '../pipeline/interval.ts';
 import type { ScheduleEvery } from '../pipeline/define.ts';
-import type { TableCounts } from '../pipeline/options.ts';
-
-export type { TableCounts };
-
-/**
- * Counts as an activity returned them. Activities used to return bare numbers per table; the
- * histories of runs started before the change still hold those, and a workflow replaying one must
- * read them the same way. Drop this once no such run can still be open or replayed.
- */
-export function readTableCounts(tables: TableCounts | Record<string, number>): TableCounts {
-  return Object.fromEntries(Object.entries(tables).map(([t, v]) => [t, typeof v === 'number' ? { rows: v } : v]));
-}
-
-/** All tables' rows together. */
-export function totalRows(tables: TableCounts): number {
-  return Object.values(tables).reduce((sum, t) => sum + t.rows, 0);
-}
+import type { TableCounts } from '../pipeline/counts.ts';
 
 /** Why a run happened: a schedule tick, one interval of a backfill, or by hand. */
 export type RunKind = 'scheduled' | 'backfill' | 'manual';

@@ -29,9 +29,8 @@ import { formatInstant, parseInstant, type IsoInterval } from '../pipeline/inter
 import type { TideActivities } from '../activities/index.ts';
 import { intervalEndingAt, splitInterval } from '../temporal/grid.ts';
 import { BACKFILL_PROGRESS_QUERY, intervalWorkflowId, scheduleId } from '../temporal/ids.ts';
+import { readTableCounts, totalRows, type TableCounts } from '../pipeline/counts.ts';
 import {
-  readTableCounts,
-  totalRows,
   type BackfillInput,
   type BackfillProgress,
   type ExtractResult,
@@ -39,7 +38,6 @@ import {
   type PipelineRunResult,
   type RunKind,
   type ScheduledRunInput,
-  type TableCounts,
 } from '../temporal/payloads.ts';
 import { activityRetryPolicy } from '../temporal/retry.ts';
 import { SCHEDULED_START_TIME, resultAttributes, runAttributes } from '../temporal/search-attributes.ts';

@@ -3,6 +3,7 @@
  * load's staging tables, then writes the state row, the schema version and the `_dlt_loads` row.
  * Everything commits together, or nothing does.
  */
+import { totalRows, type TableCounts } from '../../pipeline/counts.ts';
 import type { CommitRequest } from '../../pipeline/destination.ts';
 import type { Schema, TableSchema } from '../../pipeline/schema.ts';
 import { nestedTablesOf, rootTableOf } from '../../pipeline/schema.ts';
@@ -24,7 +25,7 @@ export interface LoadStep {
   request: CommitRequest;
   /** The staging relation (quoted) of a table, when the table got rows staged in this load. */
   staging: (table: string) => string | undefined;
-  rowCounts: Record<string, number>;
+  rowCounts: TableCounts;
 }
 
 export async function applyPrepare(tx: Tx, p: Prepare): Promise<void> {
@@ -55,7 +56,7 @@ export async function applyLoad(tx: Tx, step: LoadStep): Promise<void> {
     schemaName: req.schema.name,
     schemaVersionHash: req.schemaVersionHash,
     interval: req.interval,
-    rows: Object.values(step.rowCounts).reduce((a, b) => a + b, 0),
+    rows: totalRows(step.rowCounts),
   });
 }
 

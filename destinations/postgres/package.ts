@@ -4,6 +4,7 @@
  * transaction commits on its own. The load step (`applyPackage`) later applies the package in one
  * transaction, idempotently: a load id already in `_dlt_loads` is a no-op.
  */
+import { readTableCounts, type TableCounts } from '../../pipeline/counts.ts';
 import type pg from 'pg';
 import type { CommitRequest } from '../../pipeline/destination.ts';
 import { LoadError } from '../../pipeline/errors.ts';
@@ -20,10 +21,10 @@ export interface PackageRecord {
   prepare: Prepare;
   /** data table → its staging table (quoted) */
   staging: Record<string, string>;
-  rowCounts: Record<string, number>;
+  rowCounts: TableCounts;
 }
 
-export function packageRecord(req: CommitRequest, prepare: Prepare, staging: Record<string, string>, rowCounts: Record<string, number>): PackageRecord {
+export function packageRecord(req: CommitRequest, prepare: Prepare, staging: Record<string, string>, rowCounts: TableCounts): PackageRecord {
   const state = req.state && {
     base: encodeTypedJson(req.state.base),
     draft: encodeTypedJson(req.state.draft),
@@ -59,7 +60,9 @@ export async function writePackage(tx: Tx, loadId: string, pipeline: string, rec
 
 /** The package column is text; datasets staged by an earlier tide have it as jsonb (already parsed). */
 function readPackage(v: unknown): PackageRecord {
-  return (typeof v === 'string' ? JSON.parse(v) : v) as PackageRecord;
+  const pkg = (typeof v === 'string' ? JSON.parse(v) : v) as PackageRecord;
+  // a package an older tide staged counts rows as bare numbers
+  return { ...pkg, rowCounts: readTableCounts(pkg.rowCounts) };
 }
 
 async function readPackageRow(tx: Tx, loadId: string): Promise<PackageRecord | undefined> {
@@ -77,7 +80,7 @@ async function dropPackage(tx: Tx, loadId: string, pkg: PackageRecord): Promise<
 export interface AppliedPackage {
   /** false when the load id was already committed (a retried load step). */
   applied: boolean;
-  tables: Record<string, number>;
+  tables: TableCounts;
   /** The schema (source) the package loaded. */
   schemaName?: string;
 }

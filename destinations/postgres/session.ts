@@ -11,6 +11,7 @@
  * direct load merges early; that is decided once, when the session begins.
  */
 import type pg from 'pg';
+import { addRows, type TableCounts } from '../../pipeline/counts.ts';
 import type { CommitRequest, LoadSession, Row } from '../../pipeline/destination.ts';
 import { LoadError } from '../../pipeline/errors.ts';
 import type { Schema } from '../../pipeline/schema.ts';
@@ -45,7 +46,7 @@ interface TableRows {
 const IN_FLIGHT = 3;
 
 export class PostgresLoadSession implements LoadSession {
-  readonly rowCounts: Record<string, number> = {};
+  readonly rowCounts: TableCounts = {};
   readonly loadId: string;
   readonly #tx: Tx;
   readonly #target: Target;
@@ -170,7 +171,7 @@ export class PostgresLoadSession implements LoadSession {
   async #copy(table: string, rel: Relation, buf: CopyBuffer): Promise<void> {
     await this.#tx.copy(table, rel, buf, this.loadId);
     buf.release();
-    this.rowCounts[table] = (this.rowCounts[table] ?? 0) + buf.lines;
+    addRows(this.rowCounts, table, buf.lines);
   }
 
   async commit(req: CommitRequest): Promise<void> {

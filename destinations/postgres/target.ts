@@ -8,6 +8,7 @@
  * - `StageTarget` (the Temporal `extract` activity): every table's rows go to tables of this load in
  *   `<dataset>_staging`, and the end records the package for the load step (package.ts).
  */
+import type { TableCounts } from '../../pipeline/counts.ts';
 import type { CommitRequest } from '../../pipeline/destination.ts';
 import type { ColumnSchema, Schema, TableSchema } from '../../pipeline/schema.ts';
 import { applyLoad, applyPrepare, type Prepare } from './load.ts';
@@ -21,7 +22,7 @@ export interface Target {
   /** The relation a batch of `table` (of root table `root`, with `columns` now) is COPY'd to. */
   relationFor(table: string, root: TableSchema, columns: ColumnSchema[]): Promise<Relation>;
   /** Ends the load inside its transaction (the caller commits). */
-  finish(req: CommitRequest, rowCounts: Record<string, number>): Promise<void>;
+  finish(req: CommitRequest, rowCounts: TableCounts): Promise<void>;
 }
 
 export class DirectTarget implements Target {
@@ -50,7 +51,7 @@ export class DirectTarget implements Target {
     return this.#staging.ensure(table, columns);
   }
 
-  finish(request: CommitRequest, rowCounts: Record<string, number>): Promise<void> {
+  finish(request: CommitRequest, rowCounts: TableCounts): Promise<void> {
     const staging = (t: string) => this.#staging.get(t)?.name;
     return applyLoad(this.#tx, { loadId: this.#loadId, pipeline: this.#pipeline, request, staging, rowCounts });
   }
@@ -80,7 +81,7 @@ export class StageTarget implements Target {
     return this.#staging.ensure(table, columns);
   }
 
-  finish(req: CommitRequest, rowCounts: Record<string, number>): Promise<void> {
+  finish(req: CommitRequest, rowCounts: TableCounts): Promise<void> {
     return writePackage(this.#tx, this.#loadId, this.#pipeline, packageRecord(req, this.#prepare, this.#staging.names(), rowCounts));
   }
 }

@@ -12,7 +12,7 @@ import {
   scheduleId,
   scheduledRunWorkflowId,
 } from '../../temporal/ids.ts';
-import { readTableCounts, totalRows } from '../../temporal/payloads.ts';
+import { readTableCounts, totalRows } from '../../pipeline/counts.ts';
 import { devServerSearchAttributeFlags, searchAttributeRegistrations } from '../../temporal/registration.ts';
 import { activityRetryPolicy } from '../../temporal/retry.ts';
 import { SA, SCHEDULED_START_TIME, resultAttributes, runAttributes, runsQuery, searchAttributeTypes } from '../../temporal/search-attributes.ts';
