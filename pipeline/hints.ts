@@ -67,10 +67,15 @@ export function applyHints(schema: Schema, table: string, h: ResourceHints, src:
   const pk = keyList(h.primaryKey);
   const mk = keyList(h.mergeKey);
   setColumnHints(t, h.columns, pk, mk, h.cursorColumn && normalizePath(h.cursorColumn));
-  checkMergeHints(t, h.resource, disposition, strategy, pk, mk, warn);
+  // keys come from the key options and from column hints (`columns: { id: { primaryKey: true } }`), as in dlt
+  checkMergeHints(t, h.resource, disposition, strategy, hintedKeys(t, 'primaryKey'), hintedKeys(t, 'mergeKey'), warn);
   t.scd2 = disposition === 'merge' && strategy === 'scd2' ? scd2Of(t, config, h.resource) : undefined;
   markColumnsChanged(schema);
   return t;
+}
+
+function hintedKeys(t: TableSchema, hint: 'primaryKey' | 'mergeKey'): string[] {
+  return Object.entries(t.columnHints ?? {}).filter(([, h]) => h[hint]).map(([name]) => name);
 }
 
 function keyList(k: string | string[] | undefined): string[] {

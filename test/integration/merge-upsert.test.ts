@@ -24,6 +24,18 @@ describe('merge: upsert', () => {
     await p.close();
   });
 
+  it('takes the primary key from a column hint too (columns: { id: { primaryKey: true } }), as dlt does', async () => {
+    const p = testPipeline();
+    const r = (items: unknown[]) => resource(items, { name: 'hinted_pk', columns: { id: { primaryKey: true } }, writeDisposition: upsert });
+    await p.run(r([{ id: 1, v: 'a' }, { id: 2, v: 'b' }]));
+    await p.run(r([{ id: 2, v: 'b2' }, { id: 3, v: 'c' }]));
+    expect(await rows(p, 'hinted_pk', 'id', 'id, v')).toEqual([
+      { id: 1, v: 'a' },
+      { id: 2, v: 'b2' },
+      { id: 3, v: 'c' },
+    ]);
+  });
+
   it('compound primary key', async () => {
     const p = testPipeline();
     const r = (items: unknown[]) => resource(items, { name: 'cp', primaryKey: ['id', 'tx_id'], writeDisposition: upsert });
