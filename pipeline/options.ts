@@ -73,7 +73,6 @@ export interface RunProgress {
   elapsedMs: number;
 }
 
-
 export interface RunInfo {
   /** The committed load, or null when there was nothing to load (no rows, no state change). */
   loadId: string | null;
