@@ -6,9 +6,10 @@
  *   `{ seconds, peakRssMb }` (maxRSS of the whole process).
  * - `mode: 'worker'`: a tide worker (`createWorker`) with one pipeline definition for the file,
  *   on the given dev server and task queue; prints `READY` once it polls, shuts down on a line on
- *   stdin, then prints `{ peakRssMb, peakRssRunMb }`: maxRSS of the whole process, and the peak
- *   from READY on (Linux: VmHWM after `echo 5 > /proc/self/clear_refs`, which leaves out building
- *   the workflow bundle at start-up).
+ *   stdin, then prints `{ peakRssMb, startupPeakMb, rssReadyMb }`: the peak RSS from READY on
+ *   (Linux: VmHWM after `echo 5 > /proc/self/clear_refs`, which resets the mark; elsewhere maxRSS
+ *   of the whole life), the peak before READY (start-up: building the workflow bundle), and the RSS
+ *   at READY (the idle worker's baseline).
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -82,16 +83,17 @@ async function worker(spec: ChildSpec): Promise<void> {
   const destination = postgres({ connectionString: spec.url });
   const { worker: w, close } = await createWorker({ pipelines: [def], address: spec.address, taskQueue: spec.taskQueue, destination });
   const running = w.run();
+  const startupPeakMb = maxRssMb();
   const reset = resetPeakRss();
   const rssReadyMb = procStatusMb('VmRSS');
   process.stdout.write('READY\n');
   await stdinLine();
-  const peakRssRunMb = reset ? procStatusMb('VmHWM') : null;
+  const peakRssMb = (reset ? procStatusMb('VmHWM') : null) ?? maxRssMb();
   w.shutdown();
   await running;
   await close();
   await destination.close();
-  process.stdout.write(`${JSON.stringify({ peakRssMb: maxRssMb(), peakRssRunMb, rssReadyMb })}\n`);
+  process.stdout.write(`${JSON.stringify({ peakRssMb, startupPeakMb, rssReadyMb })}\n`);
 }
 
 async function main(): Promise<void> {
