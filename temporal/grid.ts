@@ -55,3 +55,8 @@ export function intervalEndingAt(nominalMs: number, every: ScheduleEvery | numbe
   const end = Math.floor((nominalMs - offsetMs) / step) * step + offsetMs;
   return { start: isoAt(end - step), end: isoAt(end) };
 }
+
+/** A run's nominal (scheduled) start time as a workflow reads it: a Date, or an ISO string from the legacy attributes. */
+export function nominalTime(raw: Date | string): Date {
+  return parseInstant(raw, 'scheduled start time');
+}

@@ -6,6 +6,10 @@ import type { IsoInterval } from '../pipeline/interval.ts';
 import type { ScheduleEvery } from '../pipeline/define.ts';
 import type { TableCounts } from '../pipeline/counts.ts';
 
+// workflows reach the engine's pure helpers and types through this module only (they import nothing of pipeline/)
+export { readTableCounts, totalRows } from '../pipeline/counts.ts';
+export type { IsoInterval, TableCounts };
+
 /** Why a run happened: a schedule tick, one interval of a backfill, or by hand. */
 export type RunKind = 'scheduled' | 'backfill' | 'manual';
 

@@ -25,13 +25,15 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import { formatInstant, parseInstant, type IsoInterval } from '../pipeline/interval.ts';
 import type { TideActivities } from '../activities/index.ts';
-import { intervalEndingAt, splitInterval } from '../temporal/grid.ts';
+import { intervalEndingAt, nominalTime, splitInterval } from '../temporal/grid.ts';
 import { BACKFILL_PROGRESS_QUERY, intervalWorkflowId, scheduleId } from '../temporal/ids.ts';
-import { readTableCounts, totalRows, type TableCounts } from '../pipeline/counts.ts';
 import {
+  readTableCounts,
+  totalRows,
   type BackfillInput,
+  type IsoInterval,
+  type TableCounts,
   type BackfillProgress,
   type ExtractResult,
   type PipelineRunInput,
@@ -126,11 +128,11 @@ export async function scheduledRun(input: ScheduledRunInput): Promise<PipelineRu
   if (raw === undefined || raw === null) {
     throw ApplicationFailure.nonRetryable('scheduledRun was not started by a schedule (no TemporalScheduledStartTime)', 'NotScheduled');
   }
-  const nominal = parseInstant(raw, 'scheduled start time');
+  const nominal = nominalTime(raw);
   const interval =
     input.every !== undefined
       ? intervalEndingAt(nominal.getTime(), input.every, input.offsetMs ?? 0)
-      : await scheduleInterval({ scheduleId: input.scheduleId ?? scheduleId(input.pipeline), nominal: formatInstant(nominal) });
+      : await scheduleInterval({ scheduleId: input.scheduleId ?? scheduleId(input.pipeline), nominal: nominal.toISOString() });
   upsertSearchAttributes(runAttributes(input.pipeline, 'scheduled', interval));
   return runInterval(input.pipeline, interval, 'scheduled');
 }

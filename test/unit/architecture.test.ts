@@ -3,7 +3,8 @@
  * - nothing under pipeline/ imports destinations/ or @temporalio/* (the engine runs on its own and
  *   does not choose its driver);
  * - workflows/ reach only deterministic code: following their runtime imports transitively, every
- *   module is one of the pure modules listed below, and every package is the workflow SDK;
+ *   module is one of the pure modules listed below, and every package is the workflow SDK; they
+ *   import nothing of pipeline/ directly (the pure helpers and types they need come through temporal/);
  * - SQL text is written only under destinations/postgres/.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -124,6 +125,15 @@ describe('the import and SQL rules', () => {
     const { files, packages } = runtimeClosure(filesUnder('workflows'));
     expect([...files].filter((f) => !WORKFLOW_SAFE_FILES.some((re) => re.test(f))).sort()).toEqual([]);
     expect([...packages].filter(([p]) => !WORKFLOW_SAFE_PACKAGES.includes(p)).map(([p, f]) => `${f} → ${p}`)).toEqual([]);
+  });
+
+  it('workflows/ import nothing of pipeline/ (its pure helpers and types come through temporal/)', () => {
+    const bad = filesUnder('workflows').flatMap((f) =>
+      importsOf(read(f))
+        .filter((i) => resolveRelative(f, i.specifier).startsWith('pipeline/'))
+        .map((i) => `${f} → ${i.specifier}`),
+    );
+    expect(bad).toEqual([]);
   });
 
   it('SQL text is written only under destinations/postgres/', () => {
