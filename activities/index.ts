@@ -12,7 +12,22 @@ import type { Destination } from '../pipeline/destination.ts';
 import { formatInstant, parseInstant, type IsoInterval } from '../pipeline/interval.ts';
 import { tideHome } from '../common/home.ts';
 import { totalRows } from '../pipeline/counts.ts';
-import type { ExtractInput, ExtractResult, LoadInput, LoadResult, ScheduleIntervalInput } from '../temporal/payloads.ts';
+import type {
+  DiscardInput,
+  ExtractInput,
+  ExtractResult,
+  LoadInput,
+  LoadResult,
+  RunInput,
+  RunPlanInput,
+  RunPlanResult,
+  RunResult,
+  ScheduleIntervalInput,
+} from '../temporal/payloads.ts';
+import { AlreadyLoadedError } from '../pipeline/errors.ts';
+import { componentData, componentsOf } from '../pipeline/plan.ts';
+import { DEFAULT_MAX_PARALLEL, packageIdOf } from '../pipeline/decompose.ts';
+import { newLoadId } from '../pipeline/load-id.ts';
 import { toFailure } from './failure.ts';
 import { msToTs, tsToMs } from '@temporalio/common/lib/time.js';
 
@@ -61,17 +76,63 @@ export function createActivities(defs: readonly PipelineDefinition[], opts: Acti
   return {
     scheduleInterval,
 
-    /** Extract + normalize + stage. Heartbeats `{ items, rows }`. */
+    /** How a run of the pipeline goes (its definition's decompose options) and its load id. */
+    async planRun(input: RunPlanInput): Promise<RunPlanResult> {
+      return withPipeline(input.pipeline, { planning: true }, async (def, p) => {
+        const decompose = def.decompose ?? 'none';
+        const components = decompose === 'none' ? [] : componentsOf(await def.source(), p.pipelineName);
+        return { loadId: newLoadId(), decompose, maxParallel: def.maxParallel ?? DEFAULT_MAX_PARALLEL, triggerRule: def.triggerRule ?? 'all_success', components };
+      });
+    },
+
+    /**
+     * Extract and load in one transaction (the fast path: rows COPY'd straight to their tables while
+     * the resource runs). A retry after a crash starts over; one after a commit loads nothing twice.
+     */
+    async run(input: RunInput): Promise<RunResult> {
+      return withPipeline(input.pipeline, { waiting: true }, async (def, p, ctx) => {
+        const attempt = ctx.info.attempt;
+        if (attempt > 1 && (await p.isLoaded(input.loadId))) return { loadId: input.loadId, attempt, applied: false, tables: {}, items: 0 };
+        let items = 0;
+        try {
+          const info = await p.run(await def.source(), {
+            ...def.runOptions,
+            interval: input.interval,
+            loadId: input.loadId,
+            onProgress: (pr) => {
+              items = pr.items;
+              ctx.heartbeat({ items: pr.items, rows: pr.rows });
+            },
+            onCheckpoint: (c) => ctx.heartbeat({ checkpoint: { [c.resource]: c.value }, items: c.items, rows: c.rows }),
+          });
+          return { loadId: info.loadId, attempt, applied: info.loadId !== null, tables: info.tables, items: items || totalRows(info.tables) };
+        } catch (e) {
+          if (e instanceof AlreadyLoadedError) return { loadId: input.loadId, attempt, applied: false, tables: {}, items };
+          throw e;
+        }
+      });
+    },
+
+    /**
+     * Extract + normalize + stage: the whole source (older workflows), or one component of a
+     * decomposed run, resumable from its last checkpoint. Heartbeats `{ items, rows }`.
+     */
     async extract(input: ExtractInput): Promise<ExtractResult> {
       return withPipeline(input.pipeline, { waiting: true }, async (def, p, ctx) => {
         let items = 0;
-        const info = await p.extract(await def.source(), {
+        const data = await def.source();
+        const c = input.component;
+        const packageId = c && input.loadId ? packageIdOf(input.loadId, c.name) : undefined;
+        const info = await p.extract(c ? componentData(data, p.pipelineName, c) : data, {
           ...def.runOptions,
           interval: input.interval,
+          loadId: input.loadId,
+          packageId,
           onProgress: (pr) => {
             items = pr.items;
             ctx.heartbeat({ items: pr.items, rows: pr.rows });
           },
+          onCheckpoint: (cp) => ctx.heartbeat({ packageId, checkpoint: { [cp.resource]: cp.value }, kept: cp.kept, items: cp.items, rows: cp.rows }),
         });
         return {
           loadId: info.loadId,
@@ -79,14 +140,15 @@ export function createActivities(defs: readonly PipelineDefinition[], opts: Acti
           datasetName: info.datasetName,
           tables: info.tables,
           items: items || totalRows(info.tables),
+          ...(info.loadId && packageId ? { packageId } : {}),
         };
       });
     },
 
-    /** Applies a staged package; a retry after a commit is a no-op. */
+    /** Applies the staged package(s) of a load in one transaction; a retry after a commit is a no-op. */
     async load(input: LoadInput): Promise<LoadResult> {
       return withPipeline(input.pipeline, { loading: input.loadId }, async (_def, p, ctx) => {
-        const r = await p.load(input.loadId);
+        const r = await p.load(input.loadId, input.packages, input.failed?.map((f) => f.component));
         return {
           loadId: r.loadId,
           attempt: ctx.info.attempt,
@@ -94,6 +156,11 @@ export function createActivities(defs: readonly PipelineDefinition[], opts: Acti
           tables: r.tables,
         };
       });
+    },
+
+    /** Drops the staged packages of a run that will not load them. */
+    async discard(input: DiscardInput): Promise<void> {
+      return withPipeline(input.pipeline, { discarding: true }, (_def, p) => p.discardPackages(input.packages));
     },
   };
 }

@@ -5,7 +5,8 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Command, Option } from 'commander';
-import { pipeline, type DestinationClient, type Pipeline, type RunInfo } from '../index.ts';
+import { pipeline, type DestinationClient, type Pipeline, type RunInfo, type RunOptions } from '../index.ts';
+import { runDecomposed } from '../pipeline/decompose.ts';
 import type { PipelineDefinition, ScheduleEvery, ScheduleSpec } from '../pipeline/define.ts';
 import { TideClient } from './temporal.ts';
 import { withDataset } from './dataset.ts';
@@ -68,7 +69,7 @@ async function runCommand(name: string, o: { pipelines?: string; from?: string; 
   try {
     const t0 = Date.now();
     const tty = process.stderr.isTTY;
-    const info = await p.run(await def.source(), {
+    const opts: RunOptions = {
       ...def.runOptions,
       interval: o.from && o.to ? { start: o.from, end: o.to } : undefined,
       onProgress: (pr) => {
@@ -77,7 +78,12 @@ async function runCommand(name: string, o: { pipelines?: string; from?: string; 
         const line = `  ${pr.items} items (${Math.round(rate)}/s) ${rows}`;
         process.stderr.write(tty ? `\r${line.slice(0, 160)}` : `${line}\n`);
       },
-    });
+    };
+    const decompose = def.decompose ?? 'none';
+    const info =
+      decompose === 'none'
+        ? await p.run(await def.source(), opts)
+        : await runDecomposed(() => p.fork(), () => def.source(), { decompose, maxParallel: def.maxParallel, triggerRule: def.triggerRule }, opts);
     if (tty && Date.now() - t0 > 1000) process.stderr.write('\n');
     printInfo(info);
     if (o.show !== false && info.loadId) await withDataset(def, p.datasetName, (c) => printSamples(c, info));
@@ -310,7 +316,10 @@ async function runsCommand(name: string, o: { limit?: string; address?: string; 
     process.stdout.write(`${'interval'.padEnd(44)} ${'kind'.padEnd(10)} ${'status'.padEnd(11)} ${'rows'.padStart(8)} attempts  link\n`);
     for (const r of rows) {
       const iv = r.intervalStart ? `${iso(r.intervalStart)} → ${iso(r.intervalEnd)}` : '(cursor state)';
-      process.stdout.write(`${iv.padEnd(44)} ${(r.kind ?? '-').padEnd(10)} ${r.status.padEnd(11)} ${String(r.rows ?? '-').padStart(8)} ${String(r.attempts ?? '-').padStart(8)}  ${r.url}\n`);
+      // a decomposed run whose other components loaded: failed, but partly
+      const status = r.failed ? 'PARTIAL' : r.status;
+      const failed = r.failed ? `  failed: ${r.failed.join(', ')}` : '';
+      process.stdout.write(`${iv.padEnd(44)} ${(r.kind ?? '-').padEnd(10)} ${status.padEnd(11)} ${String(r.rows ?? '-').padStart(8)} ${String(r.attempts ?? '-').padStart(8)}  ${r.url}${failed}\n`);
     }
     process.stdout.write(`\nall runs of ${name}: ${c.pipelineFilters(name).all}\n`);
   });

@@ -47,6 +47,8 @@ export interface RunRow {
   status: string;
   rows?: number;
   attempts?: number;
+  /** Components of a decomposed run that failed while the others loaded. */
+  failed?: string[];
   startTime: Date;
   closeTime?: Date;
   url: string;
@@ -231,7 +233,7 @@ export class TideClient {
     for await (const w of this.client.workflow.list({ query: `${runsQuery(pipeline)} AND WorkflowType = 'pipelineRun'`, pageSize: limit })) {
       const sa = w.typedSearchAttributes;
       // attempts: recorded in the memo when the run completes; for a running one, its pending activity's attempt
-      const memo = w.memo as { attempts?: { extract: number; load?: number } } | undefined;
+      const memo = w.memo as { attempts?: { extract: number; load?: number }; failed?: { component: string }[] } | undefined;
       let attempts: number | undefined = memo?.attempts ? Math.max(memo.attempts.extract, memo.attempts.load ?? 0) : undefined;
       if (attempts === undefined && w.status.name === 'RUNNING') {
         try {
@@ -250,6 +252,7 @@ export class TideClient {
         status: w.status.name,
         rows: sa.get(SA.rows),
         attempts,
+        ...(memo?.failed?.length ? { failed: memo.failed.map((f) => f.component) } : {}),
         startTime: w.startTime,
         closeTime: w.closeTime,
         url: this.workflowUrl(w.workflowId, w.runId),

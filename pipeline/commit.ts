@@ -5,12 +5,13 @@
  * transaction is built.
  */
 import { readTableCounts, totalRows, type TableCounts } from './counts.ts';
-import type { CommitRequest, LoadSession, TableLoadPlan } from './destination.ts';
+import type { CommitRequest, LoadSession, StateCommit, TableLoadPlan } from './destination.ts';
 import { toIsoInterval, type Interval } from './interval.ts';
 import type { RefreshPlan } from './refresh.ts';
-import type { Schema } from './schema.ts';
+import { SchemaError } from './errors.ts';
+import { mergeSchemaInto, type Schema } from './schema.ts';
 import { bumpSchemaVersion, schemaHash } from './schema-store.ts';
-import { bumpVersion, pruneEmptyState, type PipelineState } from './state.ts';
+import { bumpVersion, overlayState, pruneEmptyState, type PipelineState } from './state.ts';
 
 /** The destination type in the state, as dlt names Postgres (dlt warns about and drops a name it does not know). */
 const DESTINATION_TYPE = 'dlt.destinations.postgres';
@@ -83,4 +84,41 @@ export function withEmptied(rowCounts: Readonly<TableCounts>, emptied: string[])
   const out = readTableCounts(rowCounts);
   for (const t of emptied) out[t] ??= { rows: 0 };
   return out;
+}
+
+/**
+ * The one commit of a decomposed run. Each component staged a package with a commit request made
+ * from the stored schema and state it read; together they become one request: the schemas' tables
+ * and columns united, each component's resource state laid over the others', every table and
+ * truncate of every package. The destination then merges the state with whatever committed since.
+ */
+export function combineCommits(requests: CommitRequest[], pipeline: string): CommitRequest {
+  if (requests.length === 1) return requests[0];
+  const [first, ...rest] = requests;
+  const schema = structuredClone(first.schema);
+  for (const r of rest) {
+    const clash = mergeSchemaInto(schema, r.schema);
+    if (clash) throw new SchemaError(`Column "${clash.column}" of table "${clash.table}" got different types in two components of one run`, { pipeline, ...clash });
+  }
+  bumpSchemaVersion(schema, first.schemaVersionHash);
+  const schemaVersionHash = schemaHash(schema);
+  return {
+    schema,
+    tables: requests.flatMap((r) => r.tables),
+    truncate: [...new Set(requests.flatMap((r) => r.truncate))],
+    schemaChanged: requests.some((r) => r.schemaChanged) || schemaVersionHash !== first.schemaVersionHash,
+    schemaVersionHash,
+    interval: first.interval,
+    state: combineStates(requests),
+  };
+}
+
+function combineStates(requests: CommitRequest[]): StateCommit | undefined {
+  const states = requests.flatMap((r) => (r.state ? [r.state] : []));
+  if (states.length <= 1) return states[0];
+  let draft = structuredClone(states[0].draft);
+  for (const s of states.slice(1)) draft = overlayState(draft, s.base, s.draft, s.sourceName, s.touched);
+  draft._state_version = Math.max(...states.map((s) => s.draft._state_version));
+  const oldest = states.reduce((a, b) => (b.base._state_version < a.base._state_version ? b : a));
+  return { base: oldest.base, draft, sourceName: states[0].sourceName, touched: [...new Set(states.flatMap((s) => s.touched))] };
 }

@@ -20,7 +20,26 @@ export interface PipelineDefinition {
   /** Options passed to every run (write disposition, table name …). */
   runOptions?: Omit<RunOptions, 'interval' | 'onProgress'>;
   destination?: Destination | 'postgres';
+  /**
+   * How a run is split (dlt's Airflow `decompose`). `'none'` (default): one extract-and-load task, one
+   * transaction, the fast path. `'serialize'` / `'parallel'`: one extract task per component (a
+   * resource with its transformers), each retried on its own and resumable from its checkpoints,
+   * one after another or at most `maxParallel` at once; then one load task commits every component's
+   * data, the merged state and one `_dlt_loads` row together.
+   */
+  decompose?: Decompose;
+  /** Components extracted at once with `decompose: 'parallel'` (default 4). */
+  maxParallel?: number;
+  /**
+   * `'all_success'` (default): a component that fails (after its retries) fails the run and nothing
+   * loads. `'all_done'`: the other components still load (data and state), the failed one's state
+   * stays as it was, and the run ends failed, naming it.
+   */
+  triggerRule?: TriggerRule;
 }
+
+export type Decompose = 'none' | 'serialize' | 'parallel';
+export type TriggerRule = 'all_success' | 'all_done';
 
 /** Declares a pipeline for the CLI and the Temporal worker. */
 export function definePipeline(def: PipelineDefinition): Readonly<PipelineDefinition> {
@@ -32,5 +51,19 @@ export function definePipeline(def: PipelineDefinition): Readonly<PipelineDefini
   if (def.schedule && 'every' in def.schedule && !['hour', 'day', 'week'].includes(def.schedule.every)) {
     throw new ConfigurationError(`definePipeline("${def.name}"): schedule.every must be 'hour', 'day' or 'week', got "${def.schedule.every}"`);
   }
+  checkDecompose(def);
   return Object.freeze({ ...def });
+}
+
+function checkDecompose(def: PipelineDefinition): void {
+  const where = `definePipeline("${def.name}")`;
+  if (def.decompose !== undefined && !['none', 'serialize', 'parallel'].includes(def.decompose)) {
+    throw new ConfigurationError(`${where}: decompose must be 'none', 'serialize' or 'parallel', got "${def.decompose}"`);
+  }
+  if (def.maxParallel !== undefined && !(Number.isInteger(def.maxParallel) && def.maxParallel >= 1)) {
+    throw new ConfigurationError(`${where}: maxParallel must be a whole number ≥ 1, got ${def.maxParallel}`);
+  }
+  if (def.triggerRule !== undefined && !['all_success', 'all_done'].includes(def.triggerRule)) {
+    throw new ConfigurationError(`${where}: triggerRule must be 'all_success' or 'all_done', got "${def.triggerRule}"`);
+  }
 }

@@ -40,6 +40,8 @@ export interface CommitRequest {
   schemaVersionHash: string;
   /** The data interval the load covered, recorded in `_dlt_loads` (tide's ledger columns). */
   interval?: { start: string; end: string };
+  /** Components of a decomposed run that failed: the ledger row names them. */
+  failedComponents?: string[];
 }
 
 /** One load: rows streamed in, then one transaction that applies everything. */
@@ -55,11 +57,19 @@ export interface LoadSession {
   drain(): Promise<void>;
   /** Applies dispositions, writes state / schema / `_dlt_loads`, commits. */
   commit(req: CommitRequest): Promise<void>;
+  /**
+   * Stage mode: commits the rows sent so far with `progress()` (opaque to the destination), so a later
+   * attempt of the same package goes on from here. A direct load keeps nothing: false.
+   */
+  checkpoint(progress: () => string): Promise<boolean>;
   /** Discards everything of this load. */
   rollback(): Promise<void>;
   /** Rows sent so far per table. */
   readonly rowCounts: Readonly<TableCounts>;
 }
+
+/** What an earlier attempt of a staged package left: the whole package, or its last checkpoint. */
+export type StagedPackage = { status: 'staged'; tables: TableCounts } | { status: 'partial'; progress: string; tables: TableCounts };
 
 export interface RestoredState {
   state?: PipelineState;
@@ -74,6 +84,8 @@ export interface LoadRecord {
   rows: number | null;
   /** The data interval the load covered, when it had one. */
   interval?: Interval;
+  /** Components of a decomposed run that failed while this load committed the others. */
+  failedComponents?: string[];
 }
 
 /** A data table of the dataset and how many rows it holds. */
@@ -99,9 +111,19 @@ export interface DestinationClient {
    * tables) only, and truncates or drops nothing else. A destination may then start merging while
    * rows still arrive (Postgres: delete-insert deletes the replaced rows batch by batch).
    */
-  beginLoad(opts: { loadId: string; pipelineName: string; schema: Schema; batchSize?: number; mode?: 'direct' | 'stage'; onlyRoot?: string }): Promise<LoadSession>;
-  /** Applies a staged package in one transaction; a load id already committed is a no-op (`applied: false`). */
-  loadPackage(pipelineName: string, loadId: string): Promise<{ applied: boolean; tables: TableCounts; schemaName?: string }>;
+  /** `packageId` (stage mode): the package this load stages; a partial one of an earlier attempt is continued. */
+  beginLoad(opts: { loadId: string; pipelineName: string; schema: Schema; batchSize?: number; mode?: 'direct' | 'stage'; onlyRoot?: string; packageId?: string }): Promise<LoadSession>;
+  /** What an earlier attempt left of a staged package, if anything. */
+  stagedPackage(packageId: string): Promise<StagedPackage | undefined>;
+  /**
+   * Applies the staged packages of load `loadId` (by default the one whole-source package of that id)
+   * in one transaction; a load id already committed is a no-op (`applied: false`).
+   */
+  loadPackages(pipelineName: string, loadId: string, packageIds?: string[], failedComponents?: string[]): Promise<{ applied: boolean; tables: TableCounts; schemaName?: string }>;
+  /** Drops staged packages that will not be loaded. */
+  discardPackages(packageIds: string[]): Promise<void>;
+  /** Whether a load id is in the ledger. */
+  isLoaded(loadId: string): Promise<boolean>;
   /** Drops staged packages older than the given age that no load step will apply (their extract's worker died). */
   dropStalePackages(olderThanHours: number): Promise<number>;
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;

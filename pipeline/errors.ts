@@ -110,6 +110,40 @@ export class LoadError extends TideError {
   }
 }
 
+/**
+ * A staged package the load step needs is gone (never staged, dropped, or emptied by a server crash:
+ * staging tables are unlogged). Retrying the load cannot help; extracting again can, and an
+ * orchestrator does that.
+ */
+export class PackageGoneError extends LoadError {
+  readonly packages: string[];
+  constructor(message: string, fields: TideErrorFields & { packages: string[] }) {
+    super(message, { ...fields, retryable: false });
+    this.packages = fields.packages;
+  }
+}
+
+/** A load whose load id is already in the ledger: a retried attempt of a run that did commit. */
+export class AlreadyLoadedError extends LoadError {}
+
+/** A component of a decomposed run and why it failed. */
+export interface FailedComponent {
+  component: string;
+  error: string;
+}
+
+/**
+ * A decomposed run with `triggerRule: 'all_done'` whose components did not all succeed: the others
+ * committed (`loadId`, unset when none had anything to load); the failed ones' state is unchanged.
+ */
+export class ComponentsFailedError extends TideError {
+  readonly failed: FailedComponent[];
+  constructor(message: string, fields: TideErrorFields & { failed: FailedComponent[] }) {
+    super(message, fields);
+    this.failed = fields.failed;
+  }
+}
+
 /** The stored schema and the data disagree in a way evolution cannot fix. */
 export class SchemaError extends TideError {}
 

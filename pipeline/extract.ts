@@ -33,6 +33,10 @@ export interface ExtractOptions {
   warn: (message: string) => void;
   /** Receives the surviving items of one yield (never empty). May return a promise (backpressure). */
   sink: (node: ExtractNode, items: unknown[]) => void | Promise<void>;
+  /** `ctx.resumeFrom` per resource: the last checkpoint an earlier attempt of this extract kept. */
+  resumeFrom?: Readonly<Record<string, unknown>>;
+  /** Called for `ctx.checkpoint(value)`, after every page yielded before it went to the sink. */
+  onCheckpoint?: (resource: string, value: unknown) => Promise<void>;
 }
 
 /** Items of a data array are handed on in pages of this size. */
@@ -46,6 +50,8 @@ interface Running {
   yields: number;
   limit?: number;
   done: boolean;
+  /** the resource's checkpoints in the order it made them: its next page waits for them */
+  checkpointing: Promise<void>;
 }
 
 function toPage(value: unknown): unknown[] {
@@ -120,8 +126,15 @@ export class Extractor {
         warn: o.warn,
       });
     }
+    const checkpoint = (value: unknown): Promise<void> => {
+      const run = r!;
+      run.checkpointing = run.checkpointing.then(() => o.onCheckpoint?.(name, value));
+      return run.checkpointing;
+    };
     const ctx: ResourceContext = Object.freeze({
       incremental: inc,
+      checkpoint,
+      resumeFrom: o.resumeFrom?.[name],
       state: node.resourceState,
       sourceState: node.sourceState,
       interval: o.interval && luxonInterval(o.interval),
@@ -136,7 +149,7 @@ export class Extractor {
       resourceState: node.resourceState,
       sourceState: node.sourceState,
     };
-    r = { node, ctx, current, inc, yields: 0, limit: props.limit, done: props.limit === 0 };
+    r = { node, ctx, current, inc, yields: 0, limit: props.limit, done: props.limit === 0, checkpointing: Promise.resolve() };
     this.#running.set(node, r);
     return r;
   }
@@ -185,6 +198,10 @@ export class Extractor {
       } catch (e) {
         throw this.#wrap(e, r);
       }
+      // a checkpoint the resource made before this page (and did not await) is committed first
+      await r.checkpointing.catch((e) => {
+        throw this.#wrap(e, r);
+      });
       if (res.done) return;
       let items: unknown[];
       try {

@@ -65,6 +65,31 @@ export interface RunOptions {
   interval?: IntervalInput;
   /** Called about once a second while extracting. */
   onProgress?: (p: RunProgress) => void;
+  /**
+   * Orchestrators: the load id of this run, decided before its first attempt. A retried attempt
+   * whose earlier one committed loads nothing twice (it fails with AlreadyLoadedError).
+   */
+  loadId?: string;
+  /** Called after each `ctx.checkpoint(value)` of a resource. */
+  onCheckpoint?: (c: CheckpointInfo) => void;
+}
+
+/** Orchestrators: a staged extract of one package of a run (a decomposed run's component). */
+export interface ExtractOptions extends RunOptions {
+  /**
+   * The package this extract stages (default: the load id). An earlier attempt's package is taken
+   * over: a finished one is not staged again; a checkpointed one goes on from its last checkpoint.
+   */
+  packageId?: string;
+}
+
+export interface CheckpointInfo {
+  resource: string;
+  value: unknown;
+  /** Whether the pages so far were committed to staging (a staged extract) or only reported. */
+  kept: boolean;
+  rows: TableCounts;
+  items: number;
 }
 
 export interface RunProgress {

@@ -14,8 +14,9 @@ import { configLookupFor } from './incremental/config.ts';
 import { intervalFromEnv, toInterval } from './interval.ts';
 import { newLoadId } from './load-id.ts';
 import { decideCommit, withEmptied } from './commit.ts';
-import { resolveOptions, type PipelineOptions, type ResolvedOptions, type RunInfo, type RunOptions } from './options.ts';
-import type { TableCounts } from './counts.ts';
+import { resolveOptions, type ExtractOptions, type PipelineOptions, type ResolvedOptions, type RunInfo, type RunOptions } from './options.ts';
+import { readTableCounts, type TableCounts } from './counts.ts';
+import { decodeProgress, encodeProgress } from './checkpoint.ts';
 import { defaultSchemaName, onlyRootTable, planRun, resetReplaceState, toSource } from './plan.ts';
 import { planRefresh } from './refresh.ts';
 import { newSchema, type Schema } from './schema.ts';
@@ -25,6 +26,7 @@ import { emptyState, type PipelineState } from './state.ts';
 import { WorkingFolder } from './workdir.ts';
 import { dedupHashFormFor } from './incremental/hash-form.ts';
 import { tideHome } from '../common/home.ts';
+import { dirname } from 'node:path';
 
 /** Staged packages older than this are never going to be loaded (Temporal retries long gave up). */
 const STALE_PACKAGE_HOURS = 72;
@@ -76,9 +78,29 @@ export class Pipeline {
     this.#reset();
   }
 
+  /** Whether load `loadId` is committed (in the destination's ledger). */
+  async isLoaded(loadId: string): Promise<boolean> {
+    return (await this.#clientFor()).isLoaded(loadId);
+  }
+
+  /** Drops staged packages that will not be loaded (the other components of a run that failed). */
+  async discardPackages(packageIds: string[]): Promise<void> {
+    if (packageIds.length) await (await this.#clientFor()).discardPackages(packageIds);
+  }
+
   /** Runs a query against the destination and resolves to the rows. */
   async query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]> {
     return (await this.#clientFor()).query<T>(sql, params);
+  }
+
+  /**
+   * Another object of this pipeline on the same destination and dataset: concurrent extracts of one
+   * decomposed run each need their own (a pipeline object runs one thing at a time).
+   */
+  fork(): Pipeline {
+    const o = this.#o;
+    const pipelinesDir = dirname(o.workingDir);
+    return new Pipeline({ pipelineName: o.pipelineName, datasetName: o.datasetName, pipelinesDir, batchSize: o.batchSize, log: o.log, warn: o.warn, dltVersion: o.dltVersion, destination: o.destination });
   }
 
   /** Releases connections (and the embedded server this pipeline started). */
@@ -100,18 +122,19 @@ export class Pipeline {
    * and the pending state in the destination (`<dataset>_staging`), committed on their own. Nothing
    * is visible in the dataset until `load(loadId)`. Returns a small reference, never rows.
    */
-  async extract(data: unknown, opts: RunOptions = {}): Promise<RunInfo> {
+  async extract(data: unknown, opts: ExtractOptions = {}): Promise<RunInfo> {
     return this.#guard(() => this.#run(data, opts, 'stage'));
   }
 
   /**
-   * The second half: applies a staged package in one transaction (data, state, `_dlt_loads`).
-   * Idempotent by load id: a package already loaded is not loaded again (`applied: false`).
+   * The second half: applies the staged packages of load `loadId` (the one package of that id, or the
+   * components' `packageIds` of a decomposed run) in one transaction (data, state, one `_dlt_loads`
+   * row). Idempotent by load id: a load already committed is not loaded again (`applied: false`).
    */
-  async load(loadId: string): Promise<{ loadId: string; applied: boolean; tables: TableCounts }> {
+  async load(loadId: string, packageIds?: string[], failedComponents?: string[]): Promise<{ loadId: string; applied: boolean; tables: TableCounts }> {
     return this.#guard(async () => {
       const client = await this.#clientFor();
-      const r = await client.loadPackage(this.pipelineName, loadId);
+      const r = await client.loadPackages(this.pipelineName, loadId, packageIds, failedComponents);
       const schemaName = r.schemaName ?? this.#state.default_schema_name ?? defaultSchemaName(this.pipelineName);
       await this.#sync(client, schemaName);
       const schema = this.#schemas.get(schemaName);
@@ -177,29 +200,38 @@ export class Pipeline {
     return client;
   }
 
-  async #run(data: unknown, opts: RunOptions, mode: LoadMode): Promise<RunInfo> {
+  async #run(data: unknown, opts: ExtractOptions, mode: LoadMode): Promise<RunInfo> {
     const startedAt = new Date();
     const client = await this.#openDataset(mode);
     const source = toSource(data, this.pipelineName, opts.tableName);
     const stored = await this.#sync(client, source.name);
     const committed = this.#state;
-    // the run works on drafts: nothing of them survives a failed run
-    const draft: PipelineState = structuredClone(committed);
-    const schema: Schema = structuredClone(stored);
+    const loadId = opts.loadId ?? newLoadId();
+    const packageId = mode === 'stage' ? (opts.packageId ?? loadId) : undefined;
+    const earlier = packageId === undefined ? undefined : await client.stagedPackage(packageId);
+    // an earlier attempt staged this whole package: nothing to do again
+    if (earlier?.status === 'staged') return this.#info(loadId, earlier.tables, startedAt);
+    const resumed = earlier && decodeProgress(earlier.progress);
+    // the run works on drafts (an earlier attempt's as of its last checkpoint): nothing of them survives a failed run
+    const draft: PipelineState = resumed?.draft ?? structuredClone(committed);
+    const schema: Schema = resumed?.schema ?? structuredClone(stored);
     let session: LoadSession | undefined;
     this.#state = draft; // current.*() and ctx.state of this run's resources read the draft
     try {
       const plan = planRun(source, opts, draft, this.pipelineName);
       const interval = opts.interval ? toInterval(opts.interval) : intervalFromEnv();
-      resetReplaceState(plan);
+      if (!resumed) resetReplaceState(plan);
       const refresh = planRefresh(plan, schema, opts.refresh, draft);
-      const loadId = newLoadId();
       const refreshes = refresh.drop.length > 0 || refresh.truncate.length > 0;
-      session = await client.beginLoad({ loadId, pipelineName: this.pipelineName, schema, batchSize: this.#o.batchSize, mode, onlyRoot: refreshes ? undefined : onlyRootTable(plan) });
+      session = await client.beginLoad({ loadId, pipelineName: this.pipelineName, schema, batchSize: this.#o.batchSize, mode, packageId, onlyRoot: refreshes ? undefined : onlyRootTable(plan) });
       if (refreshes) await session.prepare(refresh);
       const stage = new Stage({ pipelineName: this.pipelineName, loadId, schema, plan, session, warn: this.#o.warn, onProgress: opts.onProgress, startedAt });
-      const dedupHashForm = dedupHashFormFor(committed, this.#o.dltVersion);
-      const extractor = new Extractor({ pipelineName: this.pipelineName, sourceName: plan.sourceName, interval, dedupHashForm, config: configLookupFor(tideHome()), log: this.#o.log, warn: this.#o.warn, sink: stage.sink });
+      if (resumed) stage.resume(resumed.tables, resumed.items);
+      const extractor = new Extractor({
+        pipelineName: this.pipelineName, sourceName: plan.sourceName, interval, dedupHashForm: dedupHashFormFor(committed, this.#o.dltVersion),
+        config: configLookupFor(tideHome()), log: this.#o.log, warn: this.#o.warn, sink: stage.sink,
+        resumeFrom: resumed?.checkpoints, onCheckpoint: this.#checkpointer(session, stage, draft, schema, resumed?.checkpoints, opts.onCheckpoint),
+      });
       for (const root of plan.roots) await extractor.run(root);
       const truncate = stage.emptyReplaceTables();
       // every row sent and counted before deciding whether there is anything to load
@@ -211,6 +243,7 @@ export class Pipeline {
       });
       if (!request) {
         await session.rollback();
+        if (packageId !== undefined && resumed) await client.discardPackages([packageId]);
         this.#state = committed;
         this.#schemas.set(schema.name, schema);
         return this.#info(null, {}, startedAt);
@@ -223,6 +256,16 @@ export class Pipeline {
       this.#state = committed;
       throw e;
     }
+  }
+
+  /** `ctx.checkpoint(value)`: the pages so far (and the run's draft state) kept by the session, then reported. */
+  #checkpointer(session: LoadSession, stage: Stage, draft: PipelineState, schema: Schema, earlier: Record<string, unknown> | undefined, report: RunOptions['onCheckpoint']) {
+    const checkpoints: Record<string, unknown> = { ...earlier };
+    return async (resource: string, value: unknown): Promise<void> => {
+      checkpoints[resource] = value;
+      const kept = await session.checkpoint(() => encodeProgress({ draft, schema, checkpoints, tables: stage.tablesByResource(), items: stage.items }));
+      report?.({ resource, value, kept, rows: readTableCounts(session.rowCounts), items: stage.items });
+    };
   }
 
   /** A direct load's state and schema are now committed; a staged one's only once its package is loaded. */

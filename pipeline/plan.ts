@@ -112,3 +112,28 @@ export function onlyRootTable(plan: RunPlan): string | undefined {
 export function clearObject(o: Record<string, unknown>): void {
   for (const k of Object.keys(o)) delete o[k];
 }
+
+/** One component of a decomposed run: a root resource and the selected transformers it feeds (dlt's `decompose`). */
+export interface Component {
+  name: string;
+  resources: string[];
+}
+
+/** The components of what a run would load, in definition order; data or a lone resource is one. */
+export function componentsOf(data: unknown, pipelineName: string): Component[] {
+  const src = toSource(data, pipelineName, undefined);
+  const groups = new Map<string, string[]>();
+  for (const r of src.selectedResources) {
+    let root: Resource = r;
+    while (root.dataFrom) root = root.dataFrom;
+    const g = groups.get(root.name) ?? [];
+    g.push(r.name);
+    groups.set(root.name, g);
+  }
+  return [...groups].map(([name, resources]) => ({ name, resources }));
+}
+
+/** What one component of a run extracts: the source with only its resources selected. */
+export function componentData(data: unknown, pipelineName: string, c: Component): unknown {
+  return data instanceof Source ? data.withResources(...c.resources) : toSource(data, pipelineName, undefined);
+}

@@ -24,6 +24,15 @@ export interface ResourceContext {
   readonly pipelineName: string;
   /** Writes a line to the run's log. */
   log(message: string): void;
+  /**
+   * Marks the pages yielded so far as done, with `value` saying where to go on (a page cursor, an
+   * offset). In a staged extract (a decomposed run on Temporal) they are committed to staging with
+   * the resource's state, and a retried attempt gets `value` back as `resumeFrom` instead of starting
+   * over. Elsewhere it only reports progress. Await it before the next page.
+   */
+  checkpoint(value: unknown): Promise<void>;
+  /** The value of the last checkpoint an earlier attempt of this extract kept (undefined on a first attempt). */
+  readonly resumeFrom?: unknown;
 }
 
 /** What a resource may produce: items, pages (arrays) or nothing, sync or async. */

@@ -126,6 +126,28 @@ export function newSchema(name: string): Schema {
   return { name, tables: {} };
 }
 
+/**
+ * Lays `other`'s tables and columns over `into` where `into` lacks them (two parts of one run that
+ * evolved the same stored schema each on its own: decomposed extracts). A column both added with
+ * different types is an error the caller reports.
+ */
+export function mergeSchemaInto(into: Schema, other: Schema): { table: string; column: string } | undefined {
+  for (const [name, t] of Object.entries(other.tables)) {
+    const mine = into.tables[name];
+    if (!mine) {
+      into.tables[name] = structuredClone(t);
+      continue;
+    }
+    for (const [c, col] of Object.entries(t.columns)) {
+      const have = mine.columns[c];
+      if (!have) mine.columns[c] = structuredClone(col);
+      else if (have.dataType !== col.dataType) return { table: name, column: c };
+    }
+    if (t.seenData) mine.seenData = true;
+  }
+  return undefined;
+}
+
 /** The root table of `table` (itself for a root). */
 export function rootTableOf(schema: Schema, table: string): TableSchema {
   let t = schema.tables[table];

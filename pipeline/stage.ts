@@ -83,6 +83,22 @@ export class Stage {
     return out;
   }
 
+  /** Items handed to the stage so far (with those of an earlier attempt this one resumed). */
+  get items(): number {
+    return this.#items;
+  }
+
+  /** resource → the tables it wrote rows to (a checkpoint's record of this stage). */
+  tablesByResource(): Record<string, string[]> {
+    return Object.fromEntries([...this.#tablesOf].map(([n, t]) => [n.resource.name, [...t]]));
+  }
+
+  /** Goes on from an earlier attempt's checkpoint: the tables its resources wrote, the items it staged. */
+  resume(tables: Record<string, string[]>, items: number): void {
+    for (const n of this.#o.plan.all) for (const t of tables[n.resource.name] ?? []) this.#tables(n).add(t);
+    this.#items = items;
+  }
+
   /** The tables this run wrote rows to, with their dispositions and row counts (after `session.drain()`). */
   tablePlans(): TableLoadPlan[] {
     const { schema, session } = this.#o;

@@ -187,7 +187,21 @@ export function mergeConcurrentState(
   touched: Iterable<string>,
 ): PipelineState {
   if (!latest || latest._state_version <= base._state_version) return mine;
-  const merged: PipelineState = structuredClone(latest);
+  const merged = overlayState(latest, base, mine, sourceName, touched);
+  merged._state_version = latest._state_version;
+  merged._version_hash = latest._version_hash;
+  bumpVersion(merged);
+  if (merged._state_version <= latest._state_version) merged._state_version = latest._state_version + 1;
+  Object.assign(mine, merged);
+  return merged;
+}
+
+/**
+ * A copy of `onto` with `mine`'s changes since `base` laid over it: the state of the `touched`
+ * resources, and the source-level keys `mine` changed. Versions are the caller's.
+ */
+export function overlayState(onto: PipelineState, base: PipelineState, mine: PipelineState, sourceName: string, touched: Iterable<string>): PipelineState {
+  const merged: PipelineState = structuredClone(onto);
   const mySrc = mine.sources?.[sourceName];
   const baseSrc = base.sources?.[sourceName] ?? {};
   const out = sourceStateOf(merged, sourceName);
@@ -204,11 +218,6 @@ export function mergeConcurrentState(
     if (mineR) outRes[r] = structuredClone(mineR);
     else delete outRes[r];
   }
-  merged._state_version = latest._state_version;
-  merged._version_hash = latest._version_hash;
-  bumpVersion(merged);
-  if (merged._state_version <= latest._state_version) merged._state_version = latest._state_version + 1;
-  Object.assign(mine, merged);
   return merged;
 }
 

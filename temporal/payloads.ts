@@ -5,18 +5,57 @@
 import type { IsoInterval } from '../pipeline/interval.ts';
 import type { ScheduleEvery } from '../pipeline/define.ts';
 import type { TableCounts } from '../pipeline/counts.ts';
+import type { Decompose, TriggerRule } from '../pipeline/define.ts';
+import type { FailedComponent } from '../pipeline/errors.ts';
+import type { Component } from '../pipeline/plan.ts';
 
 // workflows reach the engine's pure helpers and types through this module only (they import nothing of pipeline/)
 export { readTableCounts, totalRows } from '../pipeline/counts.ts';
-export type { IsoInterval, TableCounts };
+export type { IsoInterval, TableCounts, Decompose, TriggerRule, FailedComponent, Component };
 
 /** Why a run happened: a schedule tick, one interval of a backfill, or by hand. */
 export type RunKind = 'scheduled' | 'backfill' | 'manual';
+
+/** How a run of a pipeline goes, as its definition on the worker says (activity `planRun`). */
+export interface RunPlanInput {
+  pipeline: string;
+}
+
+export interface RunPlanResult {
+  /** The run's load id, decided once: every attempt and every component uses it. */
+  loadId: string;
+  decompose: Decompose;
+  maxParallel: number;
+  triggerRule: TriggerRule;
+  /** The components to extract (empty with decompose 'none'). */
+  components: Component[];
+}
+
+/** Extract and load in one activity and one transaction (decompose 'none'). */
+export interface RunInput {
+  pipeline: string;
+  interval?: IsoInterval;
+  kind?: RunKind;
+  loadId: string;
+}
+
+export interface RunResult {
+  /** null when there was nothing to load */
+  loadId: string | null;
+  attempt: number;
+  /** false when an earlier attempt had committed this load */
+  applied: boolean;
+  tables: TableCounts;
+  items: number;
+}
 
 export interface ExtractInput {
   pipeline: string;
   interval?: IsoInterval;
   kind?: RunKind;
+  /** A decomposed run's load id and the component this extract stages. */
+  loadId?: string;
+  component?: Component;
 }
 
 /** What `extract` returns: a reference to the staged package, never its rows. */
@@ -28,11 +67,22 @@ export interface ExtractResult {
   datasetName: string;
   tables: TableCounts;
   items: number;
+  /** The package staged (a component's), when something was. */
+  packageId?: string;
 }
 
 export interface LoadInput {
   pipeline: string;
   loadId: string;
+  /** A decomposed run's packages (default: the one package of `loadId`). */
+  packages?: string[];
+  /** Components that failed (`triggerRule: 'all_done'`), recorded in the ledger row. */
+  failed?: FailedComponent[];
+}
+
+export interface DiscardInput {
+  pipeline: string;
+  packages: string[];
 }
 
 export interface LoadResult {
@@ -64,8 +114,10 @@ export interface PipelineRunResult {
   tables: TableCounts;
   /** All tables' rows together. */
   rows: number;
-  /** Attempts each activity took (1 = first try). */
-  attempts: { extract: number; load?: number };
+  /** Attempts each activity took (1 = first try); a direct run counts its one activity as extract. */
+  attempts: { extract: number; load?: number; components?: Record<string, number> };
+  /** Components of a decomposed run that failed (the run then ended failed, after the others loaded). */
+  failed?: FailedComponent[];
 }
 
 export interface ScheduledRunInput {

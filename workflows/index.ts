@@ -10,6 +10,7 @@
  *   continuing-as-new before its history grows large.
  */
 import {
+  ActivityFailure,
   ApplicationFailure,
   ChildWorkflowFailure,
   ParentClosePolicy,
@@ -17,6 +18,7 @@ import {
   continueAsNew,
   defineQuery,
   executeChild,
+  patched,
   proxyActivities,
   setHandler,
   sleep,
@@ -32,6 +34,10 @@ import {
   readTableCounts,
   totalRows,
   type BackfillInput,
+  type Component,
+  type FailedComponent,
+  type LoadResult,
+  type RunPlanResult,
   type IsoInterval,
   type TableCounts,
   type BackfillProgress,
@@ -44,24 +50,128 @@ import {
 import { activityRetryPolicy } from '../temporal/retry.ts';
 import { SCHEDULED_START_TIME, resultAttributes, runAttributes } from '../temporal/search-attributes.ts';
 
-// both activities heartbeat every 5 s from a timer: a killed worker's attempt is retried after 30 s
-const { extract } = proxyActivities<TideActivities>({
+// the extracting activities heartbeat every 5 s from a timer: a killed worker's attempt is retried after 30 s
+const EXTRACT_OPTIONS = {
   startToCloseTimeout: '2 hours',
   heartbeatTimeout: '30 seconds',
   retry: activityRetryPolicy(5),
-});
+} as const;
+const { extract, run } = proxyActivities<TideActivities>(EXTRACT_OPTIONS);
 const { scheduleInterval } = proxyActivities<TideActivities>({
   startToCloseTimeout: '1 minute',
   retry: activityRetryPolicy(5),
 });
-const { load } = proxyActivities<TideActivities>({
+const { load, discard } = proxyActivities<TideActivities>({
   startToCloseTimeout: '2 hours',
   heartbeatTimeout: '30 seconds',
   retry: activityRetryPolicy(10),
 });
+const { planRun } = proxyActivities<TideActivities>({
+  startToCloseTimeout: '5 minutes',
+  retry: activityRetryPolicy(5),
+});
 
-/** One run: extract (stage) → load (commit data + state + `_dlt_loads` together). */
+/** Workflows started before decompose existed replay their extract → load; new ones plan first. */
+const RUN_PLAN_PATCH = 'tide-run-plan';
+
+/**
+ * One run. Decompose 'none': one activity extracts and loads in one transaction. 'serialize' /
+ * 'parallel': one extract activity per component, then one load activity commits them all.
+ */
 export async function pipelineRun(input: PipelineRunInput): Promise<PipelineRunResult> {
+  if (!patched(RUN_PLAN_PATCH)) return stagedRun(input);
+  const plan = await planRun({ pipeline: input.pipeline });
+  const result = plan.decompose === 'none' ? await directRun(input, plan) : await decomposedRun(input, plan);
+  upsertSearchAttributes(resultAttributes(result.rows, result.loadId));
+  upsertMemo({ summary: summarize(input.pipeline, input.interval, result.tables, result.loadId, result.failed), tables: result.tables, attempts: result.attempts, failed: result.failed ?? [] });
+  if (result.failed?.length) {
+    throw ApplicationFailure.nonRetryable(
+      `${input.pipeline}: ${result.failed.length} of ${plan.components.length} components failed (${result.failed.map((f) => `${f.component}: ${f.error}`).join('; ')}); the others ${result.loadId ? `loaded in ${result.loadId}` : 'had nothing to load'}`,
+      'ComponentsFailed',
+      result,
+    );
+  }
+  return result;
+}
+
+async function directRun(input: PipelineRunInput, plan: RunPlanResult): Promise<PipelineRunResult> {
+  const r = await run({ pipeline: input.pipeline, interval: input.interval, kind: input.kind, loadId: plan.loadId });
+  const tables = readTableCounts(r.tables);
+  return { pipeline: input.pipeline, interval: input.interval, loadId: r.loadId, applied: r.applied, tables, rows: totalRows(tables), attempts: { extract: r.attempt } };
+}
+
+/** The extract activity of one component, named after it in the Web UI. */
+function extractComponent(input: PipelineRunInput, loadId: string, component: Component): Promise<ExtractResult> {
+  const { extract: ex } = proxyActivities<TideActivities>({ ...EXTRACT_OPTIONS, summary: `extract ${component.name}` });
+  return ex({ pipeline: input.pipeline, interval: input.interval, kind: input.kind, loadId, component });
+}
+
+type ComponentOutcome = { component: Component; result?: ExtractResult; error?: string; failure?: unknown };
+
+/** Extracts the components, at most `limit` at once; unless `keepGoing`, the first failure starts nothing new. */
+async function extractComponents(input: PipelineRunInput, plan: RunPlanResult, only?: Set<string>): Promise<ComponentOutcome[]> {
+  const todo = plan.components.filter((c) => !only || only.has(c.name));
+  const limit = plan.decompose === 'parallel' ? plan.maxParallel : 1;
+  const outcomes: ComponentOutcome[] = [];
+  let next = 0;
+  let stop = false;
+  const lane = async () => {
+    while (!stop && next < todo.length) {
+      const component = todo[next++];
+      try {
+        outcomes.push({ component, result: await extractComponent(input, plan.loadId, component) });
+      } catch (e) {
+        outcomes.push({ component, error: failureMessage(e), failure: e });
+        if (plan.triggerRule !== 'all_done') stop = true;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, todo.length) }, lane));
+  return outcomes.sort((a, b) => plan.components.indexOf(a.component) - plan.components.indexOf(b.component));
+}
+
+function failureMessage(e: unknown): string {
+  const cause = e instanceof ActivityFailure ? (e.cause ?? e) : e;
+  return (cause as Error)?.message ?? String(cause);
+}
+
+async function decomposedRun(input: PipelineRunInput, plan: RunPlanResult): Promise<PipelineRunResult> {
+  let outcomes = await extractComponents(input, plan);
+  const failed = outcomes.flatMap((o) => (o.error !== undefined ? [{ component: o.component.name, error: o.error }] : []));
+  const packagesOf = (os: ComponentOutcome[]) => os.flatMap((o) => (o.result?.packageId ? [o.result.packageId] : []));
+  if (failed.length && plan.triggerRule !== 'all_done') {
+    await discard({ pipeline: input.pipeline, packages: packagesOf(outcomes) });
+    // the component's own activity failure, as a direct run's would be
+    throw outcomes.find((o) => o.failure !== undefined)!.failure;
+  }
+  const attempts: PipelineRunResult['attempts'] = { extract: Math.max(0, ...outcomes.map((o) => o.result?.attempt ?? 0)), components: {} };
+  for (const o of outcomes) if (o.result) attempts.components![o.component.name] = o.result.attempt;
+  let loaded: LoadResult | undefined;
+  // a package that is gone (its staging emptied by a server restart) is extracted again, then loaded
+  for (let round = 0; packagesOf(outcomes).length && !loaded; round++) {
+    try {
+      loaded = await load({ pipeline: input.pipeline, loadId: plan.loadId, packages: packagesOf(outcomes), failed });
+    } catch (e) {
+      if (round >= 2 || !isPackageGone(e)) throw e;
+      const again = new Set(outcomes.filter((o) => o.result?.packageId).map((o) => o.component.name));
+      const redone = await extractComponents(input, { ...plan, triggerRule: 'all_success' }, again);
+      outcomes = outcomes.map((o) => redone.find((r) => r.component === o.component) ?? o);
+      const stillFailed = redone.find((r) => r.error !== undefined);
+      if (stillFailed) throw ApplicationFailure.nonRetryable(`${input.pipeline}: component ${stillFailed.component.name} failed when extracted again: ${stillFailed.error}`, 'ComponentFailed');
+    }
+  }
+  if (loaded) attempts.load = loaded.attempt;
+  const tables = readTableCounts(loaded?.tables ?? {});
+  const loadId = loaded ? plan.loadId : null;
+  return { pipeline: input.pipeline, interval: input.interval, loadId, applied: loaded?.applied ?? false, tables, rows: totalRows(tables), attempts, ...(failed.length ? { failed } : {}) };
+}
+
+function isPackageGone(e: unknown): boolean {
+  return e instanceof ActivityFailure && e.cause instanceof ApplicationFailure && e.cause.type === 'PackageGoneError';
+}
+
+/** Runs of workflows started before the run plan: extract (stage) → load. */
+async function stagedRun(input: PipelineRunInput): Promise<PipelineRunResult> {
   const ex: ExtractResult = await extract({ pipeline: input.pipeline, interval: input.interval, kind: input.kind });
   let applied = false;
   let tables = readTableCounts(ex.tables);
@@ -78,12 +188,13 @@ export async function pipelineRun(input: PipelineRunInput): Promise<PipelineRunR
   return { pipeline: input.pipeline, interval: input.interval, loadId: ex.loadId, applied, tables, rows, attempts };
 }
 
-function summarize(pipeline: string, interval: IsoInterval | undefined, tables: TableCounts, loadId: string | null): string {
+function summarize(pipeline: string, interval: IsoInterval | undefined, tables: TableCounts, loadId: string | null, failed?: FailedComponent[]): string {
   const iv = interval ? ` [${interval.start} → ${interval.end})` : '';
   const t = Object.entries(tables)
     .map(([k, v]) => `${k}: ${v.rows}`)
     .join(', ');
-  return `${pipeline}${iv}: ${loadId ? `load ${loadId}, ${t || 'no rows'}` : 'nothing new'}`;
+  const partial = failed?.length ? `; FAILED: ${failed.map((f) => f.component).join(', ')}` : '';
+  return `${pipeline}${iv}: ${loadId ? `load ${loadId}, ${t || 'no rows'}` : 'nothing new'}${partial}`;
 }
 
 function childOptions(pipeline: string, interval: IsoInterval, kind: RunKind) {

@@ -4,13 +4,13 @@
  * (`<dataset>_staging`) for staged loads.
  */
 import pg from 'pg';
-import type { Destination, DestinationClient, LoadRecord, LoadSession, RestoredState, Row, TableCount } from '../../pipeline/destination.ts';
+import type { Destination, DestinationClient, LoadRecord, LoadSession, RestoredState, Row, StagedPackage, TableCount } from '../../pipeline/destination.ts';
 import { LOADS_TABLE, STATE_TABLE, VERSION_TABLE } from '../../pipeline/schema.ts';
 import { ensureEmbeddedPostgres } from './embedded.ts';
-import { applyPackage, dropStalePackages, type AppliedPackage } from './package.ts';
+import { applyPackages, discardPackages, dropStalePackages, stagedPackage, type AppliedPackage } from './package.ts';
 import { PostgresLoadSession, type SessionOptions } from './session.ts';
 import { createDatasetSql, dropDatasetSql, dropTablesSql, PACKAGES_TABLE, qualified, stagingSchemaOf } from './sql.ts';
-import { latestSchema, latestState, recentLoads } from './state.ts';
+import { isLoaded, latestSchema, latestState, recentLoads } from './state.ts';
 import { datasetLock, poolQueryable, Tx, type Queryable } from './transaction.ts';
 
 export interface PostgresOptions {
@@ -85,8 +85,21 @@ class PostgresClient implements DestinationClient {
     return PostgresLoadSession.begin(this.#pool, this.datasetName, opts, this.#createIndexes);
   }
 
-  async loadPackage(pipelineName: string, loadId: string): Promise<AppliedPackage> {
-    return applyPackage(this.#pool, this.datasetName, pipelineName, loadId, this.#createIndexes);
+  async stagedPackage(packageId: string): Promise<StagedPackage | undefined> {
+    return stagedPackage(this.#pool, this.datasetName, packageId);
+  }
+
+  async loadPackages(pipelineName: string, loadId: string, packageIds = [loadId], failedComponents?: string[]): Promise<AppliedPackage> {
+    return applyPackages(this.#pool, this.datasetName, pipelineName, { loadId, packageIds, failedComponents }, this.#createIndexes);
+  }
+
+  async discardPackages(packageIds: string[]): Promise<void> {
+    await discardPackages(this.#pool, this.datasetName, packageIds);
+  }
+
+  async isLoaded(loadId: string): Promise<boolean> {
+    const [ledger] = await this.#exist([this.datasetName, LOADS_TABLE]);
+    return ledger && isLoaded(this.#db, this.datasetName, loadId);
   }
 
   async dropStalePackages(olderThanHours: number): Promise<number> {

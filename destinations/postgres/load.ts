@@ -57,6 +57,7 @@ export async function applyLoad(tx: Tx, step: LoadStep): Promise<void> {
     schemaVersionHash: req.schemaVersionHash,
     interval: req.interval,
     rows: totalRows(step.rowCounts),
+    failedComponents: req.failedComponents,
   });
 }
 

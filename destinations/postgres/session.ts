@@ -33,6 +33,8 @@ export interface SessionOptions {
   mode?: LoadMode;
   /** the one root table this load writes, when the caller knows it (allows the early merge) */
   onlyRoot?: string;
+  /** stage mode: the package this session stages (default: the load id, a whole-source package) */
+  packageId?: string;
 }
 
 /** Rows of one table buffered for the next COPY: one CopyBuffer per column list the table had. */
@@ -72,7 +74,15 @@ export class PostgresLoadSession implements LoadSession {
   static async begin(pool: pg.Pool, ds: string, opts: SessionOptions, createIndexes = false): Promise<PostgresLoadSession> {
     const { loadId, pipelineName, schema, onlyRoot } = opts;
     const tx = await Tx.open(pool, ds, pipelineName, createIndexes);
-    if (opts.mode === 'stage') return new PostgresLoadSession(tx, new StageTarget(tx, loadId, pipelineName), undefined, opts);
+    if (opts.mode === 'stage') {
+      const { target, rowCounts } = await StageTarget.open(tx, loadId, opts.packageId ?? loadId, pipelineName).catch(async (e) => {
+        await tx.rollback();
+        throw e;
+      });
+      const session = new PostgresLoadSession(tx, target, undefined, opts);
+      Object.assign(session.rowCounts, rowCounts);
+      return session;
+    }
     const early = onlyRoot === undefined ? undefined : new EarlyMerge(tx, schema, loadId, onlyRoot);
     return new PostgresLoadSession(tx, new DirectTarget(tx, schema, loadId, pipelineName), early, opts);
   }
@@ -177,6 +187,11 @@ export class PostgresLoadSession implements LoadSession {
   async commit(req: CommitRequest): Promise<void> {
     await this.drain();
     await this.#tx.commitAfter(() => this.#target.finish(req, this.rowCounts));
+  }
+
+  async checkpoint(progress: () => string): Promise<boolean> {
+    await this.drain();
+    return this.#target.checkpoint(progress(), this.rowCounts);
   }
 
   async rollback(): Promise<void> {

@@ -111,10 +111,14 @@ export function addColumnsSql(schema: string, table: string, columns: ColumnSche
   return `ALTER TABLE ${qualified(schema, table)} ${columns.map((c) => `ADD COLUMN IF NOT EXISTS ${dataColumnSql(c, false, unique)}`).join(', ')}`;
 }
 
-/** A table of this load only (`relation` quoted): TEMP ones drop with the transaction. */
+/**
+ * A table of this load only (`relation` quoted): TEMP ones drop with the transaction; the others are
+ * staging tables of a package, UNLOGGED: their rows are written once more by the load step, and a
+ * crash of the server empties them, which the load step notices (package.ts) and the run re-extracts.
+ */
 export function createLoadTableSql(relation: string, columns: ColumnSchema[], temp: boolean): string {
   const list = columns.map((c) => dataColumnSql(c, false)).join(', ');
-  return temp ? `CREATE TEMP TABLE ${relation} (${list}) ON COMMIT DROP` : `CREATE TABLE ${relation} (${list})`;
+  return temp ? `CREATE TEMP TABLE ${relation} (${list}) ON COMMIT DROP` : `CREATE UNLOGGED TABLE ${relation} (${list})`;
 }
 
 /** New columns of a table of this load (`relation` quoted; nobody else adds them). */
@@ -160,6 +164,8 @@ export const LEDGER_COLUMNS: Columns = [
   ['tide_interval_start', TIMESTAMP],
   ['tide_interval_end', TIMESTAMP],
   ['tide_rows', 'bigint'],
+  // components of a decomposed run that failed while the others loaded (comma-separated)
+  ['tide_failed_components', 'varchar'],
 ];
 
 /** dlt's `_dlt_loads`, with tide's ledger columns after dlt's. */
@@ -197,7 +203,7 @@ const VERSION_COLUMNS: Columns = [
   ['schema', 'varchar', NOT_NULL],
 ];
 
-/** A staged package; `package` is text, not jsonb: jsonb reorders keys, and the schema read back must hash the same. */
+/** A staged package (`load_id` holds the package id); `package` is text, not jsonb: jsonb reorders keys, and the schema read back must hash the same. */
 const PACKAGES_COLUMNS: Columns = [
   ['load_id', 'varchar', ' PRIMARY KEY'],
   ['pipeline_name', 'varchar', NOT_NULL],
@@ -205,8 +211,8 @@ const PACKAGES_COLUMNS: Columns = [
   ['package', 'text', NOT_NULL],
 ];
 
-function createBookkeepingSql(schema: string, table: string, columns: Columns): string {
-  return `CREATE TABLE IF NOT EXISTS ${qualified(schema, table)} (${columns.map(([n, t, c]) => columnSql(n, t, c)).join(', ')})`;
+function createBookkeepingSql(schema: string, table: string, columns: Columns, unlogged = false): string {
+  return `CREATE ${unlogged ? 'UNLOGGED ' : ''}TABLE IF NOT EXISTS ${qualified(schema, table)} (${columns.map(([n, t, c]) => columnSql(n, t, c)).join(', ')})`;
 }
 
 /** A dataset's schemas and bookkeeping tables, in order; each statement is a no-op when its object exists. */
@@ -221,7 +227,8 @@ export function createDatasetSql(ds: string): string[] {
     createBookkeepingSql(ds, STATE_TABLE, STATE_COLUMNS),
     createBookkeepingSql(ds, VERSION_TABLE, VERSION_COLUMNS),
     `CREATE SCHEMA IF NOT EXISTS ${ident(staging)}`,
-    createBookkeepingSql(staging, PACKAGES_TABLE, PACKAGES_COLUMNS),
+    // unlogged like the staging tables it describes: a server crash loses both together
+    createBookkeepingSql(staging, PACKAGES_TABLE, PACKAGES_COLUMNS, true),
   ];
 }
 

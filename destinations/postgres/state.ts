@@ -66,14 +66,15 @@ export interface LedgerEntry {
   schemaVersionHash: string;
   interval?: { start: string; end: string };
   rows: number;
+  failedComponents?: string[];
 }
 
 /** The `_dlt_loads` row of a load: written last, it is what makes the load (and its state row) count. */
 export async function writeLoad(tx: Tx, e: LedgerEntry): Promise<void> {
   await ensureLedgerColumns(tx);
   await tx.q(
-    `INSERT INTO ${qualified(tx.ds, LOADS_TABLE)} (load_id, schema_name, status, inserted_at, schema_version_hash, tide_pipeline_name, tide_interval_start, tide_interval_end, tide_rows) VALUES ($1, $2, 0, now(), $3, $4, $5, $6, $7)`,
-    [e.loadId, e.schemaName, e.schemaVersionHash, e.pipeline, e.interval?.start ?? null, e.interval?.end ?? null, e.rows],
+    `INSERT INTO ${qualified(tx.ds, LOADS_TABLE)} (load_id, schema_name, status, inserted_at, schema_version_hash, tide_pipeline_name, tide_interval_start, tide_interval_end, tide_rows, tide_failed_components) VALUES ($1, $2, 0, now(), $3, $4, $5, $6, $7, $8)`,
+    [e.loadId, e.schemaName, e.schemaVersionHash, e.pipeline, e.interval?.start ?? null, e.interval?.end ?? null, e.rows, e.failedComponents?.length ? e.failedComponents.join(',') : null],
   );
 }
 
@@ -100,12 +101,13 @@ interface LedgerRow {
   tide_rows: number | string | null;
   tide_interval_start: Date | null;
   tide_interval_end: Date | null;
+  tide_failed_components: string | null;
 }
 
 /** The newest `limit` loads of `pipeline`, newest first. */
 export async function recentLoads(db: Queryable, ds: string, pipeline: string, limit: number): Promise<LoadRecord[]> {
   const r = await db.q(
-    `SELECT load_id, inserted_at, tide_rows, tide_interval_start, tide_interval_end FROM ${qualified(ds, LOADS_TABLE)} WHERE tide_pipeline_name = $1 ORDER BY load_id DESC LIMIT $2`,
+    `SELECT load_id, inserted_at, tide_rows, tide_interval_start, tide_interval_end, tide_failed_components FROM ${qualified(ds, LOADS_TABLE)} WHERE tide_pipeline_name = $1 ORDER BY load_id DESC LIMIT $2`,
     [pipeline, limit],
   );
   return r.rows.map((x: LedgerRow) => ({
@@ -114,5 +116,6 @@ export async function recentLoads(db: Queryable, ds: string, pipeline: string, l
     // bigint: a string unless the pool parses it
     rows: x.tide_rows === null ? null : Number(x.tide_rows),
     ...(x.tide_interval_start && x.tide_interval_end ? { interval: { start: x.tide_interval_start, end: x.tide_interval_end } } : {}),
+    ...(x.tide_failed_components ? { failedComponents: x.tide_failed_components.split(',') } : {}),
   }));
 }

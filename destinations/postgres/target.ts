@@ -10,11 +10,13 @@
  */
 import type { TableCounts } from '../../pipeline/counts.ts';
 import type { CommitRequest } from '../../pipeline/destination.ts';
+import { AlreadyLoadedError } from '../../pipeline/errors.ts';
 import type { ColumnSchema, Schema, TableSchema } from '../../pipeline/schema.ts';
 import { applyLoad, applyPrepare, type Prepare } from './load.ts';
-import { packageRecord, writePackage } from './package.ts';
+import { partialPackage, stagedRecord, stagingPrefix, writePackage } from './package.ts';
 import { stagingSchemaOf } from './sql.ts';
-import { LoadTables, loadRelation, type Relation, type Tx } from './transaction.ts';
+import { isLoaded } from './state.ts';
+import { LoadTables, loadRelation, packageLock, type Relation, type Tx } from './transaction.ts';
 
 export interface Target {
   /** Refresh: tables to drop or empty before this load's rows land. */
@@ -23,6 +25,8 @@ export interface Target {
   relationFor(table: string, root: TableSchema, columns: ColumnSchema[]): Promise<Relation>;
   /** Ends the load inside its transaction (the caller commits). */
   finish(req: CommitRequest, rowCounts: TableCounts): Promise<void>;
+  /** Commits the rows so far with `progress` so a later attempt goes on from here; false when this target cannot keep them. */
+  checkpoint(progress: string, rowCounts: TableCounts): Promise<boolean>;
 }
 
 export class DirectTarget implements Target {
@@ -51,26 +55,50 @@ export class DirectTarget implements Target {
     return this.#staging.ensure(table, columns);
   }
 
-  finish(request: CommitRequest, rowCounts: TableCounts): Promise<void> {
+  async finish(request: CommitRequest, rowCounts: TableCounts): Promise<void> {
+    // an orchestrator's retried run carries the load id of its first attempt: once is enough
+    await this.#tx.lock(packageLock(this.#tx.ds, this.#loadId));
+    if (await isLoaded(this.#tx, this.#tx.ds, this.#loadId)) {
+      throw new AlreadyLoadedError(`Load ${this.#loadId} was committed by an earlier attempt`, { pipeline: this.#pipeline, loadId: this.#loadId });
+    }
     const staging = (t: string) => this.#staging.get(t)?.name;
-    return applyLoad(this.#tx, { loadId: this.#loadId, pipeline: this.#pipeline, request, staging, rowCounts });
+    await applyLoad(this.#tx, { loadId: this.#loadId, pipeline: this.#pipeline, request, staging, rowCounts });
+  }
+
+  /** One transaction holds a direct load: nothing of it can outlive a crash. */
+  async checkpoint(): Promise<boolean> {
+    return false;
   }
 }
 
 export class StageTarget implements Target {
   readonly #tx: Tx;
-  readonly #loadId: string;
+  readonly #packageId: string;
   readonly #pipeline: string;
-  /** a table of this load only, in the staging schema, until the load step applies it */
+  /** a table of this package only, in the staging schema, until the load step applies it */
   readonly #staging: LoadTables;
   #prepare: Prepare = { drop: [], truncate: [] };
 
-  constructor(tx: Tx, loadId: string, pipeline: string) {
+  private constructor(tx: Tx, loadId: string, packageId: string, pipeline: string) {
     this.#tx = tx;
-    this.#loadId = loadId;
+    this.#packageId = packageId;
     this.#pipeline = pipeline;
-    const prefix = `l${loadId.replace('.', '_')}_`;
+    const prefix = stagingPrefix(loadId, packageId);
     this.#staging = new LoadTables(tx, false, (n) => loadRelation(stagingSchemaOf(tx.ds), `${prefix}${n}`));
+  }
+
+  /**
+   * The target of package `packageId` (the load id for a whole-source package). A package an earlier
+   * attempt checkpointed keeps its staging tables: the rows it returns are the ones committed then.
+   */
+  static async open(tx: Tx, loadId: string, packageId: string, pipeline: string): Promise<{ target: StageTarget; rowCounts?: TableCounts }> {
+    const target = new StageTarget(tx, loadId, packageId, pipeline);
+    // one attempt of a package at a time (a zombie attempt waits here until the live one commits)
+    await tx.lock(packageLock(tx.ds, packageId));
+    const partial = await partialPackage(tx, packageId);
+    if (!partial) return { target };
+    for (const [table, name] of Object.entries(partial.staging)) target.#staging.adopt(table, name, partial.columns[table] ?? []);
+    return { target, rowCounts: partial.rowCounts };
   }
 
   async prepare(p: Prepare): Promise<void> {
@@ -82,6 +110,14 @@ export class StageTarget implements Target {
   }
 
   finish(req: CommitRequest, rowCounts: TableCounts): Promise<void> {
-    return writePackage(this.#tx, this.#loadId, this.#pipeline, packageRecord(req, this.#prepare, this.#staging.names(), rowCounts));
+    return writePackage(this.#tx, this.#packageId, this.#pipeline, stagedRecord(req, this.#prepare, this.#staging.names(), rowCounts));
+  }
+
+  async checkpoint(progress: string, rowCounts: TableCounts): Promise<boolean> {
+    const record = { status: 'partial' as const, progress, staging: this.#staging.names(), columns: this.#staging.columns(), rowCounts: structuredClone(rowCounts) };
+    await writePackage(this.#tx, this.#packageId, this.#pipeline, record);
+    await this.#tx.commitAndContinue();
+    await this.#tx.lock(packageLock(this.#tx.ds, this.#packageId));
+    return true;
   }
 }

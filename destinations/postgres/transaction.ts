@@ -237,6 +237,16 @@ export class Tx implements Queryable {
     }
   }
 
+  /**
+   * Commits what this transaction wrote so far and goes on in a new one on the same connection (a
+   * checkpoint of a staged extract: its pages so far survive the worker). Catalog caches stay valid:
+   * only this load writes its staging tables.
+   */
+  async commitAndContinue(): Promise<void> {
+    await this.q('COMMIT');
+    await this.q('BEGIN');
+  }
+
   async commit(): Promise<void> {
     await this.q('COMMIT');
     this.#done = true;
@@ -287,6 +297,20 @@ export class LoadTables {
   /** Data table → quoted name of its table of this load. */
   names(): Record<string, string> {
     return Object.fromEntries([...this.#byTable].map(([t, r]) => [t, r.name]));
+  }
+
+  /** Data table → the columns its table of this load has. */
+  columns(): Record<string, string[]> {
+    return Object.fromEntries([...this.#byTable].map(([t, r]) => [t, [...r.columns]]));
+  }
+
+  /** Takes over a table an earlier attempt of this load created (`name` as `names()` gave it). */
+  adopt(table: string, name: string, columns: string[]): void {
+    const n = this.#byTable.size;
+    const rel = this.#name(n);
+    if (rel.name !== name) throw new Error(`staging table ${name} of "${table}" is not this load's table number ${n} (${rel.name})`);
+    for (const c of columns) rel.columns.add(c);
+    this.#byTable.set(table, rel);
   }
 
   /** The table of this load for `table`, created or grown to have `columns`. */
