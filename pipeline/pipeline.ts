@@ -200,7 +200,7 @@ export class Pipeline {
       const stage = new Stage({ pipelineName: this.pipelineName, loadId, schema, plan, session, warn: this.#o.warn, onProgress: opts.onProgress, startedAt });
       const dedupHashForm = dedupHashFormFor(committed, this.#o.dltVersion);
       const extractor = new Extractor({ pipelineName: this.pipelineName, sourceName: plan.sourceName, interval, dedupHashForm, config: configLookupFor(tideHome()), log: this.#o.log, warn: this.#o.warn, sink: stage.sink });
-      for (const root of plan.roots) await extractor.run(root);
+      await extractor.runAll(plan.roots);
       const truncate = stage.emptyReplaceTables();
       // every row sent and counted before deciding whether there is anything to load
       await session.drain();
