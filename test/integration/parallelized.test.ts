@@ -6,7 +6,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { ExtractError, ResourceDefinitionError, incremental, resource, source, transformer } from 'tide';
+import { ExtractError, ResourceDefinitionError, current, incremental, resource, source, transformer } from 'tide';
 import type { Pipeline, Resource } from 'tide';
 import { PARALLEL_WORKERS } from '../../pipeline/extract.ts';
 import { rows, testPipeline } from '../helpers/pipelines.ts';
@@ -277,5 +277,57 @@ describe('parallelized transformers', () => {
     expect(track.active).toBe(0);
     expect(await tableExists(p, 'details')).toBe(false);
     expect(await loadIds(p)).toEqual([]);
+  });
+});
+
+describe('state and closing of parallelized resources', () => {
+  it('ST-2: current.resourceState() after an await is the running resource\'s own, for resources and transformer calls', async () => {
+    /** a helper called from the resource: it reaches the state only through `current` */
+    const count = (key: string) => {
+      const st = current.resourceState();
+      st[key] = ((st[key] as number | undefined) ?? 0) + 1;
+    };
+    const writer = (name: string, pages: number) =>
+      resource(
+        async function* () {
+          for (let page = 0; page < pages; page++) {
+            await sleep(2);
+            count('pages');
+            yield [{ id: page }];
+          }
+        },
+        { name, parallelized: true },
+      );
+    const a = writer('a', 3);
+    const b = writer('b', 5);
+    const details = transformer(
+      async (_ctx, item: { id: number }) => {
+        await sleep(2);
+        count('calls');
+        return { id: item.id };
+      },
+      { name: 'details', dataFrom: a, parallelized: true },
+    );
+    const p = testPipeline({ pipelineName: 'par_state' });
+    await p.run(source('api', [a, b, details]));
+    expect(p.state.sources?.api.resources).toEqual({ a: { pages: 3 }, b: { pages: 5 }, details: { calls: 3 } });
+  });
+
+  it('INC-37: a parallelized root is closed by rowOrder like any other, while the others go on', async () => {
+    let pulled = 0;
+    const endless = resource(
+      async function* () {
+        for (let id = 1; ; id++) {
+          pulled++;
+          await sleep(1);
+          yield [{ id }];
+        }
+      },
+      { name: 'endless', parallelized: true, incremental: incremental('id', { initialValue: 1, endValue: 4, rowOrder: 'asc' }) },
+    );
+    const p = testPipeline({ pipelineName: 'par_close' });
+    const info = await p.run(source('api', [endless, api('other', eventsOf(1, 6), [], { parallelized: true })]));
+    expect(info.tables).toEqual({ endless: { rows: 3 }, other: { rows: 6 } });
+    expect(pulled).toBe(4);
   });
 });
