@@ -11,6 +11,7 @@ import type { DedupHashForm } from './normalize/hash.ts';
 import type { Resource, ResourceContext } from './resource.ts';
 import { resourceProps } from './resource.ts';
 import { currentStorage, type CurrentContext, type SourceState, type StateObject } from './state.ts';
+import { Window } from './parallel.ts';
 
 /** A resource as this run extracts it. */
 export interface ExtractNode {
@@ -31,16 +32,28 @@ export interface ExtractOptions {
   config?: BindContext['config'];
   log: (message: string) => void;
   warn: (message: string) => void;
-  /** Receives the surviving items of one yield (never empty). May return a promise (backpressure). */
+  /**
+   * Receives the surviving items of one yield (never empty). May return a promise (backpressure).
+   * Parallelized resources call it concurrently: a call must not rely on the previous one having
+   * finished.
+   */
   sink: (node: ExtractNode, items: unknown[]) => void | Promise<void>;
   /** `ctx.resumeFrom` per resource: the last checkpoint an earlier attempt of this extract kept. */
   resumeFrom?: Readonly<Record<string, unknown>>;
   /** Called for `ctx.checkpoint(value)`, after every page yielded before it went to the sink. */
   onCheckpoint?: (resource: string, value: unknown) => Promise<void>;
+  /** At most this many parallelized resources (or calls of parallelized transformers per parent) at once. Default PARALLEL_WORKERS. */
+  workers?: number;
 }
 
 /** Items of a data array are handed on in pages of this size. */
 const DATA_PAGE = 1000;
+
+/**
+ * dlt's extract pool has 5 workers. Resources wait on APIs, so a few at once hide most of the
+ * waiting; more mostly adds load on the APIs and pages held in memory at once.
+ */
+export const PARALLEL_WORKERS = 5;
 
 interface Running {
   node: ExtractNode;
@@ -52,6 +65,10 @@ interface Running {
   done: boolean;
   /** the resource's checkpoints in the order it made them: its next page waits for them */
   checkpointing: Promise<void>;
+}
+
+function isParallelized(node: ExtractNode): boolean {
+  return node.resource.options.parallelized === true;
 }
 
 function toPage(value: unknown): unknown[] {
@@ -98,9 +115,26 @@ function yielder(output: unknown, fromData: boolean): Yielder {
 export class Extractor {
   readonly #opts: ExtractOptions;
   readonly #running = new Map<ExtractNode, Running>();
+  /** set at the first failure: every resource still running stops at its next pull and is closed */
+  #stopped = false;
 
   constructor(opts: ExtractOptions) {
     this.#opts = opts;
+  }
+
+  /**
+   * Runs the plan's roots: those not parallelized one after another in plan order, then the
+   * parallelized ones together, at most `workers` at once (their pages interleave in the sink).
+   */
+  async runAll(roots: readonly ExtractNode[]): Promise<void> {
+    for (const root of roots) if (!isParallelized(root)) await this.run(root);
+    const window = this.#window();
+    for (const root of roots) if (isParallelized(root)) await window.add(() => this.run(root));
+    await window.settle();
+  }
+
+  #window(): Window {
+    return new Window(this.#opts.workers ?? PARALLEL_WORKERS, () => (this.#stopped = true));
   }
 
   #start(node: ExtractNode): Running {
@@ -163,7 +197,7 @@ export class Extractor {
   /** Runs a root resource to the end (or until its limit / incremental closes it). */
   async run(node: ExtractNode): Promise<void> {
     const r = this.#start(node);
-    if (r.done) return;
+    if (r.done || this.#stopped) return;
     const props = resourceProps(node.resource);
     const output = await this.#call(r, () => (props.fn ? props.fn(r.ctx, ...props.args) : props.data));
     await this.#drain(r, yielder(output, !props.fn), true);
@@ -172,7 +206,7 @@ export class Extractor {
   /** Runs a transformer once for one parent item. */
   async #runChild(node: ExtractNode, item: unknown): Promise<void> {
     const r = this.#start(node);
-    if (r.done) return;
+    if (r.done || this.#stopped) return;
     const props = resourceProps(node.resource);
     const output = await this.#call(r, () => props.fn!(r.ctx, item, ...props.args));
     // transformers are never closed by the incremental (INC-37): they can check canClose() themselves
@@ -189,38 +223,84 @@ export class Extractor {
     }
   }
 
+  /**
+   * Pulls `y` to its end (or its limit, the incremental closing it, or a stop). On a failure the
+   * generator is closed and the others are told to stop; no transformer call outlives its parent.
+   */
   async #drain(r: Running, y: Yielder, closable: boolean): Promise<void> {
+    const window = r.node.children.some(isParallelized) ? this.#window() : undefined;
+    try {
+      await this.#pullAll(r, y, closable, window);
+    } catch (e) {
+      this.#stopped = true;
+      await Promise.resolve(y.close()).catch(() => undefined);
+      await window?.settle().catch(() => undefined);
+      throw e;
+    }
+    await window?.settle();
+  }
+
+  async #pullAll(r: Running, y: Yielder, closable: boolean, window: Window | undefined): Promise<void> {
     for (;;) {
-      let res: IteratorResult<unknown>;
-      try {
-        const n = currentStorage.run(r.current, () => y.next());
-        res = n instanceof Promise ? await n : n;
-      } catch (e) {
-        throw this.#wrap(e, r);
-      }
+      if (this.#stopped) return this.#close(r, y);
+      const pulled = this.#pull(r, y);
+      const res = pulled instanceof Promise ? await pulled : pulled;
       // a checkpoint the resource made before this page (and did not await) is committed first
       await r.checkpointing.catch((e) => {
         throw this.#wrap(e, r);
       });
       if (res.done) return;
-      let items: unknown[];
-      try {
-        // steps run in the resource's context: they may read current.resourceState()
-        items = currentStorage.run(r.current, () => this.#pipe(r, toPage(res.value)));
-        if (items.length && r.node.load) await currentStorage.run(r.current, () => this.#opts.sink(r.node, items));
-      } catch (e) {
-        await Promise.resolve(y.close()).catch(() => undefined);
-        throw this.#wrap(e, r);
-      }
+      // while this call waited, another resource failed, or another call of this transformer reached the limit
+      if (this.#stopped || r.done) return this.#close(r, y);
+      const items = this.#piped(r, res.value);
       if (items.length) {
-        for (const child of r.node.children) for (const it of items) await this.#runChild(child, it);
+        // counted before the next await, so concurrent calls of a limited transformer stop at the limit
         r.yields += 1;
         if (r.limit !== undefined && r.yields >= r.limit) r.done = true;
+        if (r.node.load) await this.#sink(r, items);
+        if (r.node.children.length) await this.#feed(r.node, items, window);
       }
-      if (r.done || (closable && r.inc?.shouldClose)) {
-        await currentStorage.run(r.current, async () => y.close());
-        return;
-      }
+      if (r.done || (closable && r.inc?.shouldClose)) return this.#close(r, y);
+    }
+  }
+
+  /** A yield's items that pass the steps and the incremental; a throw names the resource. */
+  #piped(r: Running, value: unknown): unknown[] {
+    try {
+      // steps run in the resource's context: they may read current.resourceState()
+      return currentStorage.run(r.current, () => this.#pipe(r, toPage(value)));
+    } catch (e) {
+      throw this.#wrap(e, r);
+    }
+  }
+
+  async #sink(r: Running, items: unknown[]): Promise<void> {
+    try {
+      await currentStorage.run(r.current, () => this.#opts.sink(r.node, items));
+    } catch (e) {
+      throw this.#wrap(e, r);
+    }
+  }
+
+  /** The next yield, pulled in the resource's context; a throw names the resource. */
+  #pull(r: Running, y: Yielder): Promise<IteratorResult<unknown>> | IteratorResult<unknown> {
+    try {
+      const n = currentStorage.run(r.current, () => y.next());
+      return n instanceof Promise ? n.catch((e: unknown) => Promise.reject(this.#wrap(e, r))) : n;
+    } catch (e) {
+      throw this.#wrap(e, r);
+    }
+  }
+
+  async #close(r: Running, y: Yielder): Promise<void> {
+    await currentStorage.run(r.current, async () => y.close());
+  }
+
+  /** Runs the transformers on a page's items: in turn, or in the window when parallelized. */
+  async #feed(node: ExtractNode, items: unknown[], window: Window | undefined): Promise<void> {
+    for (const child of node.children) {
+      if (window && isParallelized(child)) for (const it of items) await window.add(() => this.#runChild(child, it));
+      else for (const it of items) await this.#runChild(child, it);
     }
   }
 

@@ -232,7 +232,7 @@ export class Pipeline {
         config: configLookupFor(tideHome()), log: this.#o.log, warn: this.#o.warn, sink: stage.sink,
         resumeFrom: resumed?.checkpoints, onCheckpoint: this.#checkpointer(session, stage, draft, schema, resumed?.checkpoints, opts.onCheckpoint),
       });
-      for (const root of plan.roots) await extractor.run(root);
+      await extractor.runAll(plan.roots);
       const truncate = stage.emptyReplaceTables();
       // every row sent and counted before deciding whether there is anything to load
       await session.drain();

@@ -58,6 +58,12 @@ export interface ResourceOptions {
   maxTableNesting?: number;
   /** Whether a source loads this resource (default true). */
   selected?: boolean;
+  /**
+   * Run concurrently with the other parallelized resources of the run (dlt's `parallelized=True`),
+   * at most 5 at once; for a transformer: its calls for the items of one parent run, at most 5 at
+   * once. Rows and state are those of a sequential run; the order of rows within a table is not.
+   */
+  parallelized?: boolean;
 }
 
 export interface TransformerOptions extends ResourceOptions {
@@ -94,6 +100,9 @@ function validateOptions(name: string, o: ResourceOptions): void {
   }
   if (o.tableName !== undefined && typeof o.tableName !== 'string' && typeof o.tableName !== 'function') {
     throw new ResourceDefinitionError('tableName must be a string or a function of the item', { resource: name });
+  }
+  if (o.parallelized !== undefined && typeof o.parallelized !== 'boolean') {
+    throw new ResourceDefinitionError(`parallelized must be true or false, got ${JSON.stringify(o.parallelized)}`, { resource: name });
   }
 }
 
