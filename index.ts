@@ -33,11 +33,13 @@ export type { PipelineState, SourceState } from './pipeline/state.ts';
 export { Pipeline } from './pipeline/pipeline.ts';
 export { pipeline } from './destinations/default.ts';
 export { newLoadId } from './pipeline/load-id.ts';
-export type { PipelineOptions, RunOptions, RunInfo, RunProgress, RefreshMode } from './pipeline/options.ts';
+export type { PipelineOptions, RunOptions, ExtractOptions, CheckpointInfo, RunInfo, RunProgress, RefreshMode } from './pipeline/options.ts';
 export type { TableCounts } from './pipeline/counts.ts';
 export type { Interval, IntervalInput } from './pipeline/interval.ts';
 export { definePipeline } from './pipeline/define.ts';
-export type { PipelineDefinition, ScheduleSpec, ScheduleEvery } from './pipeline/define.ts';
+export type { PipelineDefinition, ScheduleSpec, ScheduleEvery, Decompose, TriggerRule } from './pipeline/define.ts';
+export { runDecomposed } from './pipeline/decompose.ts';
+export type { DecomposedRun } from './pipeline/decompose.ts';
 
 // schema
 export type { ColumnHint, ColumnSchema, DataType, MergeConfig, MergeStrategy, Schema, TableSchema, WriteDisposition } from './pipeline/schema.ts';
@@ -62,4 +64,8 @@ export {
   IncrementalCursorValueNone,
   IncrementalCursorInvalidCoercion,
   IncrementalPrimaryKeyMissing,
+  PackageGoneError,
+  AlreadyLoadedError,
+  ComponentsFailedError,
 } from './pipeline/errors.ts';
+export type { FailedComponent } from './pipeline/errors.ts';

@@ -153,6 +153,8 @@ async function decomposedRun(input: PipelineRunInput, plan: RunPlanResult): Prom
       loaded = await load({ pipeline: input.pipeline, loadId: plan.loadId, packages: packagesOf(outcomes), failed });
     } catch (e) {
       if (round >= 2 || !isPackageGone(e)) throw e;
+      // whatever is left of this run's packages goes; every component is extracted afresh
+      await discard({ pipeline: input.pipeline, packages: packagesOf(outcomes) });
       const again = new Set(outcomes.filter((o) => o.result?.packageId).map((o) => o.component.name));
       const redone = await extractComponents(input, { ...plan, triggerRule: 'all_success' }, again);
       outcomes = outcomes.map((o) => redone.find((r) => r.component === o.component) ?? o);

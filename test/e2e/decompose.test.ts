@@ -18,13 +18,17 @@ const ORDERS = Array.from({ length: 30 }, (_, i) => ({
   lines: [{ sku: `a${i}` }, { sku: `b${i}` }],
 }));
 
-/** orders (+ the order_notes transformer: one component) and customers; `broken` fails when asked. */
-function shop(opts: { broken?: boolean; log?: string[] } = {}) {
+/**
+ * orders (+ the order_notes transformer: one component) and customers; `broken` fails when asked.
+ * With `gate`, orders' second page waits (up to 5 s) for customers to have started.
+ */
+function shop(opts: { broken?: boolean; log?: string[]; gate?: { started: Promise<void>; start: () => void } } = {}) {
   const orders = resource(
     async function* (ctx) {
       const from = String(ctx.incremental!.startValue);
       for (let i = 0; i < ORDERS.length; i += 10) {
         opts.log?.push(`orders ${i}`);
+        if (i === 10 && opts.gate) await Promise.race([opts.gate.started, sleep(5000)]);
         await sleep(5);
         yield ORDERS.slice(i, i + 10).filter((o) => o.updated_at >= from);
       }
@@ -40,6 +44,7 @@ function shop(opts: { broken?: boolean; log?: string[] } = {}) {
   const customers = resource(
     async function* (ctx) {
       opts.log?.push('customers');
+      opts.gate?.start();
       ctx.state.calls = ((ctx.state.calls as number) ?? 0) + 1;
       yield [{ id: 'c1' }, { id: 'c2' }];
     },
@@ -109,14 +114,17 @@ describe('decomposed runs', () => {
 
   it("'parallel' interleaves the components' extracts and gives the rows and state of a 'none' run", async () => {
     const log: string[] = [];
-    const par = def('par', { decompose: 'parallel', maxParallel: 2 }, () => shop({ log }));
+    let start = () => {};
+    const gate = { started: new Promise<void>((r) => (start = r)), start: () => start() };
+    const par = def('par', { decompose: 'parallel', maxParallel: 2 }, () => shop({ log, gate }));
     const none = def('none', {}, () => shop());
     await withWorker([par, none], async (client) => {
       await client.runNow(par.name);
       await client.runNow(none.name);
     });
-    // both components' activities ran at once: customers started before orders' last page
+    // both components' activities ran at once: customers started while orders waited at its second page
     expect(log.indexOf('customers')).toBeLessThan(log.indexOf('orders 20'));
+    expect(log.indexOf('customers')).toBeGreaterThan(log.indexOf('orders 10'));
     const a = await read(par);
     const b = await read(none);
     for (const k of ['orders', 'lines', 'notes', 'customers', 'stateRows'] as const) expect(a[k]).toBe(b[k]);
