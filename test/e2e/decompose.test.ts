@@ -122,9 +122,10 @@ describe('decomposed runs', () => {
       await client.runNow(par.name);
       await client.runNow(none.name);
     });
-    // both components' activities ran at once: customers started while orders waited at its second page
+    // both components' activities ran at once: customers started before orders' last page (one after
+    // the other, orders would have gone on at its second page after the gate's 5 s and finished first)
+    expect(log.indexOf('customers')).toBeGreaterThanOrEqual(0);
     expect(log.indexOf('customers')).toBeLessThan(log.indexOf('orders 20'));
-    expect(log.indexOf('customers')).toBeGreaterThan(log.indexOf('orders 10'));
     const a = await read(par);
     const b = await read(none);
     for (const k of ['orders', 'lines', 'notes', 'customers', 'stateRows'] as const) expect(a[k]).toBe(b[k]);

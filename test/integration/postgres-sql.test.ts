@@ -43,13 +43,13 @@ describe('sql.ts DDL', () => {
   it('creates the dataset: schemas and bookkeeping tables, as tide always wrote them (and the ledger columns of a dlt-made _dlt_loads)', async () => {
     expect(createDatasetSql(ds)).toEqual([
       `CREATE SCHEMA IF NOT EXISTS ${Q}`,
-      `CREATE TABLE IF NOT EXISTS ${Q}."_dlt_loads" ("load_id" varchar NOT NULL, "schema_name" varchar, "status" bigint NOT NULL, "inserted_at" timestamp with time zone NOT NULL, "schema_version_hash" varchar, "tide_pipeline_name" varchar, "tide_interval_start" timestamp with time zone, "tide_interval_end" timestamp with time zone, "tide_rows" bigint)`,
-      `ALTER TABLE ${Q}."_dlt_loads" ADD COLUMN IF NOT EXISTS "tide_pipeline_name" varchar, ADD COLUMN IF NOT EXISTS "tide_interval_start" timestamp with time zone, ADD COLUMN IF NOT EXISTS "tide_interval_end" timestamp with time zone, ADD COLUMN IF NOT EXISTS "tide_rows" bigint`,
+      `CREATE TABLE IF NOT EXISTS ${Q}."_dlt_loads" ("load_id" varchar NOT NULL, "schema_name" varchar, "status" bigint NOT NULL, "inserted_at" timestamp with time zone NOT NULL, "schema_version_hash" varchar, "tide_pipeline_name" varchar, "tide_interval_start" timestamp with time zone, "tide_interval_end" timestamp with time zone, "tide_rows" bigint, "tide_failed_components" varchar)`,
+      `ALTER TABLE ${Q}."_dlt_loads" ADD COLUMN IF NOT EXISTS "tide_pipeline_name" varchar, ADD COLUMN IF NOT EXISTS "tide_interval_start" timestamp with time zone, ADD COLUMN IF NOT EXISTS "tide_interval_end" timestamp with time zone, ADD COLUMN IF NOT EXISTS "tide_rows" bigint, ADD COLUMN IF NOT EXISTS "tide_failed_components" varchar`,
       `CREATE UNIQUE INDEX IF NOT EXISTS "_dlt_loads_load_id" ON ${Q}."_dlt_loads" (load_id)`,
       `CREATE TABLE IF NOT EXISTS ${Q}."_dlt_pipeline_state" ("version" bigint NOT NULL, "engine_version" bigint NOT NULL, "pipeline_name" varchar NOT NULL, "state" varchar NOT NULL, "created_at" timestamp with time zone NOT NULL, "version_hash" varchar, "_dlt_load_id" varchar NOT NULL, "_dlt_id" varchar NOT NULL UNIQUE)`,
       `CREATE TABLE IF NOT EXISTS ${Q}."_dlt_version" ("version" bigint NOT NULL, "engine_version" bigint NOT NULL, "inserted_at" timestamp with time zone NOT NULL, "schema_name" varchar NOT NULL, "version_hash" varchar NOT NULL, "schema" varchar NOT NULL)`,
       `CREATE SCHEMA IF NOT EXISTS "${ds}_staging"`,
-      `CREATE TABLE IF NOT EXISTS "${ds}_staging"."_tide_packages" ("load_id" varchar PRIMARY KEY, "pipeline_name" varchar NOT NULL, "created_at" timestamp with time zone NOT NULL, "package" text NOT NULL)`,
+      `CREATE UNLOGGED TABLE IF NOT EXISTS "${ds}_staging"."_tide_packages" ("load_id" varchar PRIMARY KEY, "pipeline_name" varchar NOT NULL, "created_at" timestamp with time zone NOT NULL, "package" text NOT NULL)`,
     ]);
     for (const s of [...createDatasetSql(ds), ...createDatasetSql(ds)]) await pool.query(s);
     const cols = await pool.query(
@@ -84,9 +84,9 @@ describe('sql.ts DDL', () => {
     await expect(pool.query(`INSERT INTO ${qualified(ds, 'items')} (amount) VALUES (1)`)).rejects.toThrow(/null value/);
   });
 
-  it('tables of one load: TEMP ones drop with the transaction; staging ones are plain tables', async () => {
+  it('tables of one load: TEMP ones drop with the transaction; staging ones are unlogged tables', async () => {
     expect(createLoadTableSql('"tide_stg_0"', [id, note], true)).toBe('CREATE TEMP TABLE "tide_stg_0" ("id" bigint, "we""ird" varchar) ON COMMIT DROP');
-    expect(createLoadTableSql(qualified(`${ds}_staging`, 'l1_0'), [id], false)).toBe(`CREATE TABLE "${ds}_staging"."l1_0" ("id" bigint)`);
+    expect(createLoadTableSql(qualified(`${ds}_staging`, 'l1_0'), [id], false)).toBe(`CREATE UNLOGGED TABLE "${ds}_staging"."l1_0" ("id" bigint)`);
     expect(addLoadColumnsSql('"tide_stg_0"', [amount])).toBe('ALTER TABLE "tide_stg_0" ADD COLUMN "amount" numeric(10,2)');
     const c = await pool.connect();
     try {
