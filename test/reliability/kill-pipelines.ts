@@ -11,7 +11,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { definePipeline, incremental, resource, source } from 'tide';
-import type { PipelineDefinition, WriteDisposition } from 'tide';
+import type { Decompose, PipelineDefinition, WriteDisposition } from 'tide';
 
 export interface Row {
   id: number;
@@ -71,7 +71,8 @@ function def(kind: KillKind): PipelineDefinition {
       incremental: kind === 'scd2' ? undefined : incremental('seq', { initialValue: 0 }),
     },
   );
-  return definePipeline({ name, datasetName: datasetOf(kind), source: () => source('src', [r]) });
+  // REL_DECOMPOSE=serialize: the staged path (extract activity → staging → load activity)
+  return definePipeline({ name, datasetName: datasetOf(kind), source: () => source('src', [r]), decompose: (process.env.REL_DECOMPOSE as Decompose | undefined) ?? 'none' });
 }
 
 export default KINDS.map(def);
