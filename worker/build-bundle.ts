@@ -10,7 +10,7 @@
 import { readdirSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bundleWorkflowCode, type BundleOptions } from '@temporalio/worker';
-import { MANIFEST, WORKFLOWS_PATH, inputState, sha256, toolchain, type Manifest } from './bundle.ts';
+import { DEVTOOL, MANIFEST, WORKFLOWS_PATH, inputState, sha256, toolchain, type Manifest } from './bundle.ts';
 
 type WebpackConfiguration = Parameters<NonNullable<BundleOptions['webpackConfigHook']>>[0];
 
@@ -23,11 +23,12 @@ const quietLogger = {
   error: (m: string) => process.stderr.write(`${m}\n`),
 };
 
-/** Every path webpack read (files, and directories it resolved through) or looked for and did not find. */
+/** The bundle, and every path webpack read (files, and directories it resolved through) or looked for and did not find. */
 async function bundleWithInputs(): Promise<{ code: string; inputs: string[] }> {
   const inputs = new Set<string>();
   const hook = (config: WebpackConfiguration): WebpackConfiguration => ({
     ...config,
+    devtool: DEVTOOL,
     plugins: [
       ...(config.plugins ?? []),
       {

@@ -44,13 +44,21 @@ export function inputState(path: string): string | null {
 }
 
 /**
+ * The bundle's source map: the SDK's `inline-source-map` without `sourcesContent`. The SDK needs an
+ * inline map (it maps workflow stack traces to file:line); the sources' text in it is read only with
+ * `showStackTraceSources`, which tide leaves off, and costs each worker ~10 MB RSS (the map is
+ * parsed in the workflow thread) and half the bundle's size.
+ */
+export const DEVTOOL = 'inline-nosources-source-map';
+
+/**
  * What shapes the bundle besides its inputs: the bundler of @temporalio/worker (its version and
- * those of webpack and swc, which it resolves) and this file's own format.
+ * those of webpack and swc, which it resolves) and the options tide gives it.
  */
 export function toolchain(): string {
   const fromWorker = createRequire(createRequire(import.meta.url).resolve('@temporalio/worker/package.json'));
   const version = (pkg: string) => `${pkg}@${(fromWorker(`${pkg}/package.json`) as { version: string }).version}`;
-  return ['tide-bundle/1', version('@temporalio/worker'), version('webpack'), version('@swc/core')].join(' ');
+  return [`tide-bundle/1 devtool=${DEVTOOL}`, version('@temporalio/worker'), version('webpack'), version('@swc/core')].join(' ');
 }
 
 /** The folder of this checkout's bundles: one per workflows path, so two installs sharing a TIDE_HOME do not take turns. */
