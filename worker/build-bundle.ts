@@ -90,4 +90,6 @@ async function main(dir: string): Promise<void> {
   process.stdout.write(`${join(dir, bundle)}\n`);
 }
 
-await main(process.argv[2] ?? '');
+const dir = process.argv[2];
+if (!dir) throw new Error('usage: node --import tsx worker/build-bundle.ts <dir>');
+await main(dir);
