@@ -8,8 +8,8 @@
  *   on the given dev server and task queue; prints `READY` once it polls, shuts down on a line on
  *   stdin, then prints `{ peakRssMb, startupPeakMb, rssReadyMb }`: the peak RSS from READY on
  *   (Linux: VmHWM after `echo 5 > /proc/self/clear_refs`, which resets the mark; elsewhere maxRSS
- *   of the whole life), the peak before READY (start-up: building the workflow bundle), and the RSS
- *   at READY (the idle worker's baseline).
+ *   of the whole life), the peak before READY (start-up: modules, workflow bundle, workflow thread),
+ *   and the RSS at READY (the idle worker's baseline).
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

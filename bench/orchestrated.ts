@@ -223,7 +223,7 @@ interface Measured {
   seconds: number;
   rows: number;
   peakRssMb: number;
-  /** the worker's peak before READY (start-up, bundling the workflows); null in-process */
+  /** the worker's peak before READY (start-up: modules, workflow bundle, workflow thread); null in-process */
   startupPeakMb: number | null;
   /** the idle worker's RSS before the run (null in-process) */
   rssReadyMb: number | null;
@@ -382,7 +382,7 @@ async function main(): Promise<void> {
     printTable(results);
     console.log('');
     console.log('seconds: in-process = pipeline creation → run() resolved (in the child); orchestrated = client.runNow() → result (worker already polling)');
-    console.log('peak RSS MB: in-process = maxRSS of its process; orchestrated = the worker process\'s peak from READY (polling) to the end of the run (VmHWM after echo 5 > /proc/self/clear_refs); start-up peak = its maxRSS before READY (bundling the workflows), idle = its RSS at READY');
+    console.log('peak RSS MB: in-process = maxRSS of its process; orchestrated = the worker process\'s peak from READY (polling) to the end of the run (VmHWM after echo 5 > /proc/self/clear_refs); start-up peak = its maxRSS before READY (the workflow bundle is built, when not cached, in a child process of its own), idle = its RSS at READY');
     console.log('staging MB: peak of sum(pg_total_relation_size) over the tables in <dataset>_staging, sampled every 200 ms (the tables are dropped by the load)');
     console.log('WAL MB: pg_wal_lsn_diff(pg_current_wal_lsn()) after − before the load (every write of the server, logged tables: final + staging)');
     console.log('');

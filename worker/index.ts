@@ -1,9 +1,8 @@
 /**
- * The tide worker: loads a pipelines module, bundles the workflows once, registers the activities
- * and polls a task queue. Run as many as you like on as many machines: Temporal shares the work.
+ * The tide worker: loads a pipelines module and the workflow bundle (built ahead of it, see
+ * worker/bundle.ts), registers the activities and polls a task queue. Run as many as you like on as many machines: Temporal shares the work.
  */
-import { fileURLToPath } from 'node:url';
-import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode, type WorkflowBundle } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { Connection } from '@temporalio/client';
 import { createActivities } from '../activities/index.ts';
 import type { PipelineDefinition } from '../pipeline/define.ts';
@@ -12,24 +11,9 @@ import { postgres } from '../destinations/postgres/destination.ts';
 import { temporalAddress, temporalNamespace } from '../temporal/connection.ts';
 import { DEFAULT_TASK_QUEUE } from '../temporal/ids.ts';
 import { searchAttributeRegistrations } from '../temporal/registration.ts';
+import { workflowBundle } from './bundle.ts';
 
-export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
-
-let bundle: Promise<WorkflowBundle> | undefined;
-/** The workflow bundle, built once per process (~1 s). */
-export function workflowBundle(): Promise<WorkflowBundle> {
-  bundle ??= bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietLogger });
-  return bundle;
-}
-
-const quietLogger = {
-  log: () => undefined,
-  trace: () => undefined,
-  debug: () => undefined,
-  info: () => undefined,
-  warn: (m: string) => process.env.TIDE_DEBUG && process.stderr.write(`${m}\n`),
-  error: (m: string) => process.stderr.write(`${m}\n`),
-};
+export { WORKFLOWS_PATH, workflowBundle } from './bundle.ts';
 
 /** Registers tide's search attributes; already-registered ones are fine (idempotent). */
 export async function registerSearchAttributes(address: string, namespace: string): Promise<void> {
@@ -79,6 +63,9 @@ export async function createWorker(opts: WorkerOptions): Promise<{ worker: Worke
   const address = opts.address ?? temporalAddress();
   const namespace = opts.namespace ?? temporalNamespace();
   installRuntime();
+  // built (when not cached) in a child process while this one registers and connects
+  const bundle = workflowBundle();
+  bundle.catch(() => undefined); // awaited below; a failure before that must not go unhandled
   await registerSearchAttributes(address, namespace);
   const destination = opts.destination ?? postgres();
   const connection = await NativeConnection.connect({ address });
@@ -86,7 +73,7 @@ export async function createWorker(opts: WorkerOptions): Promise<{ worker: Worke
     connection,
     namespace,
     taskQueue: opts.taskQueue ?? DEFAULT_TASK_QUEUE,
-    workflowBundle: await workflowBundle(),
+    workflowBundle: await bundle,
     activities: createActivities(opts.pipelines, { destination }),
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities ?? 4,
     ...(opts.stickyQueueScheduleToStartTimeout ? { stickyQueueScheduleToStartTimeout: opts.stickyQueueScheduleToStartTimeout as '10s' } : {}),
