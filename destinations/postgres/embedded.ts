@@ -163,6 +163,11 @@ export interface EphemeralPostgres {
   url: string;
   dir: string;
   stop(): Promise<void>;
+  /**
+   * A crash and a restart (fault tests): immediate shutdown (SIGQUIT to the postmaster: no
+   * checkpoint, every connection cut), then a start that runs crash recovery.
+   */
+  crashAndRestart(): Promise<void>;
 }
 
 /**
@@ -198,5 +203,21 @@ export async function startEphemeralPostgres(opts: { flags?: string[]; prefix?: 
       await server.stop().catch(() => undefined);
       rmSync(dir, { recursive: true, force: true });
     },
+    crashAndRestart: async () => {
+      const pidFile = join(dir, 'data', 'postmaster.pid');
+      const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+      process.kill(pid, 'SIGQUIT');
+      while (isAlive(pid)) await new Promise((r) => setTimeout(r, 50));
+      await server.start();
+    },
   };
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }

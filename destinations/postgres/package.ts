@@ -87,6 +87,19 @@ export async function stagedPackage(pool: pg.Pool, ds: string, packageId: string
   return pkg.status === 'staged' ? { status: 'staged', tables: pkg.rowCounts } : { status: 'partial', progress: pkg.progress, tables: pkg.rowCounts };
 }
 
+/**
+ * Tables of a package whose record is gone: a server crash resets unlogged tables to empty but
+ * keeps them, and loses the record with them. Dropped before the package is staged anew.
+ */
+export async function dropLeftovers(tx: Tx, prefix: string): Promise<void> {
+  const staging = stagingSchemaOf(tx.ds);
+  const r = await tx.q(
+    `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind = 'r' AND left(c.relname, length($2)) = $2`,
+    [staging, prefix],
+  );
+  if (r.rows.length) await tx.q(dropTablesSql(r.rows.map((x: { relname: string }) => qualified(staging, x.relname)), false));
+}
+
 /** The partial record of a package, for its staging tables (read in the extract's transaction). */
 export async function partialPackage(tx: Tx, packageId: string): Promise<PartialRecord | undefined> {
   const pkg = await readPackageRow(tx, tx.ds, packageId);

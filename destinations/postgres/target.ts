@@ -13,7 +13,7 @@ import type { CommitRequest } from '../../pipeline/destination.ts';
 import { AlreadyLoadedError } from '../../pipeline/errors.ts';
 import type { ColumnSchema, Schema, TableSchema } from '../../pipeline/schema.ts';
 import { applyLoad, applyPrepare, type Prepare } from './load.ts';
-import { partialPackage, stagedRecord, stagingPrefix, writePackage } from './package.ts';
+import { dropLeftovers, partialPackage, stagedRecord, stagingPrefix, writePackage } from './package.ts';
 import { stagingSchemaOf } from './sql.ts';
 import { isLoaded } from './state.ts';
 import { LoadTables, loadRelation, packageLock, type Relation, type Tx } from './transaction.ts';
@@ -96,7 +96,10 @@ export class StageTarget implements Target {
     // one attempt of a package at a time (a zombie attempt waits here until the live one commits)
     await tx.lock(packageLock(tx.ds, packageId));
     const partial = await partialPackage(tx, packageId);
-    if (!partial) return { target };
+    if (!partial) {
+      await dropLeftovers(tx, stagingPrefix(loadId, packageId));
+      return { target };
+    }
     for (const [table, name] of Object.entries(partial.staging)) target.#staging.adopt(table, name, partial.columns[table] ?? []);
     return { target, rowCounts: partial.rowCounts };
   }

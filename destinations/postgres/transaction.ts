@@ -129,6 +129,10 @@ export class Tx implements Queryable {
     } catch (e) {
       throw toLoadError(e, { pipeline });
     }
+    // a connection the server drops while this transaction waits between statements (a crash, a
+    // restart) emits 'error' on the client; unheard, that would end the process. The next statement
+    // fails with the error anyway, and the client is released as broken.
+    client.on('error', ignoreIdleError);
     try {
       await client.query('BEGIN');
       const tx = new Tx(client, ds, pipeline, createIndexes);
@@ -136,6 +140,7 @@ export class Tx implements Queryable {
       return tx;
     } catch (e) {
       await client.query('ROLLBACK').catch(() => undefined);
+      client.off('error', ignoreIdleError);
       client.release();
       throw toLoadError(e, { pipeline });
     }
@@ -250,12 +255,14 @@ export class Tx implements Queryable {
   async commit(): Promise<void> {
     await this.q('COMMIT');
     this.#done = true;
+    this.#client.off('error', ignoreIdleError);
     this.#client.release();
   }
 
   async rollback(): Promise<void> {
     if (this.#done) return;
     this.#done = true;
+    this.#client.off('error', ignoreIdleError);
     try {
       await this.#client.query('ROLLBACK');
       this.#client.release();
@@ -265,6 +272,8 @@ export class Tx implements Queryable {
     }
   }
 }
+
+function ignoreIdleError(): void {}
 
 /** A table of this load: `schema` undefined for a TEMP table (written unqualified, COPY'd as `pg_temp`). */
 export function loadRelation(schema: string | undefined, table: string): Relation {
