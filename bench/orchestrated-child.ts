@@ -28,6 +28,8 @@ export interface ChildSpec {
   /** worker mode */
   address?: string;
   taskQueue?: string;
+  /** worker mode: 'none' (one extract-and-load activity) or 'serialize' (extract activity → unlogged staging → load activity) */
+  decompose?: 'none' | 'serialize';
 }
 
 const maxRssMb = () => process.resourceUsage().maxRSS / 1024; // KiB → MiB
@@ -79,7 +81,7 @@ function procStatusMb(field: 'VmHWM' | 'VmRSS'): number | null {
 const stdinLine = () => new Promise<void>((resolve) => process.stdin.once('data', () => resolve()));
 
 async function worker(spec: ChildSpec): Promise<void> {
-  const def = definePipeline({ name: spec.pipelineName, datasetName: spec.dataset, source: () => items(spec) });
+  const def = definePipeline({ name: spec.pipelineName, datasetName: spec.dataset, source: () => items(spec), decompose: spec.decompose ?? 'none' });
   const destination = postgres({ connectionString: spec.url });
   const { worker: w, close } = await createWorker({ pipelines: [def], address: spec.address, taskQueue: spec.taskQueue, destination });
   const running = w.run();
