@@ -22,8 +22,8 @@ const EARLY_STRATEGIES = new Set<string>(['delete-insert', 'upsert', 'insert-onl
 /** Primary-key types an early merge passes as a Postgres array parameter. */
 const EARLY_KEY_TYPES = new Set<DataType | undefined>(['bigint', 'text', 'timestamp', 'date']);
 
-/** COPYs a batch into a relation (and counts its rows); the session's. */
-export type CopyInto = (rel: Relation) => Promise<void>;
+/** COPYs a buffer into a relation (and counts its rows); the session's. */
+export type CopyInto = (buf: CopyBuffer, rel: Relation) => Promise<void>;
 
 export class EarlyMerge {
   readonly #tx: Tx;
@@ -57,37 +57,55 @@ export class EarlyMerge {
     return pk[0].name;
   }
 
-  /** Merges this batch of `table` now, when it can (then true: the batch is done), COPYing it with `copy`. */
-  async merge(table: string, buf: CopyBuffer, copy: CopyInto): Promise<boolean> {
-    const key = await this.#mergesEarly(table, buf);
+  /**
+   * Merges this flush's buffers of `table` now, when it can, COPYing them with `copy`; returns the
+   * buffers left for the target (staged, merged at the load's end).
+   */
+  async merge(table: string, bufs: CopyBuffer[], copy: CopyInto): Promise<CopyBuffer[]> {
+    const rest: CopyBuffer[] = [];
+    for (const buf of bufs) if (!(await this.#mergeFlat(table, buf, copy))) rest.push(buf);
+    return rest;
+  }
+
+  /** A batch of a root, merged now when it can (then true: the batch is done). */
+  async #mergeFlat(table: string, buf: CopyBuffer, copy: CopyInto): Promise<boolean> {
+    const key = await this.#mergesEarly(table, [buf], true);
     if (key === undefined) return false;
     if (this.#copiesToFinal(table, buf)) {
       await this.#replaceInFinal(table, key, buf, copy);
       return true;
     }
     const batch = await this.#batchTable(table);
-    await copy(batch);
+    await copy(buf, batch);
     await this.#mergeBatch(table, key, buf, batch);
     return true;
   }
 
-  /** The key column when this batch is merged now; the first such batch takes the table lock and the key index. */
-  async #mergesEarly(table: string, buf: CopyBuffer): Promise<string | undefined> {
-    const t = this.#schema.tables[table];
-    if (!t || t.parent || t.writeDisposition !== 'merge') return undefined;
-    const key = buf.keyColumn;
-    let ok = key !== undefined && buf.keys !== undefined && this.#mergedEarly.get(table) !== false && this.keyOf(table) === key;
-    if (ok && !this.#mergedEarly.has(table)) {
-      const q = (text: string, params?: unknown[]) => this.#tx.q(text, params, table);
-      // the lock the load step would take: concurrent loads of this table merge one after the other
-      await this.#tx.lock(tableLock(this.#tx.ds, table), table);
-      await this.#tx.ensureFinal(this.#schema, table);
-      if (strategyOf(t) === 'delete-insert') await ensureKeyIndex({ q, ds: this.#tx.ds }, table, 'pk', [key!]);
-      // without a unique key index (existing duplicates) the end of the load merges without ON CONFLICT
-      else ok = await ensureUniqueKeyIndex({ q, ds: this.#tx.ds }, table, [key!]);
-    }
+  /**
+   * The key column when these buffers of `table` (one batch; `eligible`: their rows allow it) are
+   * merged now. The first such batch takes the table lock and the key index; once a batch is not, no
+   * later one is.
+   */
+  async #mergesEarly(table: string, bufs: CopyBuffer[], eligible: boolean): Promise<string | undefined> {
+    const key = this.keyOf(table);
+    let ok = eligible && key !== undefined && this.#mergedEarly.get(table) !== false && bufs.every((b) => b.keys !== undefined && b.keyColumn === key);
+    if (ok && !this.#mergedEarly.has(table)) ok = await this.#begin(table, key!);
     this.#mergedEarly.set(table, ok);
     return ok ? key : undefined;
+  }
+
+  /** Before the first early batch: the lock the load step would take, the final table and its key index (false: none possible). */
+  async #begin(table: string, key: string): Promise<boolean> {
+    const q = (text: string, params?: unknown[]) => this.#tx.q(text, params, table);
+    // concurrent loads of this table merge one after the other
+    await this.#tx.lock(tableLock(this.#tx.ds, table), table);
+    await this.#tx.ensureFinal(this.#schema, table);
+    if (strategyOf(this.#schema.tables[table]) === 'delete-insert') {
+      await ensureKeyIndex({ q, ds: this.#tx.ds }, table, 'pk', [key]);
+      return true;
+    }
+    // without a unique key index (existing duplicates) the end of the load merges without ON CONFLICT
+    return ensureUniqueKeyIndex({ q, ds: this.#tx.ds }, table, [key]);
   }
 
   /**
@@ -109,7 +127,7 @@ export class EarlyMerge {
     const del = planReplaceBatch({ final: { schema: this.#tx.ds, name: table }, key, keyType: pgType(t.columns[key]), keys: buf.keys!, upsert, loadId: this.#loadId });
     const r = await this.#tx.q(del.sql, del.parameters as unknown[], table);
     if (upsert && (r.rows[0] as { repeated: number }).repeated > 0) throw this.#repeatedKey(table, key, buf);
-    await copy(rel);
+    await copy(buf, rel);
   }
 
   /** The scratch table a batch of `table` is COPY'd to before it is merged (TEMP, emptied per batch). */

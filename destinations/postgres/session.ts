@@ -144,7 +144,10 @@ export class PostgresLoadSession implements LoadSession {
     const chain = (async () => {
       try {
         await previous;
-        for (const [table, b] of batches) for (const buf of b.buffers) if (buf.lines) await this.#copyBatch(table, buf);
+        for (const [table, b] of batches) {
+          const bufs = b.buffers.filter((buf) => buf.lines);
+          if (bufs.length) await this.#copyTable(table, bufs);
+        }
       } finally {
         this.#inFlight--;
       }
@@ -158,14 +161,18 @@ export class PostgresLoadSession implements LoadSession {
     await this.#pending;
   }
 
-  async #copyBatch(table: string, buf: CopyBuffer): Promise<void> {
-    const copy = (rel: Relation) => this.#copy(table, rel, buf);
-    if (this.#early && (await this.#early.merge(table, buf, copy))) return;
+  /** COPYs one flush's buffers of `table`: merged early when they can be, else to the target. */
+  async #copyTable(table: string, bufs: CopyBuffer[]): Promise<void> {
+    const rest = this.#early ? await this.#early.merge(table, bufs, (buf, rel) => this.#copy(table, rel, buf)) : bufs;
+    for (const buf of rest) await this.#copyToTarget(table, buf);
+  }
+
+  async #copyToTarget(table: string, buf: CopyBuffer): Promise<void> {
     const root = rootTableOf(this.#schema, table);
     if (!root) throw new LoadError(`Table "${table}" is not in the schema`, { table, pipeline: this.#tx.pipeline });
     // the columns as of now: the schema may grow while the target's DDL is awaited
     const columns = Object.values(this.#schema.tables[table].columns);
-    await copy(await this.#target.relationFor(table, root, columns));
+    await this.#copy(table, await this.#target.relationFor(table, root, columns), buf);
   }
 
   async #copy(table: string, rel: Relation, buf: CopyBuffer): Promise<void> {
@@ -184,3 +191,4 @@ export class PostgresLoadSession implements LoadSession {
     await this.#tx.rollback();
   }
 }
+
