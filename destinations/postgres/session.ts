@@ -144,7 +144,7 @@ export class PostgresLoadSession implements LoadSession {
     const chain = (async () => {
       try {
         await previous;
-        for (const [table, b] of batches) {
+        for (const [table, b] of parentsFirst(this.#schema, batches)) {
           const bufs = b.buffers.filter((buf) => buf.lines);
           if (bufs.length) await this.#copyTable(table, bufs);
         }
@@ -192,3 +192,15 @@ export class PostgresLoadSession implements LoadSession {
   }
 }
 
+/**
+ * The tables of one flush, each after its parent (else in the order their rows came): the early
+ * merge decides where a root's rows go, and its nested tables' rows of the same items follow them.
+ */
+function parentsFirst(schema: Schema, batches: [string, TableRows][]): [string, TableRows][] {
+  const depth = (table: string) => {
+    let d = 0;
+    for (let t = schema.tables[table]; t?.parent; t = schema.tables[t.parent]) d++;
+    return d;
+  };
+  return batches.map((b) => [depth(b[0]), b] as const).sort((x, y) => x[0] - y[0]).map(([, b]) => b);
+}
