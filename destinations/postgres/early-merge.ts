@@ -29,6 +29,7 @@ import {
   hardDeleteOf,
   planDeleteInsertBatch,
   planDeleteNestedBatch,
+  planIsEmpty,
   planReplaceBatch,
   planReplaceRootBatch,
   planUpsertBatch,
@@ -56,6 +57,13 @@ export class EarlyMerge {
   readonly #mergedEarly = new Map<string, boolean>();
   /** scratch tables a batch is COPY'd to before it is merged (TEMP, emptied per batch) */
   readonly #batches: LoadTables;
+  /**
+   * While the only root's final table holds nothing but this load's early batches (it was empty
+   * when the load took its lock, and every key so far was a number): the lowest and highest key
+   * written. A batch whose keys all lie outside replaces nothing and skips the DELETE: every batch of
+   * a first load in key order.
+   */
+  #written: { min: number; max: number } | undefined;
   /** nested tables whose `_dlt_root_id` index this load made sure of */
   readonly #rootIndexed = new Set<string>();
   /**
@@ -149,6 +157,7 @@ export class EarlyMerge {
    * tables alone, and unindexed.
    */
   async #deleteReplaced(root: string, key: string, keys: unknown[]): Promise<void> {
+    if (this.#replacesNothing(keys)) return;
     const t = this.#schema.tables[root];
     const del = planReplaceRootBatch({ final: { schema: this.#tx.ds, name: root }, key, keyType: pgType(t.columns[key]), keys });
     const r = await this.#tx.q(del.sql, del.parameters as unknown[], root);
@@ -160,6 +169,26 @@ export class EarlyMerge {
       const d = planDeleteNestedBatch({ final: { schema: this.#tx.ds, name: n.name }, ids, idType: pgType(n.columns[DLT_ROOT_ID]) });
       await this.#tx.q(d.sql, d.parameters as unknown[], n.name);
     }
+  }
+
+  /** Whether `keys` miss every key in the final table (see `#written`, which grows by them). */
+  #replacesNothing(keys: unknown[]): boolean {
+    const w = this.#written;
+    if (!w) return false;
+    let min = Infinity;
+    let max = -Infinity;
+    for (const k of keys) {
+      if (typeof k !== 'number') {
+        this.#written = undefined;
+        return false;
+      }
+      if (k < min) min = k;
+      if (k > max) max = k;
+    }
+    const outside = max < w.min || min > w.max;
+    w.min = Math.min(w.min, min);
+    w.max = Math.max(w.max, max);
+    return outside;
   }
 
   /**
@@ -206,10 +235,17 @@ export class EarlyMerge {
     await this.#tx.ensureFinal(this.#schema, table);
     if (strategyOf(this.#schema.tables[table]) === 'delete-insert') {
       await ensureKeyIndex({ q, ds: this.#tx.ds }, table, 'pk', [key]);
+      // (a root without nested tables yet may get them later: its early batches are not tracked)
+      if (nestedTablesOf(this.#schema, table).length && (await this.#isEmpty(table))) this.#written = { min: Infinity, max: -Infinity };
       return true;
     }
     // without a unique key index (existing duplicates) the end of the load merges without ON CONFLICT
     return ensureUniqueKeyIndex({ q, ds: this.#tx.ds }, table, [key]);
+  }
+
+  async #isEmpty(table: string): Promise<boolean> {
+    const q = planIsEmpty({ schema: this.#tx.ds, name: table });
+    return (await this.#tx.q(q.sql, q.parameters as unknown[], table)).rows[0].empty === true;
   }
 
   /**

@@ -354,6 +354,12 @@ export function planReplaceRootBatch(p: { final: FinalTable; key: string; keyTyp
     .compile();
 }
 
+/** One row `{ empty }`: whether a final table has no rows. */
+export function planIsEmpty(final: FinalTable): CompiledQuery {
+  const any = qb.selectFrom(finalOf(final, D)).select(sql.lit(1).as('one'));
+  return qb.selectNoFrom(sql<boolean>`not exists ${any}`.as('empty')).compile();
+}
+
 /**
  * The rows of a nested table whose roots `planReplaceRootBatch` deleted (`ids`: their `_dlt_id`s, an
  * array of `idType`), found by `_dlt_root_id`, as the whole-load merge finds them.

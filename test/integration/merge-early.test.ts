@@ -392,6 +392,22 @@ describe('merge: delete-insert roots with nested tables, batch by batch', () => 
     expect(await nestedValues(early, 'things__tags')).toEqual(['1: t1', '1: t2', '2: t6', '2: t7', '3: t4', '4: t5']);
   });
 
+  it('a first load out of key order, a key repeated batches later, numeric and text keys: the whole-load result', async () => {
+    for (const [name, id] of [
+      ['nested_first_num', (n: number) => n],
+      ['nested_first_text', (n: number) => `k${n}`],
+    ] as const) {
+      const pages: Item[][] = [
+        [{ id: id(5), v: 'a5', tags: ['t5'] }, { id: id(6), v: 'a6', tags: ['t6'] }],
+        [{ id: id(1), v: 'a1', tags: ['t1'] }, { id: id(2), v: 'a2' }],
+        // 6 again (between the keys written so far), then 3 (new, also between)
+        [{ id: id(6), v: 'b6', tags: ['u6'] }, { id: id(3), v: 'a3', tags: ['t3'] }],
+      ];
+      const p = await bothWays(name, [{ pages }], 2, [true]);
+      expect(await nestedValues(p, 'things__tags')).toEqual([`${id(1)}: t1`, `${id(3)}: t3`, `${id(5)}: t5`, `${id(6)}: u6`].sort());
+    }
+  });
+
   it('a hard delete in the first batch: the whole load staged, the whole-load result', async () => {
     const initial: Item[][] = [[1, 2, 3].map((id) => ({ id, v: `a${id}`, tags: [`t${id}`] }))];
     const pages: Item[][] = [
