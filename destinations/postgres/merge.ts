@@ -342,6 +342,36 @@ export function planReplaceBatch(p: { final: FinalTable; key: string; keyType: s
 }
 
 /**
+ * The root rows a batch of a root WITH nested tables replaces (early-merge.ts, delete-insert): the
+ * final rows with the batch's keys go, and their `_dlt_id`s come back, so that their nested rows can
+ * follow (`planDeleteNestedBatch`), and only when there were any.
+ */
+export function planReplaceRootBatch(p: { final: FinalTable; key: string; keyType: string; keys: unknown[] }): CompiledQuery {
+  return qb
+    .deleteFrom(finalOf(p.final, D))
+    .where(sql<SqlBool>`${ref(D, p.key)} = any(${p.keys}::${sql.raw(p.keyType)}[])`)
+    .returning(ref(D, DLT_ID).as(DLT_ID))
+    .compile();
+}
+
+/** One row `{ empty }`: whether a final table has no rows. */
+export function planIsEmpty(final: FinalTable): CompiledQuery {
+  const any = qb.selectFrom(finalOf(final, D)).select(sql.lit(1).as('one'));
+  return qb.selectNoFrom(sql<boolean>`not exists ${any}`.as('empty')).compile();
+}
+
+/**
+ * The rows of a nested table whose roots `planReplaceRootBatch` deleted (`ids`: their `_dlt_id`s, an
+ * array of `idType`), found by `_dlt_root_id`, as the whole-load merge finds them.
+ */
+export function planDeleteNestedBatch(p: { final: FinalTable; ids: unknown[]; idType: string }): CompiledQuery {
+  return qb
+    .deleteFrom(finalOf(p.final, D))
+    .where(sql<SqlBool>`${ref(D, DLT_ROOT_ID)} = any(${p.ids}::${sql.raw(p.idType)}[])`)
+    .compile();
+}
+
+/**
  * upsert / insert-only of one batch of a root table without nested tables, while the load goes on
  * (early-merge.ts). Rows flagged as deletes remove their key (upsert), the others go in with ON CONFLICT on
  * the unique key index. A key this load already wrote in an earlier batch is left alone

@@ -154,7 +154,10 @@ export class PostgresLoadSession implements LoadSession {
     const chain = (async () => {
       try {
         await previous;
-        for (const [table, b] of batches) for (const buf of b.buffers) if (buf.lines) await this.#copyBatch(table, buf);
+        for (const [table, b] of parentsFirst(this.#schema, batches)) {
+          const bufs = b.buffers.filter((buf) => buf.lines);
+          if (bufs.length) await this.#copyTable(table, bufs);
+        }
       } finally {
         this.#inFlight--;
       }
@@ -168,14 +171,18 @@ export class PostgresLoadSession implements LoadSession {
     await this.#pending;
   }
 
-  async #copyBatch(table: string, buf: CopyBuffer): Promise<void> {
-    const copy = (rel: Relation) => this.#copy(table, rel, buf);
-    if (this.#early && (await this.#early.merge(table, buf, copy))) return;
+  /** COPYs one flush's buffers of `table`: merged early when they can be, else to the target. */
+  async #copyTable(table: string, bufs: CopyBuffer[]): Promise<void> {
+    const rest = this.#early ? await this.#early.merge(table, bufs, (buf, rel) => this.#copy(table, rel, buf)) : bufs;
+    for (const buf of rest) await this.#copyToTarget(table, buf);
+  }
+
+  async #copyToTarget(table: string, buf: CopyBuffer): Promise<void> {
     const root = rootTableOf(this.#schema, table);
     if (!root) throw new LoadError(`Table "${table}" is not in the schema`, { table, pipeline: this.#tx.pipeline });
     // the columns as of now: the schema may grow while the target's DDL is awaited
     const columns = Object.values(this.#schema.tables[table].columns);
-    await copy(await this.#target.relationFor(table, root, columns));
+    await this.#copy(table, await this.#target.relationFor(table, root, columns), buf);
   }
 
   async #copy(table: string, rel: Relation, buf: CopyBuffer): Promise<void> {
@@ -198,4 +205,17 @@ export class PostgresLoadSession implements LoadSession {
     await this.#pending.catch(() => undefined);
     await this.#tx.rollback();
   }
+}
+
+/**
+ * The tables of one flush, each after its parent (else in the order their rows came): the early
+ * merge decides where a root's rows go, and its nested tables' rows of the same items follow them.
+ */
+function parentsFirst(schema: Schema, batches: [string, TableRows][]): [string, TableRows][] {
+  const depth = (table: string) => {
+    let d = 0;
+    for (let t = schema.tables[table]; t?.parent; t = schema.tables[t.parent]) d++;
+    return d;
+  };
+  return batches.map((b) => [depth(b[0]), b] as const).sort((x, y) => x[0] - y[0]).map(([, b]) => b);
 }

@@ -1,7 +1,7 @@
 /**
  * delete-insert batches merged while the load runs (destinations/postgres/early-merge.ts): a
- * load that writes one root table without nested tables deletes and inserts batch by batch instead
- * of after the last batch. The result must be the whole-load merge's, exactly: each scenario runs
+ * load that writes one root table deletes and inserts batch by batch instead of after the last
+ * batch, with its nested tables' rows (delete-insert) or without nested tables (upsert, insert-only). The result must be the whole-load merge's, exactly: each scenario runs
  * once that way and once through the end-of-load path (a second, empty root in the same load turns
  * early merging off), and both must equal the expected rows.
  */
@@ -102,7 +102,7 @@ describe('merge: delete-insert batch by batch', () => {
     expect(await rows(atEnd, 'things', 'id', 'id, v, extra')).toEqual(expected);
   });
 
-  it('a nested table appearing mid-load: batches before it merged early, the rest at the end, nothing lost', async () => {
+  it('a nested table appearing mid-load: batches before it merged without, the rest with their nested rows, nothing lost', async () => {
     const initial = [1, 2, 3].map((id) => ({ id, v: `a${id}` }));
     const pages = [
       [{ id: 1, v: 'x' }, { id: 4, v: 'y' }],
@@ -212,5 +212,240 @@ describe('merge: delete-insert batch by batch', () => {
     expect(all.map((r) => r.id)).toEqual(Array.from({ length: 30 }, (_, i) => i));
     // the load that committed last replaced every row of the other
     expect(new Set(all.map((r) => r.by)).size).toBe(1);
+  });
+});
+
+// ------------------------------------------------------------------ roots with nested tables
+
+type Load = { pages: Item[][]; hints?: Record<string, unknown> };
+
+/**
+ * Runs `loads` one after the other into merge table `things` (primary key `id`, hardDelete
+ * `deleted`, unless a load's `hints` say otherwise). `early`: the load writes that table only;
+ * otherwise a second (empty) resource rides along. Returns per load whether its table lock was held
+ * while its second page was produced, i.e. whether its first batch was merged early (`expectEarly`:
+ * how long to wait for it).
+ */
+async function familyRun(p: Pipeline, loads: Load[], early: boolean, expectEarly = early): Promise<boolean[]> {
+  const other = resource(() => [], { name: 'other_table' });
+  const locked: boolean[] = [];
+  for (const { pages, hints } of loads) {
+    const opts = {
+      name: 'things',
+      writeDisposition: 'merge' as const,
+      primaryKey: 'id',
+      columns: { deleted: { hardDelete: true, dataType: 'bool' as const } },
+      ...hints,
+    } as Parameters<typeof resource>[1];
+    let held = false;
+    const r = resource(async function* () {
+      for (let i = 0; i < pages.length; i++) {
+        if (i === 1) held = await waitFor(() => tableLockHeld(p.datasetName, 'things'), expectEarly ? 5_000 : 300);
+        yield pages[i];
+      }
+    }, opts);
+    await p.run(early ? r : source('src', [r, other]));
+    locked.push(held);
+  }
+  return locked;
+}
+
+/**
+ * Every row of `things` and its nested tables with every column, comparable across two pipelines:
+ * a root's `_dlt_id` becomes its `id`, a nested row's `<its parent's>/<table>[<list idx>]` (and
+ * `_dlt_parent_id`, `_dlt_root_id` the same names, "orphan" when the row they name is gone),
+ * `_dlt_load_id` the load's number (1 = first load).
+ */
+async function familyDump(p: Pipeline): Promise<Record<string, Record<string, unknown>[]>> {
+  const ds = p.datasetName;
+  const tables = await p.query<{ t: string }>(
+    `SELECT table_name AS t FROM information_schema.tables WHERE table_schema = $1 AND (table_name = 'things' OR table_name LIKE 'things\\_\\_%') ORDER BY length(table_name), table_name`,
+    [ds],
+  );
+  const loads = (await p.query<{ load_id: string }>(`SELECT load_id FROM "${ds}"._dlt_loads ORDER BY load_id`)).map((r) => r.load_id);
+  const names = new Map<unknown, string>();
+  const out: Record<string, Record<string, unknown>[]> = {};
+  for (const { t } of tables) {
+    const rs = await p.query(`SELECT * FROM "${ds}"."${t}"`);
+    for (const r of rs) names.set(r._dlt_id, t === 'things' ? String(r.id) : `${names.get(r._dlt_parent_id) ?? 'orphan'}/${t}[${r._dlt_list_idx}]`);
+    const name = (id: unknown) => names.get(id) ?? 'orphan';
+    out[t] = rs
+      .map((r) => ({
+        ...r,
+        _dlt_id: name(r._dlt_id),
+        ...('_dlt_parent_id' in r && { _dlt_parent_id: name(r._dlt_parent_id) }),
+        ...('_dlt_root_id' in r && { _dlt_root_id: name(r._dlt_root_id) }),
+        ...('_dlt_load_id' in r && { _dlt_load_id: loads.indexOf(r._dlt_load_id as string) + 1 }),
+      }))
+      .sort((a, b) => (a._dlt_id < b._dlt_id ? -1 : a._dlt_id > b._dlt_id ? 1 : 0));
+  }
+  return out;
+}
+
+/** `<root id>: <values>` of a nested table, in list order, for a readable expectation. */
+async function nestedValues(p: Pipeline, table: string, column = 'value'): Promise<string[]> {
+  const rs = await p.query<{ id: number; v: string }>(
+    `SELECT r.id, n."${column}" AS v FROM "${p.datasetName}"."${table}" n JOIN "${p.datasetName}".things r ON r._dlt_id = n._dlt_root_id ORDER BY r.id, n._dlt_parent_id, n._dlt_list_idx`,
+  );
+  return rs.map((r) => `${r.id}: ${r.v}`);
+}
+
+/** Index definitions on a table of the dataset that cover `_dlt_root_id`. */
+async function rootIdIndexes(p: Pipeline, table: string): Promise<string[]> {
+  const rs = await p.query<{ indexdef: string }>(`SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = $2`, [p.datasetName, table]);
+  return rs.map((r) => r.indexdef).filter((d) => d.includes('_dlt_root_id'));
+}
+
+/**
+ * Runs `loads` early and through the end-of-load merge; both must leave the same rows, and no nested
+ * row without its parent unless `orphans`. Returns the early pipeline.
+ */
+async function bothWays(name: string, loads: Load[], batchSize: number, expectEarly: boolean[], orphans = false): Promise<Pipeline> {
+  const early = testPipeline({ pipelineName: `${name}_early`, batchSize });
+  expect(await familyRun(early, loads, true, expectEarly.some(Boolean))).toEqual(expectEarly);
+  const atEnd = testPipeline({ pipelineName: `${name}_at_end`, batchSize });
+  expect(await familyRun(atEnd, loads, false)).toEqual(loads.map(() => false));
+  const dump = await familyDump(early);
+  if (!orphans) expect(JSON.stringify(dump)).not.toContain('orphan');
+  expect(dump).toEqual(await familyDump(atEnd));
+  return early;
+}
+
+describe('merge: delete-insert roots with nested tables, batch by batch', () => {
+  it('list elements removed, keys repeated across and inside batches, a hard delete, tables and columns growing: the whole-load result', async () => {
+    const first: Item[][] = [
+      [
+        { id: 1, v: 'a1', tags: ['t1', 't2'] },
+        { id: 2, v: 'a2', tags: ['t3'] },
+      ],
+      [
+        { id: 3, v: 'a3', tags: ['t4'], parts: [{ n: 'p1', subs: ['s1', 's2'] }] },
+        { id: 4, v: 'a4', parts: [{ n: 'p2', subs: ['s3'] }, { n: 'p3' }] },
+      ],
+      // 3 again in a later batch of the first load: it wins, without the parts of the first 3
+      [
+        { id: 3, v: 'a3x', tags: ['t5', 't6'] },
+        { id: 5, v: 'a5', tags: ['t7'] },
+        { id: 6, v: 'a6' },
+      ],
+    ];
+    const second: Item[][] = [
+      [
+        { id: 1, v: 'b1', tags: ['t1'] }, // an element removed
+        { id: 7, v: 'b7', tags: ['t8'] },
+      ],
+      [
+        { id: 2, v: 'b2', tags: [] }, // the list emptied
+        { id: 1, v: 'b1x', tags: ['t9'], notes: ['n1'] }, // 1 again, a batch later; a new nested table
+      ],
+      [
+        { id: 4, v: 'b4', parts: [{ n: 'p4', subs: ['s4', 's5'] }] }, // two levels replaced
+        { id: 8, v: 'b8', extra: 'e8', notes: ['n2', 'n3'] }, // a new root column
+      ],
+      // a key twice in one batch: staged from here on
+      [
+        { id: 5, v: 'first', tags: ['x'] },
+        { id: 5, v: 'second', tags: ['t10'] },
+      ],
+      [
+        { id: 6, deleted: true },
+        { id: 9, v: 'b9', tags: ['t11'] },
+      ],
+      // replaces 7, written early by this load
+      [
+        { id: 7, v: 'b7x', tags: ['t12'] },
+        { id: 10, v: 'b10' },
+      ],
+    ];
+    const p = await bothWays('nested_early', [{ pages: first }, { pages: second }], 2, [true, true]);
+    expect(await rows(p, 'things', 'id', 'id, v, extra')).toEqual([
+      { id: 1, v: 'b1x', extra: null },
+      { id: 2, v: 'b2', extra: null },
+      { id: 3, v: 'a3x', extra: null },
+      { id: 4, v: 'b4', extra: null },
+      { id: 5, v: 'second', extra: null },
+      { id: 7, v: 'b7x', extra: null },
+      { id: 8, v: 'b8', extra: 'e8' },
+      { id: 9, v: 'b9', extra: null },
+      { id: 10, v: 'b10', extra: null },
+    ]);
+    expect(await nestedValues(p, 'things__tags')).toEqual(['1: t9', '3: t5', '3: t6', '5: t10', '7: t12', '9: t11']);
+    expect(await nestedValues(p, 'things__notes')).toEqual(['1: n1', '8: n2', '8: n3']);
+    expect(await nestedValues(p, 'things__parts', 'n')).toEqual(['4: p4']);
+    expect(await nestedValues(p, 'things__parts__subs')).toEqual(['4: s4', '4: s5']);
+  });
+
+  it('a first load indexes no nested table; the first batch that replaces nested rows does', async () => {
+    const first: Item[][] = [
+      [
+        { id: 1, v: 'a1', tags: ['t1', 't2'] },
+        { id: 2, v: 'a2', tags: ['t3'] },
+      ],
+      [{ id: 3, v: 'a3', tags: ['t4'] }],
+    ];
+    const early = testPipeline({ pipelineName: 'nested_index', batchSize: 2 });
+    expect(await familyRun(early, [{ pages: first }], true)).toEqual([true]);
+    expect(await rootIdIndexes(early, 'things__tags')).toEqual([]);
+    const second: Item[][] = [[{ id: 4, v: 'new', tags: ['t5'] }], [{ id: 2, v: 'b2', tags: ['t6', 't7'] }]];
+    expect(await familyRun(early, [{ pages: second }], true)).toEqual([true]);
+    expect(await rootIdIndexes(early, 'things__tags')).toHaveLength(1);
+    expect(await nestedValues(early, 'things__tags')).toEqual(['1: t1', '1: t2', '2: t6', '2: t7', '3: t4', '4: t5']);
+  });
+
+  it('a first load out of key order, a key repeated batches later, numeric and text keys: the whole-load result', async () => {
+    for (const [name, id] of [
+      ['nested_first_num', (n: number) => n],
+      ['nested_first_text', (n: number) => `k${n}`],
+    ] as const) {
+      const pages: Item[][] = [
+        [{ id: id(5), v: 'a5', tags: ['t5'] }, { id: id(6), v: 'a6', tags: ['t6'] }],
+        [{ id: id(1), v: 'a1', tags: ['t1'] }, { id: id(2), v: 'a2' }],
+        // 6 again (between the keys written so far), then 3 (new, also between)
+        [{ id: id(6), v: 'b6', tags: ['u6'] }, { id: id(3), v: 'a3', tags: ['t3'] }],
+      ];
+      const p = await bothWays(name, [{ pages }], 2, [true]);
+      expect(await nestedValues(p, 'things__tags')).toEqual([`${id(1)}: t1`, `${id(3)}: t3`, `${id(5)}: t5`, `${id(6)}: u6`].sort());
+    }
+  });
+
+  it('a hard delete in the first batch: the whole load staged, the whole-load result', async () => {
+    const initial: Item[][] = [[1, 2, 3].map((id) => ({ id, v: `a${id}`, tags: [`t${id}`] }))];
+    const pages: Item[][] = [
+      [{ id: 1, deleted: true }, { id: 4, v: 'b4', tags: ['t4'] }],
+      [{ id: 2, v: 'b2', tags: ['u2'] }],
+    ];
+    const p = await bothWays('nested_flagged', [{ pages: initial }, { pages }], 2, [false, false]);
+    expect(await nestedValues(p, 'things__tags')).toEqual(['2: u2', '3: t3', '4: t4']);
+  });
+
+  it('dedupSort, a merge key, upsert, insert-only: the end-of-load merge, the same result', async () => {
+    const initial: Item[][] = [[1, 2, 3].map((id) => ({ id, v: `a${id}`, seq: 1, tags: [`t${id}`] }))];
+    const pages: Item[][] = [
+      [{ id: 1, v: 'b1', seq: 3, tags: ['u1'] }, { id: 4, v: 'b4', seq: 1, tags: ['u4'] }],
+      [{ id: 1, v: 'c1', seq: 2, tags: ['w1'] }, { id: 2, v: 'b2', seq: 1 }],
+    ];
+    const variants: [string, Record<string, unknown>][] = [
+      ['nested_dedup', { columns: { seq: { dedupSort: 'desc' } } }],
+      ['nested_mk', { mergeKey: 'v' }],
+      ['nested_upsert', { writeDisposition: { disposition: 'merge', strategy: 'upsert' }, primaryKey: 'id', columns: {} }],
+      ['nested_insert_only', { writeDisposition: { disposition: 'merge', strategy: 'insert-only' }, primaryKey: 'id', columns: {} }],
+    ];
+    for (const [name, hints] of variants) {
+      if (name === 'nested_upsert') {
+        // upsert refuses a key twice in one load
+        pages[1][0] = { id: 3, v: 'c3', seq: 2, tags: ['w3'] };
+      }
+      await bothWays(name, [{ pages: initial, hints }, { pages, hints }], 2, [false, false]);
+    }
+  });
+
+  it('a nested table without the root key (first loaded as append): the end-of-load merge, the same result', async () => {
+    const initial: Item[][] = [[1, 2].map((id) => ({ id, v: `a${id}`, tags: [`t${id}`] }))];
+    const pages: Item[][] = [[{ id: 1, v: 'b1', tags: ['u1'] }, { id: 3, v: 'b3', tags: ['u3'] }], [{ id: 4, v: 'b4' }]];
+    const append = { writeDisposition: 'append', primaryKey: undefined, columns: {} };
+    // the whole-load merge finds the appended nested rows by `_dlt_root_id`, which they lack: the
+    // replaced root 1 leaves its first tag behind, linked to nothing (as it did before the early merge)
+    const p = await bothWays('nested_no_root_key', [{ pages: initial, hints: append }, { pages }], 2, [false, false], true);
+    expect(await rows(p, 'things', 'id', 'id, v')).toHaveLength(4);
   });
 });

@@ -5,7 +5,7 @@
 import type { CompiledQuery } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { planDeleteInsertBatch, planMerge, planReplaceBatch, planUpsertBatch, type MergePlanInput, type PlanTable } from '../../destinations/postgres/merge.ts';
+import { planDeleteInsertBatch, planDeleteNestedBatch, planMerge, planReplaceBatch, planReplaceRootBatch, planUpsertBatch, type MergePlanInput, type PlanTable } from '../../destinations/postgres/merge.ts';
 import { datasetName, pgUrl } from '../helpers/pipelines.ts';
 
 const ds = datasetName('msql');
@@ -238,5 +238,21 @@ describe('merge SQL', () => {
       { id: 3, v: 'c' },
       { id: 5, v: 'e' },
     ]);
+  });
+
+  it('batches of a root with nested tables: the replaced roots return their ids, their nested rows go by _dlt_root_id', async () => {
+    const final = { schema: ds, name: 'items' };
+    const roots = planReplaceRootBatch({ final, key: 'id', keyType: 'bigint', keys: [1, 4] });
+    expect(roots.sql).toBe(`delete from ${R} as "d" where "d"."id" = any($1::bigint[]) returning "d"."_dlt_id" as "_dlt_id"`);
+    expect(roots.parameters).toEqual([[1, 4]]);
+    const nested = planDeleteNestedBatch({ final: { schema: ds, name: 'items__tags' }, ids: ['r1'], idType: 'varchar' });
+    expect(nested.sql).toBe(`delete from ${C} as "d" where "d"."_dlt_root_id" = any($1::varchar[])`);
+    // 1 replaced (tags a, b go), 4 not there: only r1 comes back
+    await setup();
+    const gone = await client.query(roots.sql, roots.parameters as unknown[]);
+    expect(gone.rows).toEqual([{ _dlt_id: 'r1' }]);
+    const ids = gone.rows.map((r) => r._dlt_id);
+    const del = planDeleteNestedBatch({ final: { schema: ds, name: 'items__tags' }, ids, idType: 'varchar' });
+    expect(await run([del])).toEqual({ items: [{ id: 2, v: 'b' }, { id: 3, v: 'c' }], tags: ['c'] });
   });
 });
