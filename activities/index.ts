@@ -28,6 +28,7 @@ import { AlreadyLoadedError } from '../pipeline/errors.ts';
 import { componentData, componentsOf } from '../pipeline/plan.ts';
 import { DEFAULT_MAX_PARALLEL, packageIdOf } from '../pipeline/decompose.ts';
 import { newLoadId } from '../pipeline/load-id.ts';
+import type { CheckpointInfo, RunProgress } from '../pipeline/options.ts';
 import { toFailure } from './failure.ts';
 import { msToTs, tsToMs } from '@temporalio/common/lib/time.js';
 
@@ -37,6 +38,9 @@ export interface ActivityOptions {
   /** The local working folder (state is always restored from the destination first). */
   pipelinesDir?: string;
 }
+
+/** Runs `fn` on the named pipeline, heartbeating `idle` while it runs (see `createActivities`). */
+type WithPipeline = <T>(name: string, idle: Record<string, unknown>, fn: (def: PipelineDefinition, p: Pipeline, ctx: Context) => Promise<T>) => Promise<T>;
 
 /** Builds the activities for a set of pipeline definitions. */
 export function createActivities(defs: readonly PipelineDefinition[], opts: ActivityOptions = {}) {
@@ -59,7 +63,7 @@ export function createActivities(defs: readonly PipelineDefinition[], opts: Acti
    * slow API, or one long load transaction, still shows a live worker; a dead one is noticed in
    * seconds, not at startToClose), typed failures, and the pipeline closed afterwards.
    */
-  const withPipeline = async <T>(name: string, idle: Record<string, unknown>, fn: (def: PipelineDefinition, p: Pipeline, ctx: Context) => Promise<T>): Promise<T> => {
+  const withPipeline: WithPipeline = async (name, idle, fn) => {
     const { def, p } = open(name);
     const ctx = Context.current();
     const beat = setInterval(() => ctx.heartbeat(idle), 5_000);
@@ -75,94 +79,84 @@ export function createActivities(defs: readonly PipelineDefinition[], opts: Acti
 
   return {
     scheduleInterval,
-
-    /** How a run of the pipeline goes (its definition's decompose options) and its load id. */
-    async planRun(input: RunPlanInput): Promise<RunPlanResult> {
-      return withPipeline(input.pipeline, { planning: true }, async (def, p) => {
-        const decompose = def.decompose ?? 'none';
-        const components = decompose === 'none' ? [] : componentsOf(await def.source(), p.pipelineName);
-        return { loadId: newLoadId(), decompose, maxParallel: def.maxParallel ?? DEFAULT_MAX_PARALLEL, triggerRule: def.triggerRule ?? 'all_success', components };
-      });
-    },
-
-    /**
-     * Extract and load in one transaction (the fast path: rows COPY'd straight to their tables while
-     * the resource runs). A retry after a crash starts over; one after a commit loads nothing twice.
-     */
-    async run(input: RunInput): Promise<RunResult> {
-      return withPipeline(input.pipeline, { waiting: true }, async (def, p, ctx) => {
-        const attempt = ctx.info.attempt;
-        if (attempt > 1 && (await p.isLoaded(input.loadId))) return { loadId: input.loadId, attempt, applied: false, tables: {}, items: 0 };
-        let items = 0;
-        try {
-          const info = await p.run(await def.source(), {
-            ...def.runOptions,
-            interval: input.interval,
-            loadId: input.loadId,
-            onProgress: (pr) => {
-              items = pr.items;
-              ctx.heartbeat({ items: pr.items, rows: pr.rows });
-            },
-            onCheckpoint: (c) => ctx.heartbeat({ checkpoint: { [c.resource]: c.value }, items: c.items, rows: c.rows }),
-          });
-          return { loadId: info.loadId, attempt, applied: info.loadId !== null, tables: info.tables, items: items || totalRows(info.tables) };
-        } catch (e) {
-          if (e instanceof AlreadyLoadedError) return { loadId: input.loadId, attempt, applied: false, tables: {}, items };
-          throw e;
-        }
-      });
-    },
-
-    /**
-     * Extract + normalize + stage: the whole source (older workflows), or one component of a
-     * decomposed run, resumable from its last checkpoint. Heartbeats `{ items, rows }`.
-     */
-    async extract(input: ExtractInput): Promise<ExtractResult> {
-      return withPipeline(input.pipeline, { waiting: true }, async (def, p, ctx) => {
-        let items = 0;
-        const data = await def.source();
-        const c = input.component;
-        const packageId = c && input.loadId ? packageIdOf(input.loadId, c.name) : undefined;
-        const info = await p.extract(c ? componentData(data, p.pipelineName, c) : data, {
-          ...def.runOptions,
-          interval: input.interval,
-          loadId: input.loadId,
-          packageId,
-          onProgress: (pr) => {
-            items = pr.items;
-            ctx.heartbeat({ items: pr.items, rows: pr.rows });
-          },
-          onCheckpoint: (cp) => ctx.heartbeat({ packageId, checkpoint: { [cp.resource]: cp.value }, kept: cp.kept, items: cp.items, rows: cp.rows }),
-        });
-        return {
-          loadId: info.loadId,
-          attempt: ctx.info.attempt,
-          datasetName: info.datasetName,
-          tables: info.tables,
-          items: items || totalRows(info.tables),
-          ...(info.loadId && packageId ? { packageId } : {}),
-        };
-      });
-    },
-
-    /** Applies the staged package(s) of a load in one transaction; a retry after a commit is a no-op. */
-    async load(input: LoadInput): Promise<LoadResult> {
-      return withPipeline(input.pipeline, { loading: input.loadId }, async (_def, p, ctx) => {
-        const r = await p.load(input.loadId, input.packages, input.failed?.map((f) => f.component));
-        return {
-          loadId: r.loadId,
-          attempt: ctx.info.attempt,
-          applied: r.applied,
-          tables: r.tables,
-        };
-      });
-    },
-
-    /** Drops the staged packages of a run that will not load them. */
-    async discard(input: DiscardInput): Promise<void> {
-      return withPipeline(input.pipeline, { discarding: true }, (_def, p) => p.discardPackages(input.packages));
-    },
+    planRun: (input: RunPlanInput) => planRun(withPipeline, input),
+    run: (input: RunInput) => run(withPipeline, input),
+    extract: (input: ExtractInput) => extract(withPipeline, input),
+    load: (input: LoadInput) => load(withPipeline, input),
+    discard: (input: DiscardInput) => withPipeline(input.pipeline, { discarding: true }, (_def, p) => p.discardPackages(input.packages)),
   };
+}
+
+/** How a run of the pipeline goes (its definition's decompose options) and its load id. */
+function planRun(withPipeline: WithPipeline, input: RunPlanInput): Promise<RunPlanResult> {
+  return withPipeline(input.pipeline, { planning: true }, async (def, p) => {
+    const decompose = def.decompose ?? 'none';
+    const components = decompose === 'none' ? [] : componentsOf(await def.source(), p.pipelineName);
+    return { loadId: newLoadId(), decompose, maxParallel: def.maxParallel ?? DEFAULT_MAX_PARALLEL, triggerRule: def.triggerRule ?? 'all_success', components };
+  });
+}
+
+/** Heartbeats of a run's progress and its resources' checkpoints; `items` as last reported. */
+function progressReporter(ctx: Context, packageId?: string) {
+  const r = {
+    items: 0,
+    onProgress: (pr: RunProgress) => {
+      r.items = pr.items;
+      ctx.heartbeat({ items: pr.items, rows: pr.rows });
+    },
+    onCheckpoint: (c: CheckpointInfo) => ctx.heartbeat({ ...(packageId ? { packageId } : {}), checkpoint: { [c.resource]: c.value }, kept: c.kept, items: c.items, rows: c.rows }),
+  };
+  return r;
+}
+
+/**
+ * Extract and load in one transaction (the fast path: rows COPY'd straight to their tables while
+ * the resource runs). A retry after a crash starts over; one after a commit loads nothing twice.
+ */
+function run(withPipeline: WithPipeline, input: RunInput): Promise<RunResult> {
+  return withPipeline(input.pipeline, { waiting: true }, async (def, p, ctx) => {
+    const attempt = ctx.info.attempt;
+    if (attempt > 1 && (await p.isLoaded(input.loadId))) return { loadId: input.loadId, attempt, applied: false, tables: {}, items: 0 };
+    const progress = progressReporter(ctx);
+    try {
+      const info = await p.run(await def.source(), { ...def.runOptions, interval: input.interval, loadId: input.loadId, onProgress: progress.onProgress, onCheckpoint: progress.onCheckpoint });
+      return { loadId: info.loadId, attempt, applied: info.loadId !== null, tables: info.tables, items: progress.items || totalRows(info.tables) };
+    } catch (e) {
+      if (e instanceof AlreadyLoadedError) return { loadId: input.loadId, attempt, applied: false, tables: {}, items: progress.items };
+      throw e;
+    }
+  });
+}
+
+/**
+ * Extract + normalize + stage: the whole source (older workflows), or one component of a
+ * decomposed run, resumable from its last checkpoint. Heartbeats `{ items, rows }`.
+ */
+function extract(withPipeline: WithPipeline, input: ExtractInput): Promise<ExtractResult> {
+  return withPipeline(input.pipeline, { waiting: true }, async (def, p, ctx) => {
+    const data = await def.source();
+    const c = input.component;
+    const packageId = c && input.loadId ? packageIdOf(input.loadId, c.name) : undefined;
+    const progress = progressReporter(ctx, packageId);
+    const info = await p.extract(c ? componentData(data, p.pipelineName, c) : data, {
+      ...def.runOptions,
+      interval: input.interval,
+      loadId: input.loadId,
+      packageId,
+      onProgress: progress.onProgress,
+      onCheckpoint: progress.onCheckpoint,
+    });
+    const items = progress.items || totalRows(info.tables);
+    return { loadId: info.loadId, attempt: ctx.info.attempt, datasetName: info.datasetName, tables: info.tables, items, ...(info.loadId && packageId ? { packageId } : {}) };
+  });
+}
+
+/** Applies the staged package(s) of a load in one transaction; a retry after a commit is a no-op. */
+function load(withPipeline: WithPipeline, input: LoadInput): Promise<LoadResult> {
+  return withPipeline(input.pipeline, { loading: input.loadId }, async (_def, p, ctx) => {
+    const r = await p.load(input.loadId, input.packages, input.failed?.map((f) => f.component));
+    return { loadId: r.loadId, attempt: ctx.info.attempt, applied: r.applied, tables: r.tables };
+  });
 }
 
 /**

@@ -59,6 +59,30 @@ export async function applyLoad(tx: Tx, step: LoadStep): Promise<void> {
     rows: totalRows(step.rowCounts),
     failedComponents: req.failedComponents,
   });
+  await analyzeGrown(tx, step.rowCounts);
+}
+
+/** Loads smaller than this never trigger an ANALYZE (autovacuum's business). */
+const ANALYZE_MIN_ROWS = 10_000;
+
+/**
+ * Tables this load wrote rows amounting to a tenth of their size or more (or that never had
+ * statistics) get fresh planner statistics in the load transaction, as autovacuum's analyze
+ * threshold would have it. Without them the next merge's batch deletes (`key = ANY($1)`)
+ * plan a sequential scan of a freshly loaded table instead of its key index: measured, a merge of
+ * 100k changed items into 1M took 9.0 s instead of 3.7 s. Autovacuum gets there too, but later, not
+ * in time for the next load.
+ */
+async function analyzeGrown(tx: Tx, rowCounts: TableCounts): Promise<void> {
+  const grown = Object.keys(rowCounts).filter((t) => rowCounts[t].rows >= ANALYZE_MIN_ROWS && tx.final.has(t));
+  if (!grown.length) return;
+  const r = await tx.q(
+    `SELECT c.relname AS t, c.reltuples AS n FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace WHERE s.nspname = $1 AND c.relname = ANY($2::text[])`,
+    [tx.ds, grown],
+  );
+  for (const { t, n } of r.rows as { t: string; n: number }[]) {
+    if (n < 0 || rowCounts[t].rows > 0.1 * n) await tx.q(`ANALYZE ${qualified(tx.ds, t)}`, undefined, t);
+  }
 }
 
 /** Applies one root table and its nested tables from staging, by the root's write disposition. */
