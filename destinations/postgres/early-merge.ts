@@ -66,6 +66,8 @@ export class EarlyMerge {
   #written: { min: number; max: number } | undefined;
   /** nested tables whose `_dlt_root_id` index this load made sure of */
   readonly #rootIndexed = new Set<string>();
+  /** the only root's final table was empty when the load took its lock (this load fills it) */
+  #fills = false;
   /**
    * Final tables without a `_dlt_root_id` column when the load began. Read then, not from the
    * tables as they are later: the catalog cache lists a table being created before its columns.
@@ -192,6 +194,17 @@ export class EarlyMerge {
   }
 
   /**
+   * At the end of the load that filled an empty merge root: its nested tables' `_dlt_root_id`
+   * indexes, built once from the rows. The next merge's first delete would otherwise build them
+   * mid-load, with its COPYs waiting (measured: 0.9 s of a 3.7 s merge of 100k changed items into
+   * 1M items with 1.5M nested rows; 0.9 s more on the 16 s first load).
+   */
+  async finish(): Promise<void> {
+    if (!this.#fills || this.#mergedEarly.get(this.#onlyRoot) !== true) return;
+    for (const n of nestedTablesOf(this.#schema, this.#onlyRoot)) if (this.#tx.final.has(n.name)) await this.#ensureRootIndex(n.name);
+  }
+
+  /**
    * The `_dlt_root_id` index of a nested table (the one the whole-load merge makes), made sure of
    * before the first delete of its rows: without it every batch scans the table. Not earlier: a
    * first load deletes nothing, and maintaining the index through its COPYs would cost more than
@@ -236,7 +249,10 @@ export class EarlyMerge {
     if (strategyOf(this.#schema.tables[table]) === 'delete-insert') {
       await ensureKeyIndex({ q, ds: this.#tx.ds }, table, 'pk', [key]);
       // (a root without nested tables yet may get them later: its early batches are not tracked)
-      if (nestedTablesOf(this.#schema, table).length && (await this.#isEmpty(table))) this.#written = { min: Infinity, max: -Infinity };
+      if (nestedTablesOf(this.#schema, table).length && (await this.#isEmpty(table))) {
+        this.#written = { min: Infinity, max: -Infinity };
+        this.#fills = true;
+      }
       return true;
     }
     // without a unique key index (existing duplicates) the end of the load merges without ON CONFLICT

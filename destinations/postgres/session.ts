@@ -193,7 +193,10 @@ export class PostgresLoadSession implements LoadSession {
 
   async commit(req: CommitRequest): Promise<void> {
     await this.drain();
-    await this.#tx.commitAfter(() => this.#target.finish(req, this.rowCounts));
+    await this.#tx.commitAfter(async () => {
+      await this.#early?.finish();
+      await this.#target.finish(req, this.rowCounts);
+    });
   }
 
   async checkpoint(progress: () => string): Promise<boolean> {
