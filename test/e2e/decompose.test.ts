@@ -10,7 +10,7 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
 import { definePipeline, incremental, pipeline, postgres, resource, source, transformer, type PipelineDefinition } from 'tide';
 import { datasetName, pgUrl, tempDir } from '../helpers/pipelines.ts';
-import { withWorker } from '../helpers/temporal.ts';
+import { recordHistory, withWorker } from '../helpers/temporal.ts';
 
 const ORDERS = Array.from({ length: 30 }, (_, i) => ({
   id: i + 1,
@@ -103,6 +103,7 @@ describe('decomposed runs', () => {
         return `${e.activityTaskScheduledEventAttributes!.activityType!.name}${summary ? ` ${JSON.parse(Buffer.from(summary).toString())}` : ''}`;
       });
       expect(names).toEqual(['planRun', 'extract extract orders', 'extract extract customers', 'load']);
+      await recordHistory(client, run.workflowId, 'pipelineRun-decomposed');
     });
     const r = await read(d);
     expect(r).toMatchObject({ orders: 30, lines: 60, notes: 30, customers: 2, stateRows: 1, staged: 0, packages: 0 });
