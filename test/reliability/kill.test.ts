@@ -340,8 +340,9 @@ describe('reliability: SIGKILL of a worker process', () => {
     let killed = 0;
     let finishedFirst = 0;
     const recovery: number[] = [];
-    // until RANDOM_KILLS runs were really hit (a run may finish before its kill time)
-    for (let i = 0; killed < RANDOM_KILLS && i < RANDOM_KILLS * 2; i++) {
+    // until RANDOM_KILLS runs were really hit: a run may finish before its kill time (about half of them do, the
+    // runs being short), so up to four runs per kill
+    for (let i = 0; killed < RANDOM_KILLS && i < RANDOM_KILLS * 4; i++) {
       const k = KINDS[i % KINDS.length];
       const delayMs = Math.floor(Math.random() * base.get(k)!);
       const r = await runOnce(k, { type: 'random', delayMs }, { newRows: 100 + Math.floor(Math.random() * 200), updates: Math.floor(Math.random() * 60), pageDelayMs: 20 });
