@@ -67,5 +67,6 @@ export {
   PackageGoneError,
   AlreadyLoadedError,
   ComponentsFailedError,
+  IntervalOverlapError,
 } from './pipeline/errors.ts';
 export type { FailedComponent } from './pipeline/errors.ts';

@@ -33,6 +33,8 @@ export interface CommitInput {
   truncate: string[];
   refresh: RefreshPlan;
   interval?: Interval;
+  /** With `interval`: the append tables whose rows of earlier loads of the interval this load replaces. */
+  intervalReplace?: string[];
   session: Pick<LoadSession, 'rowCounts'>;
 }
 
@@ -53,6 +55,7 @@ export function decideCommit(c: CommitInput): CommitRequest | undefined {
     schemaChanged,
     schemaVersionHash,
     interval: c.interval && toIsoInterval(c.interval),
+    ...(c.interval && c.intervalReplace?.length ? { intervalReplace: c.intervalReplace } : {}),
     state: stateChanged || c.refresh.forceState ? { base: c.committed, draft: c.draft, sourceName: c.sourceName, touched: c.touched } : undefined,
   };
 }
@@ -109,6 +112,7 @@ export function combineCommits(requests: CommitRequest[], pipeline: string): Com
     schemaChanged: requests.some((r) => r.schemaChanged) || schemaVersionHash !== first.schemaVersionHash,
     schemaVersionHash,
     interval: first.interval,
+    ...(requests.some((r) => r.intervalReplace?.length) ? { intervalReplace: [...new Set(requests.flatMap((r) => r.intervalReplace ?? []))].sort() } : {}),
     state: combineStates(requests),
   };
 }

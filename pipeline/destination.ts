@@ -42,6 +42,11 @@ export interface CommitRequest {
   interval?: { start: string; end: string };
   /** Components of a decomposed run that failed: the ledger row names them. */
   failedComponents?: string[];
+  /**
+   * A run over `interval`: the append root tables (with their nested tables) whose rows from earlier
+   * loads of this pipeline over the same interval, or intervals inside it, are deleted in this load.
+   */
+  intervalReplace?: string[];
 }
 
 /** One load: rows streamed in, then one transaction that applies everything. */
@@ -112,7 +117,20 @@ export interface DestinationClient {
    * rows still arrive (Postgres: delete-insert deletes the replaced rows batch by batch).
    */
   /** `packageId` (stage mode): the package this load stages; a partial one of an earlier attempt is continued. */
-  beginLoad(opts: { loadId: string; pipelineName: string; schema: Schema; batchSize?: number; mode?: 'direct' | 'stage'; onlyRoot?: string; packageId?: string }): Promise<LoadSession>;
+  /**
+   * `interval`: a run over a data interval; an earlier load of the pipeline whose interval partly
+   * overlaps it fails the load here, before any row is written (IntervalOverlapError).
+   */
+  beginLoad(opts: {
+    loadId: string;
+    pipelineName: string;
+    schema: Schema;
+    batchSize?: number;
+    mode?: 'direct' | 'stage';
+    onlyRoot?: string;
+    packageId?: string;
+    interval?: { start: string; end: string };
+  }): Promise<LoadSession>;
   /** What an earlier attempt left of a staged package, if anything. */
   stagedPackage(packageId: string): Promise<StagedPackage | undefined>;
   /**

@@ -123,6 +123,21 @@ export class PackageGoneError extends LoadError {
   }
 }
 
+/**
+ * A run over a data interval that partly overlaps the interval of an earlier load of the pipeline:
+ * neither replacing the earlier rows (they reach outside this interval) nor keeping them (they
+ * overlap) is right. Raised before anything is written; `interval` and `overlaps` name both.
+ */
+export class IntervalOverlapError extends TideError {
+  readonly interval: { start: string; end: string };
+  readonly overlaps: { loadId: string; start: string; end: string };
+  constructor(message: string, fields: TideErrorFields & { interval: { start: string; end: string }; overlaps: { loadId: string; start: string; end: string } }) {
+    super(message, fields);
+    this.interval = fields.interval;
+    this.overlaps = fields.overlaps;
+  }
+}
+
 /** A load whose load id is already in the ledger: a retried attempt of a run that did commit. */
 export class AlreadyLoadedError extends LoadError {}
 

@@ -11,13 +11,13 @@ import type { Destination, DestinationClient, LoadSession } from './destination.
 import { TideError, withContext } from './errors.ts';
 import { Extractor } from './extract.ts';
 import { configLookupFor } from './incremental/config.ts';
-import { intervalFromEnv, toInterval } from './interval.ts';
+import { intervalFromEnv, toInterval, toIsoInterval } from './interval.ts';
 import { newLoadId } from './load-id.ts';
 import { decideCommit, withEmptied } from './commit.ts';
 import { resolveOptions, type ExtractOptions, type PipelineOptions, type ResolvedOptions, type RunInfo, type RunOptions } from './options.ts';
 import { readTableCounts, type TableCounts } from './counts.ts';
 import { decodeProgress, encodeProgress } from './checkpoint.ts';
-import { defaultSchemaName, onlyRootTable, planRun, resetReplaceState, toSource } from './plan.ts';
+import { defaultSchemaName, intervalReplaceTables, onlyRootTable, planRun, resetReplaceState, toSource } from './plan.ts';
 import { planRefresh } from './refresh.ts';
 import { newSchema, type Schema } from './schema.ts';
 import { schemaHash } from './schema-store.ts';
@@ -223,7 +223,10 @@ export class Pipeline {
       if (!resumed) resetReplaceState(plan);
       const refresh = planRefresh(plan, schema, opts.refresh, draft);
       const refreshes = refresh.drop.length > 0 || refresh.truncate.length > 0;
-      session = await client.beginLoad({ loadId, pipelineName: this.pipelineName, schema, batchSize: this.#o.batchSize, mode, packageId, onlyRoot: refreshes ? undefined : onlyRootTable(plan) });
+      session = await client.beginLoad({
+        loadId, pipelineName: this.pipelineName, schema, batchSize: this.#o.batchSize, mode, packageId,
+        onlyRoot: refreshes ? undefined : onlyRootTable(plan), interval: interval && toIsoInterval(interval),
+      });
       if (refreshes) await session.prepare(refresh);
       const stage = new Stage({ pipelineName: this.pipelineName, loadId, schema, plan, session, warn: this.#o.warn, onProgress: opts.onProgress, startedAt });
       if (resumed) stage.resume(resumed.tables, resumed.items);
@@ -239,7 +242,7 @@ export class Pipeline {
       const request = decideCommit({
         pipelineName: this.pipelineName, datasetName: this.datasetName, schema, schemaHashBefore: schemaHash(stored),
         committed: structuredClone(committed), draft, sourceName: plan.sourceName, touched: plan.all.map((n) => n.resource.name),
-        tables: stage.tablePlans(), truncate, refresh, interval, session,
+        tables: stage.tablePlans(), truncate, refresh, interval, session, intervalReplace: interval && intervalReplaceTables(plan, schema, stage.tablesByResource()),
       });
       if (!request) {
         await session.rollback();

@@ -10,6 +10,7 @@ import { normalizeIdentifier, normalizePath } from './normalize/naming.ts';
 import type { RunOptions } from './options.ts';
 import { Resource, Source, resource as defineResource, resourceProps, sourceProps, type ResourceOptions } from './resource.ts';
 import { resourceStateOf, sourceStateOf, type PipelineState } from './state.ts';
+import type { Schema } from './schema.ts';
 
 /** What one run extracts: resources (as a tree of transformers) under a source name. */
 export interface RunPlan {
@@ -111,6 +112,24 @@ export function onlyRootTable(plan: RunPlan): string | undefined {
 
 export function clearObject(o: Record<string, unknown>): void {
   for (const k of Object.keys(o)) delete o[k];
+}
+
+/**
+ * The append root tables a run over an interval replaces (its resources' tables, from `written`:
+ * resource → the tables it wrote, and their static table), except those of resources with
+ * `intervalReplace: false`.
+ */
+export function intervalReplaceTables(plan: RunPlan, schema: Schema, written: Record<string, string[]>): string[] {
+  const out = new Set<string>();
+  for (const n of plan.all) {
+    if (!n.load || resourceProps(n.resource).options.intervalReplace === false) continue;
+    const tables = [...(written[n.resource.name] ?? []), staticTableOf(n)];
+    for (const t of tables) {
+      const ts = t === undefined ? undefined : schema.tables[t];
+      if (ts && !ts.parent && (ts.writeDisposition ?? 'append') === 'append') out.add(ts.name);
+    }
+  }
+  return [...out].sort();
 }
 
 /** One component of a decomposed run: a root resource and the selected transformers it feeds (dlt's `decompose`). */

@@ -64,6 +64,12 @@ export interface ResourceOptions {
    * once. Rows and state are those of a sequential run; the order of rows within a table is not.
    */
   parallelized?: boolean;
+  /**
+   * Whether a run over a data interval replaces the rows that earlier runs of the same interval
+   * wrote to this resource's append table (default true): re-running an interval never doubles
+   * rows. `false` keeps appending.
+   */
+  intervalReplace?: boolean;
 }
 
 export interface TransformerOptions extends ResourceOptions {
@@ -101,8 +107,10 @@ function validateOptions(name: string, o: ResourceOptions): void {
   if (o.tableName !== undefined && typeof o.tableName !== 'string' && typeof o.tableName !== 'function') {
     throw new ResourceDefinitionError('tableName must be a string or a function of the item', { resource: name });
   }
-  if (o.parallelized !== undefined && typeof o.parallelized !== 'boolean') {
-    throw new ResourceDefinitionError(`parallelized must be true or false, got ${JSON.stringify(o.parallelized)}`, { resource: name });
+  for (const flag of ['parallelized', 'intervalReplace'] as const) {
+    if (o[flag] !== undefined && typeof o[flag] !== 'boolean') {
+      throw new ResourceDefinitionError(`${flag} must be true or false, got ${JSON.stringify(o[flag])}`, { resource: name });
+    }
   }
 }
 

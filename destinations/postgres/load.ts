@@ -7,6 +7,7 @@ import { totalRows, type TableCounts } from '../../pipeline/counts.ts';
 import type { CommitRequest } from '../../pipeline/destination.ts';
 import type { Schema, TableSchema } from '../../pipeline/schema.ts';
 import { nestedTablesOf, rootTableOf } from '../../pipeline/schema.ts';
+import { replaceIntervalRows } from './interval-replace.ts';
 import { applyMerge } from './merge.ts';
 import { dropTablesSql, ident, qualified, truncateSql } from './sql.ts';
 import { writeLoad, writeSchemaVersion, writeState } from './state.ts';
@@ -41,9 +42,11 @@ export async function applyPrepare(tx: Tx, p: Prepare): Promise<void> {
 /** The load step proper: dispositions, state, schema version, `_dlt_loads`, inside `tx`. */
 export async function applyLoad(tx: Tx, step: LoadStep): Promise<void> {
   const req = step.request;
-  const roots = [...new Set([...req.tables.map((t) => rootTableOf(req.schema, t.table)?.name ?? t.table), ...req.truncate])].sort();
+  const replaced = req.interval ? (req.intervalReplace ?? []) : [];
+  const roots = [...new Set([...req.tables.map((t) => rootTableOf(req.schema, t.table)?.name ?? t.table), ...req.truncate, ...replaced])].sort();
   // per-table advisory locks in a fixed order: parallel loads into one table serialize, never deadlock
   for (const r of roots) await tx.lock(tableLock(tx.ds, r));
+  if (req.interval && replaced.length) await replaceIntervalRows(tx, step.pipeline, step.loadId, req.interval, replaced, req.schema);
   for (const root of roots) {
     const rootSchema = req.schema.tables[root];
     if (rootSchema) await applyDisposition(tx, step, rootSchema);

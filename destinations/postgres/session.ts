@@ -18,6 +18,7 @@ import type { Schema } from '../../pipeline/schema.ts';
 import { columnsRevision, hintedColumns, rootTableOf, type ColumnsRevision } from '../../pipeline/schema.ts';
 import { CopyBuffer, EncodeError, RowEncoder } from './copy.ts';
 import { EarlyMerge } from './early-merge.ts';
+import { checkIntervalOverlap, type IsoRange } from './interval-replace.ts';
 import type { Prepare } from './load.ts';
 import { DirectTarget, StageTarget, type Target } from './target.ts';
 import { Tx, type Relation } from './transaction.ts';
@@ -35,6 +36,8 @@ export interface SessionOptions {
   onlyRoot?: string;
   /** stage mode: the package this session stages (default: the load id, a whole-source package) */
   packageId?: string;
+  /** a run over a data interval: checked against the earlier loads' intervals before any row */
+  interval?: IsoRange;
 }
 
 /** Rows of one table buffered for the next COPY: one CopyBuffer per column list the table had. */
@@ -74,6 +77,12 @@ export class PostgresLoadSession implements LoadSession {
   static async begin(pool: pg.Pool, ds: string, opts: SessionOptions, createIndexes = false): Promise<PostgresLoadSession> {
     const { loadId, pipelineName, schema, onlyRoot } = opts;
     const tx = await Tx.open(pool, ds, pipelineName, createIndexes);
+    if (opts.interval) {
+      await checkIntervalOverlap(tx, pipelineName, opts.interval).catch(async (e) => {
+        await tx.rollback();
+        throw e;
+      });
+    }
     if (opts.mode === 'stage') {
       const { target, rowCounts } = await StageTarget.open(tx, loadId, opts.packageId ?? loadId, pipelineName).catch(async (e) => {
         await tx.rollback();
