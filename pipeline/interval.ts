@@ -59,6 +59,31 @@ export function toInterval(input: IntervalInput, what = 'interval'): Interval {
   return Object.freeze({ start, end });
 }
 
+/**
+ * A data interval as an external scheduler hands it to an incremental with `allowExternalSchedulers`:
+ * Airflow's `data_interval_end` may be absent (AF-5). Every `Interval` is one.
+ */
+export interface SchedulerInterval {
+  readonly start: Date;
+  readonly end?: Date | null;
+}
+
+/**
+ * AF-5: the range `[start, end)` an incremental loads from a scheduler's interval, given the time
+ * `now` (injected: this module reads no clock). dlt's "Under the hood" rules for Airflow:
+ * - an end that is absent, or later than now, becomes now (nothing from the future is loaded);
+ * - start == end is a manually triggered run: its end becomes now, so it loads `[start, now)`.
+ * A start later than now leaves nothing to load: the range is `[start, start)`, empty.
+ * Only the incremental's range follows these rules; the run's interval (`ctx.interval`, the ledger,
+ * workflow ids) stays as given.
+ */
+export function schedulerRange(i: SchedulerInterval, now: Date): Interval {
+  const { start } = i;
+  const end = i.end ?? undefined;
+  if (end !== undefined && end.getTime() <= now.getTime() && end.getTime() !== start.getTime()) return Object.freeze({ start, end });
+  return Object.freeze({ start, end: now.getTime() < start.getTime() ? start : now });
+}
+
 /** ISO-8601 in UTC, without milliseconds when they are zero (readable ids and payloads). */
 export function formatInstant(d: Date): string {
   return d.toISOString().replace('.000Z', 'Z');

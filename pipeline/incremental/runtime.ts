@@ -14,7 +14,7 @@ import {
 } from '../errors.ts';
 import { BoundarySet, COMPACT_MIN } from './boundary.ts';
 import type { DedupHashForm } from '../normalize/hash.ts';
-import type { Interval } from '../interval.ts';
+import { schedulerRange, type Interval, type SchedulerInterval } from '../interval.ts';
 import { compare, compareFast, deepEqual, formatLike, show, IncomparableError, LagError, parseIso, shiftByLag } from './compare.ts';
 import {
   checkEndValue,
@@ -32,8 +32,10 @@ export interface BindContext {
   resourceState: Record<string, unknown>;
   /** The resource's primary key hint (raw names) — dedup fallback (INC-27). */
   resourcePrimaryKey?: string[];
-  /** A data interval from an external scheduler. */
-  interval?: Interval;
+  /** A data interval from an external scheduler; its end may be absent (AF-5). */
+  interval?: SchedulerInterval;
+  /** The time "now" for AF-5 (an absent, future or start == end interval end); the system clock by default. */
+  now?: () => Date;
   /** The form of new boundary-dedup hashes (default: the latest dlt's, short). */
   dedupHashForm?: DedupHashForm;
   /** Config lookup for fromConfig(): `[<pipeline>.sources.<resource>]` merged with env, snake_case keys. */
@@ -108,6 +110,22 @@ function freshCursorState(initial: unknown): IncrementalCursorState {
 }
 
 const isNil = (v: unknown): v is null | undefined => v === null || v === undefined;
+
+/** This run's cursor range; `interval` is the external interval after AF-5, when one was joined. */
+interface Range {
+  initial: unknown;
+  end: unknown;
+  joined: boolean;
+  empty: boolean;
+  interval?: Interval;
+}
+
+/** `[start, end)` of the joined interval, and the scheduler's end when AF-5 replaced it with now. */
+function showInterval(given: SchedulerInterval, used: Interval): string {
+  const end = given.end ?? undefined;
+  const replaced = end === undefined || end.getTime() !== used.end.getTime();
+  return `[${used.start.toISOString()}, ${used.end.toISOString()})` + (replaced ? ` (the scheduler's end ${end ? end.toISOString() : 'absent'} became now)` : '');
+}
 
 // ---------------------------------------------------------------- external interval conversion
 
@@ -278,14 +296,16 @@ export class Incremental {
   }
 
   /**
-   * The range `[initial, end)` of this run: the configured bounds, or an external interval (AF-3:
-   * converted to the cursor's type, clipped by configured bounds, which win). `empty` when the
-   * interval is empty (start == end: a manual trigger, or clipped away): nothing is loaded.
+   * The range `[initial, end)` of this run: the configured bounds, or an external interval (AF-5: an
+   * absent or future end, or start == end, ends at now; AF-4: converted to the cursor's type; AF-3:
+   * clipped by configured bounds, which win). `empty` when nothing is left (a start at or after now,
+   * or clipped away): nothing is loaded.
    */
-  #range(o: IncrementalOptions, ctx: BindContext): { initial: unknown; end: unknown; joined: boolean; empty: boolean } {
+  #range(o: IncrementalOptions, ctx: BindContext): Range {
     const initial: unknown = o.initialValue ?? null;
     const end: unknown = o.endValue ?? null;
     if (!o.allowExternalSchedulers || !ctx.interval) return { initial, end, joined: false, empty: false };
+    const interval = schedulerRange(ctx.interval, ctx.now ? ctx.now() : new Date());
     const type = o.cursorType ?? inferCursorType(initial) ?? inferCursorType(end);
     if (!type) {
       throw new ConfigurationError(
@@ -294,8 +314,8 @@ export class Incremental {
       );
     }
     const template = initial ?? end;
-    let iStart = convertIntervalBound(ctx.interval.start, type, template);
-    let iEnd = convertIntervalBound(ctx.interval.end, type, template);
+    let iStart = convertIntervalBound(interval.start, type, template);
+    let iEnd = convertIntervalBound(interval.end, type, template);
     try {
       if (!isNil(initial) && this.#eq(this.#best([initial, iStart]), initial)) iStart = initial;
       if (!isNil(end) && this.#eq(this.#best([end, iEnd]), iEnd)) iEnd = end;
@@ -303,7 +323,7 @@ export class Incremental {
       throw new ConfigurationError(`External interval and configured bounds of incremental "${this.cursorPath}" are not comparable: ${(e as Error).message}`, { cause: e });
     }
     const empty = this.#dir !== 0 ? this.#dir * compare(iStart, iEnd) >= 0 : this.#eq(iStart, iEnd);
-    return { initial: iStart, end: iEnd, joined: true, empty };
+    return { initial: iStart, end: iEnd, joined: true, empty, interval };
   }
 
   /** Lag (INC-38..40) applies to max / min cursors of stateful runs only; otherwise it says why not. */
@@ -330,11 +350,11 @@ export class Incremental {
     return st;
   }
 
-  #logBind(o: IncrementalOptions, range: { joined: boolean; empty: boolean }): void {
+  #logBind(o: IncrementalOptions, range: Range): void {
     const ctx = this.#ctx;
     ctx.log?.(
       `Bind incremental on ${ctx.resourceName} with initial_value: ${show(this.initialValue)}, start_value: ${show(this.startValue)}, end_value: ${show(this.endValue)}, func: ${lastValueFuncName(this.#func)}, row_order: ${this.rowOrder ?? 'None'}, on_missing: ${this.#onMissing}, range_start: ${o.rangeStart ?? 'closed'}, range_end: ${o.rangeEnd ?? 'open'}` +
-        (range.joined ? `, external interval: [${ctx.interval!.start.toISOString()}, ${ctx.interval!.end.toISOString()})${range.empty ? ' is empty: nothing will be loaded' : ''}` : '') +
+        (range.interval ? `, external interval: ${showInterval(ctx.interval!, range.interval)}${range.empty ? ' is empty: nothing will be loaded' : ''}` : '') +
         (this.stateless ? ' (stateless)' : ''),
     );
   }

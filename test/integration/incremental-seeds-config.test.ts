@@ -230,7 +230,7 @@ describe('seed: transform records before incremental processing', () => {
 const day = (d: string) => DateTime.fromISO(`${d}T00:00:00Z`, { zone: 'utc' }).toSeconds();
 
 describe('seed: allow_external_schedulers (Zendesk tickets, interval runs)', () => {
-  it('int cursor: the interval becomes epoch seconds, the stored cursor is untouched; start == end loads nothing', async () => {
+  it('int cursor: the interval becomes epoch seconds, the stored cursor is untouched; start == end loads from start until now', async () => {
     const tickets = [
       { id: 1, updated_at: day('2023-02-10') },
       { id: 2, updated_at: day('2023-02-12') },
@@ -278,11 +278,10 @@ describe('seed: allow_external_schedulers (Zendesk tickets, interval runs)', () 
     expect(cursorState(p, 'zendesk_support', 'tickets', 'updated_at')).toEqual(stored);
     expect(p.state._state_version).toBe(version);
 
-    // a manual trigger: start == end → nothing is loaded
-    const before = await ids();
-    const empty = await p.run(ticketsResource, { interval: { start: week.start, end: week.start } });
-    expect(empty.tables).toEqual({});
-    expect(await ids()).toEqual(before);
+    // a manual trigger: start == end → dlt loads "all data from that past date until now" (AF-5)
+    const manual = await p.run(ticketsResource, { interval: { start: week.start, end: week.start } });
+    expect(manual.tables).toEqual({ tickets: { rows: 5 } });
+    expect(await ids()).toEqual([1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 5, 5, 5, 6, 6, 6]);
     expect(cursorState(p, 'zendesk_support', 'tickets', 'updated_at')).toEqual(stored);
 
     // and the stateful run continues from its state

@@ -680,19 +680,107 @@ describe('external intervals', () => {
     const iv = toInterval({ start: DateTime.fromISO('2024-01-01T00:00:00Z'), end: DateTime.fromISO('2024-01-02T00:00:00Z') });
     expect(bind({ initialValue: '2023-01-01' }, {}, iv).endValue).toBe('2024-01-02');
   });
-  it('start == end is an empty range; no interval or no opt-in → stateful', () => {
+  it('no interval or no opt-in → stateful', () => {
     const rs: Record<string, unknown> = {};
-    const { ctx, logs } = mkctx(rs, { interval: { start: interval.start, end: interval.start } });
-    const inc = Incremental.bind(incremental('t', { allowExternalSchedulers: true, initialValue: 0 }), ctx);
-    expect(inc.emptyRange).toBe(true);
-    expect(inc.process([{ t: 1_704_067_200 }, { t: 1_704_067_199 }, { t: 1_704_067_201 }])).toEqual([]);
-    expect(logs[0]).toMatch(/is empty: nothing will be loaded/);
-    expect(rs).toEqual({});
     const s1 = Incremental.bind(incremental('t', { allowExternalSchedulers: true, initialValue: 0 }), mkctx(rs).ctx);
     expect(s1.stateless).toBe(false);
     const s2 = Incremental.bind(incremental('u', { initialValue: 0 }), mkctx(rs, { interval }).ctx);
     expect(s2.stateless).toBe(false);
     expect(Object.keys(rs.incremental as object)).toEqual(['t', 'u']);
+  });
+});
+
+describe('AF-5: an absent or future interval end, or start == end, ends at now', () => {
+  // "now" is injected: 2024-01-01T12:00:00.250Z
+  const NOW = new Date('2024-01-01T12:00:00.250Z');
+  const at = (iso: string) => new Date(iso);
+  const bindAt = (o: IncrementalOptions, iv: { start: Date; end?: Date | null }, rs: Record<string, unknown> = {}, now = NOW) => {
+    const m = mkctx(rs, { interval: iv, now: () => now });
+    return { inc: Incremental.bind(incremental('t', { allowExternalSchedulers: true, ...o }), m.ctx), logs: m.logs };
+  };
+  const isoRows = ['2023-12-31T23:59:59Z', '2024-01-01T00:00:00Z', '2024-01-01T11:59:59Z', '2024-01-01T12:00:00.249Z', '2024-01-01T12:00:00.250Z', '2024-01-01T13:00:00Z', '2024-01-01T23:00:00Z'];
+  const upToNow = ['2024-01-01T00:00:00Z', '2024-01-01T11:59:59Z', '2024-01-01T12:00:00.249Z'];
+  const iso = { initialValue: '2023-01-01T00:00:00Z' };
+
+  it('an end in the future becomes now: rows up to now only', () => {
+    const rs: Record<string, unknown> = {};
+    const { inc, logs } = bindAt(iso, { start: at('2024-01-01T00:00:00Z'), end: at('2024-01-02T00:00:00Z') }, rs);
+    expect([inc.initialValue, inc.endValue, inc.stateless, inc.emptyRange]).toEqual(['2024-01-01T00:00:00Z', '2024-01-01T12:00:00.250Z', true, false]);
+    expect(ids(inc.process(isoRows.map((t) => ({ t }))), 't')).toEqual(upToNow);
+    expect(rs).toEqual({});
+    expect(logs[0]).toContain("external interval: [2024-01-01T00:00:00.000Z, 2024-01-01T12:00:00.250Z) (the scheduler's end 2024-01-02T00:00:00.000Z became now)");
+  });
+
+  it('an absent end (undefined or null) becomes now: [start, now)', () => {
+    for (const end of [undefined, null]) {
+      const { inc, logs } = bindAt(iso, { start: at('2024-01-01T00:00:00Z'), end });
+      expect([inc.initialValue, inc.endValue, inc.stateless]).toEqual(['2024-01-01T00:00:00Z', '2024-01-01T12:00:00.250Z', true]);
+      expect(ids(inc.process(isoRows.map((t) => ({ t }))), 't')).toEqual(upToNow);
+      expect(logs[0]).toContain("(the scheduler's end absent became now)");
+    }
+  });
+
+  it('start == end (a manual trigger) loads [start, now)', () => {
+    const rs: Record<string, unknown> = {};
+    const start = at('2024-01-01T00:00:00Z');
+    const { inc } = bindAt(iso, { start, end: start }, rs);
+    expect([inc.initialValue, inc.endValue, inc.emptyRange]).toEqual(['2024-01-01T00:00:00Z', '2024-01-01T12:00:00.250Z', false]);
+    expect(ids(inc.process(isoRows.map((t) => ({ t }))), 't')).toEqual(upToNow);
+    expect(rs).toEqual({});
+  });
+
+  it('(now, now) and a start after now are empty: nothing is loaded, no INC-19 error', () => {
+    for (const start of [NOW, at('2024-01-01T18:00:00Z')]) {
+      for (const end of [start, undefined, at('2024-01-02T00:00:00Z')]) {
+        const { inc, logs } = bindAt(iso, { start, end });
+        expect(inc.emptyRange).toBe(true);
+        expect(inc.process(isoRows.map((t) => ({ t })))).toEqual([]);
+        expect(logs[0]).toMatch(/is empty: nothing will be loaded/);
+      }
+    }
+  });
+
+  it('an end at or before now is kept as given', () => {
+    for (const now of [at('2024-01-02T00:00:00Z'), at('2024-06-01T00:00:00Z')]) {
+      const { inc, logs } = bindAt(iso, { start: at('2024-01-01T00:00:00Z'), end: at('2024-01-02T00:00:00Z') }, {}, now);
+      expect(inc.endValue).toBe('2024-01-02T00:00:00Z');
+      expect(ids(inc.process(isoRows.map((t) => ({ t }))), 't')).toEqual(isoRows.slice(1));
+      expect(logs[0]).not.toContain('became now');
+    }
+  });
+
+  it('configured bounds still clip the range that ends at now (AF-3)', () => {
+    const { inc } = bindAt({ initialValue: '2024-01-01T06:00:00Z', endValue: '2024-01-01T12:00:00Z' }, { start: at('2024-01-01T00:00:00Z') });
+    expect([inc.initialValue, inc.endValue]).toEqual(['2024-01-01T06:00:00Z', '2024-01-01T12:00:00Z']);
+    const later = bindAt({ initialValue: '2023-01-01T00:00:00Z', endValue: '2025-01-01T00:00:00Z' }, { start: at('2024-01-01T00:00:00Z') }).inc;
+    expect(later.endValue).toBe('2024-01-01T12:00:00.250Z');
+  });
+
+  it('now is converted to the cursor type like the interval bounds (AF-4)', () => {
+    const iv = { start: at('2024-01-01T00:00:00Z'), end: at('2024-01-02T00:00:00Z') };
+    const secs = [1_704_067_199, 1_704_067_200, 1_704_110_399, 1_704_110_400, 1_704_110_401];
+    // ISO string, the initial value's style (fraction digits added where now needs them)
+    expect(bindAt({ initialValue: '2023-01-01T00:00:00+00:00' }, iv).inc.endValue).toBe('2024-01-01T12:00:00.250+00:00');
+    expect(bindAt({ initialValue: '2023-01-01 00:00:00' }, iv).inc.endValue).toBe('2024-01-01 12:00:00.250');
+    // a Unix timestamp inferred from an integer initial value: whole seconds (dlt: int_timestamp)
+    const s = bindAt({ initialValue: 1_600_000_000 }, iv).inc;
+    expect([s.initialValue, s.endValue]).toEqual([1_704_067_200, 1_704_110_400]);
+    expect(s.process(secs.map((t) => ({ t })))).toEqual([{ t: 1_704_067_200 }, { t: 1_704_110_399 }]);
+    // from a fractional initial value: fractional seconds (dlt: timestamp())
+    expect(bindAt({ initialValue: 1_600_000_000.5 }, iv).inc.endValue).toBe(1_704_110_400.25);
+    // epoch milliseconds, inferred and declared
+    expect(bindAt({ initialValue: 1_600_000_000_000 }, iv).inc.endValue).toBe(1_704_110_400_250);
+    const ms = bindAt({ cursorType: 'epoch_ms' }, iv).inc;
+    expect([ms.initialValue, ms.endValue]).toEqual([1_704_067_200_000, 1_704_110_400_250]);
+    expect(ms.process([1_704_067_199_999, 1_704_067_200_000, 1_704_110_400_249, 1_704_110_400_250].map((t) => ({ t })))).toEqual([
+      { t: 1_704_067_200_000 }, { t: 1_704_110_400_249 },
+    ]);
+    // declared ISO, date and Date
+    expect(bindAt({ cursorType: 'iso' }, iv).inc.endValue).toBe('2024-01-01T12:00:00.250Z');
+    expect(bindAt({ cursorType: 'date' }, iv).inc.endValue).toBe('2024-01-01');
+    expect(bindAt({ cursorType: 'Date' }, iv).inc.endValue).toEqual(NOW);
+    // declared epoch seconds without an initial value keep now's fraction
+    expect(bindAt({ cursorType: 'epoch_s' }, iv).inc.endValue).toBe(1_704_110_400.25);
   });
 });
 
