@@ -171,6 +171,26 @@ describe('Temporal orchestration', () => {
     });
   });
 
+  it('re-running one interval of an append table on the workers twice leaves one copy of its rows, nested rows too', async () => {
+    const appendEvents = resource(
+      function* (ctx) {
+        const iv = ctx.interval!;
+        yield events(iv.start.toISO()!, iv.end.toISO()!).map((e) => ({ ...e, refs: [e.id, e.id + 1] }));
+      },
+      { name: 'events' },
+    );
+    const def = definePipeline({ name: `rerun_${Date.now()}`, datasetName: datasetName('tmp'), source: () => source('events', [appendEvents]) });
+    const day = { start: '2026-01-10T00:00:00Z', end: '2026-01-11T00:00:00Z' };
+    await withWorker([def], async (client) => {
+      for (let i = 0; i < 3; i++) expect((await client.runNow(def.name, day)).tables).toEqual({ events: { rows: 4 }, events__refs: { rows: 8 } });
+    });
+    const p = pipeline({ pipelineName: 'reader', destination: postgres(pgUrl()), datasetName: def.datasetName!, pipelinesDir: tempDir() });
+    expect(await p.query(`SELECT count(*)::int AS n, count(DISTINCT id)::int AS d FROM "${def.datasetName}"."events"`)).toEqual([{ n: 4, d: 4 }]);
+    expect(await p.query(`SELECT count(*)::int AS n FROM "${def.datasetName}"."events__refs"`)).toEqual([{ n: 8 }]);
+    expect(await p.query(`SELECT count(*)::int AS n FROM "${def.datasetName}"."_dlt_loads"`)).toEqual([{ n: 3 }]);
+    await p.close();
+  });
+
   it('an extract that fails twice and then succeeds loads once', async () => {
     let attempts = 0;
     const flaky = resource(
