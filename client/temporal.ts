@@ -124,7 +124,7 @@ export class TideClient {
     const action = {
       type: 'startWorkflow' as const,
       workflowType: 'scheduledRun' as unknown as typeof scheduledRun,
-      args: [every !== undefined ? { pipeline, every, offsetMs } : { pipeline, scheduleId: id }] as Parameters<typeof scheduledRun>,
+      args: [{ ...(every !== undefined ? { pipeline, every, offsetMs } : { pipeline, scheduleId: id }), ...(spec.settle ? { settle: spec.settle } : {}) }] as Parameters<typeof scheduledRun>,
       taskQueue: this.taskQueue,
       workflowId: scheduledRunWorkflowId(pipeline),
       typedSearchAttributes: runAttributes(pipeline, 'scheduled'),

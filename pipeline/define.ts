@@ -7,7 +7,8 @@ import type { RunOptions } from './options.ts';
 import type { Destination } from './destination.ts';
 
 export type ScheduleEvery = 'hour' | 'day' | 'week';
-export type ScheduleSpec = { every: ScheduleEvery } | { cron: string };
+/** `settle`: on each tick, also re-run the previous N intervals (late-arriving data; interval replace keeps them exact). */
+export type ScheduleSpec = ({ every: ScheduleEvery } | { cron: string }) & { settle?: number };
 
 export interface PipelineDefinition {
   /** The pipeline name (state key, CLI argument, schedule id part). */
@@ -50,6 +51,9 @@ export function definePipeline(def: PipelineDefinition): Readonly<PipelineDefini
   }
   if (def.schedule && 'every' in def.schedule && !['hour', 'day', 'week'].includes(def.schedule.every)) {
     throw new ConfigurationError(`definePipeline("${def.name}"): schedule.every must be 'hour', 'day' or 'week', got "${def.schedule.every}"`);
+  }
+  if (def.schedule?.settle !== undefined && !(Number.isInteger(def.schedule.settle) && def.schedule.settle >= 0)) {
+    throw new ConfigurationError(`definePipeline("${def.name}"): schedule.settle must be a whole number ≥ 0, got ${def.schedule.settle}`);
   }
   checkDecompose(def);
   return Object.freeze({ ...def });

@@ -127,6 +127,8 @@ export interface ScheduledRunInput {
   offsetMs?: number;
   /** A cron schedule: the interval comes from the schedule's own matching times. */
   scheduleId?: string;
+  /** Late data: also re-run the previous `settle` intervals on each tick (interval replace keeps them exact). */
+  settle?: number;
 }
 
 /** An interval of a backfill that failed, and why. */

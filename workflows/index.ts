@@ -241,13 +241,22 @@ export async function scheduledRun(input: ScheduledRunInput): Promise<PipelineRu
   if (raw === undefined || raw === null) {
     throw ApplicationFailure.nonRetryable('scheduledRun was not started by a schedule (no TemporalScheduledStartTime)', 'NotScheduled');
   }
-  const nominal = nominalTime(raw);
-  const interval =
-    input.every !== undefined
-      ? intervalEndingAt(nominal.getTime(), input.every, input.offsetMs ?? 0)
-      : await scheduleInterval({ scheduleId: input.scheduleId ?? scheduleId(input.pipeline), nominal: nominal.toISOString() });
+  const interval = await intervalBefore(input, nominalTime(raw));
   upsertSearchAttributes(runAttributes(input.pipeline, 'scheduled', interval));
-  return runInterval(input.pipeline, interval, 'scheduled');
+  const result = await runInterval(input.pipeline, interval, 'scheduled');
+  // late-arriving rows: the previous `settle` intervals again, newest first; interval replace keeps them exact
+  let earlier = interval;
+  for (let k = 0; k < (input.settle ?? 0); k++) {
+    earlier = await intervalBefore(input, new Date(earlier.start));
+    await runInterval(input.pipeline, earlier, 'scheduled');
+  }
+  return result;
+}
+
+/** The schedule's interval that ends at `nominal` (a tick, or the start of a later interval). */
+async function intervalBefore(input: ScheduledRunInput, nominal: Date): Promise<IsoInterval> {
+  if (input.every !== undefined) return intervalEndingAt(nominal.getTime(), input.every, input.offsetMs ?? 0);
+  return scheduleInterval({ scheduleId: input.scheduleId ?? scheduleId(input.pipeline), nominal: nominal.toISOString() });
 }
 
 export const backfillProgress = defineQuery<BackfillProgress>(BACKFILL_PROGRESS_QUERY);

@@ -85,6 +85,50 @@ describe('Temporal orchestration', () => {
     });
   });
 
+  it('settle: each tick re-runs the previous interval too, so a late row lands once and nothing doubles', async () => {
+    const rows = events('2026-02-01T00:00:00Z', '2026-02-04T00:00:00Z').map((e) => ({ ...e, late: false }));
+    const appendEvents = resource(
+      function* (ctx) {
+        const { start, end } = ctx.interval!;
+        yield rows.filter((e) => e.created_at >= start.toISO()! && e.created_at < end.toISO()!);
+      },
+      { name: 'events' },
+    );
+    const def = definePipeline({ name: `settle_${Date.now()}`, datasetName: datasetName('tmp'), source: () => source('events', [appendEvents]), schedule: { every: 'day', settle: 1 } });
+    const tick = async (client: Parameters<Parameters<typeof withWorker>[1]>[0], at: string, loads: number) => {
+      const h = client.client.schedule.getHandle(`tide/${def.name}`);
+      await h.backfill({ start: new Date(at), end: new Date(Date.parse(at) + 1000), overlap: ScheduleOverlapPolicy.ALLOW_ALL });
+      const p = pipeline({ pipelineName: 'reader', destination: postgres(pgUrl()), datasetName: def.datasetName!, pipelinesDir: tempDir() });
+      try {
+        for (const deadline = Date.now() + 60_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 300))) {
+          const [n] = await p.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${def.datasetName}"."_dlt_loads"`).catch(() => [{ n: 0 }]);
+          if (n.n >= loads) break;
+        }
+        return await p.query<{ day: string; n: number; late: number }>(
+          `SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, count(*)::int AS n, count(*) FILTER (WHERE late)::int AS late FROM "${def.datasetName}"."events" GROUP BY 1 ORDER BY 1`,
+        );
+      } finally {
+        await p.close();
+      }
+    };
+    await withWorker([def], async (client) => {
+      await client.createSchedule(def.name, def.schedule!, { paused: true });
+      // tick of 2026-02-03: [02-02, 02-03), then settle: [02-01, 02-02)
+      expect(await tick(client, '2026-02-03T00:00:00Z', 2)).toEqual([
+        { day: '2026-02-01', n: 4, late: 0 },
+        { day: '2026-02-02', n: 4, late: 0 },
+      ]);
+      rows.push({ id: 999_999, created_at: '2026-02-02T23:00:00.000Z', kind: 'push', late: true });
+      // tick of 2026-02-04: [02-03, 02-04) and again [02-02, 02-03), which now has the late row
+      expect(await tick(client, '2026-02-04T00:00:00Z', 4)).toEqual([
+        { day: '2026-02-01', n: 4, late: 0 },
+        { day: '2026-02-02', n: 5, late: 1 },
+        { day: '2026-02-03', n: 4, late: 0 },
+      ]);
+      await client.deleteSchedule(def.name);
+    });
+  });
+
   it('a cron schedule gives [previous match, this match) from the schedule itself', async () => {
     const def = eventsSource(`cron_${Date.now()}`);
     await withWorker([def], async (client) => {
