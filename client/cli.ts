@@ -10,6 +10,7 @@ import { runDecomposed } from '../pipeline/decompose.ts';
 import type { PipelineDefinition, ScheduleEvery, ScheduleSpec } from '../pipeline/define.ts';
 import { TideClient } from './temporal.ts';
 import { withDataset } from './dataset.ts';
+import { pollProgress } from './progress.ts';
 import { TideError } from '../pipeline/errors.ts';
 import { tideHome } from '../common/home.ts';
 import { portOr } from '../common/net.ts';
@@ -291,30 +292,37 @@ async function backfillCommand(name: string, o: { pipelines?: string; from: stri
       { format: '  {bar} {value}/{total} intervals | running {running} | failed {failed} | rows {rows}', hideCursor: true, noTTYOutput: true, notTTYSchedule: 5000 },
       cliProgress.Presets.shades_classic,
     );
+    // The bar starts at the first progress answer and updates at each one. A progress query can
+    // answer after the result has come: the poller drops such an answer, so the bar, once stopped,
+    // is never started again (a started bar's timer, every 5 s without a terminal, would keep the
+    // process alive and reprint the bar after "backfill done").
     let started = false;
-    const poll = setInterval(async () => {
-      const p = await c.backfillProgress(h);
-      if (!p) return;
-      if (!started) {
-        bar.start(p.total, 0, { running: 0, failed: 0, rows: 0 });
-        started = true;
-      }
-      bar.update(p.done + p.failed, { running: p.running, failed: p.failed, rows: p.rows });
-    }, 1000);
+    const progress = pollProgress(
+      () => c.backfillProgress(h),
+      (p) => {
+        if (!started) {
+          bar.start(p.total, 0, { running: 0, failed: 0, rows: 0 });
+          started = true;
+        }
+        bar.update(p.done + p.failed, { running: p.running, failed: p.failed, rows: p.rows });
+      },
+      1000,
+    );
+    let result: Awaited<ReturnType<typeof h.result>>;
     try {
-      const result = await h.result();
-      if (started) bar.update(result.done, { running: 0, failed: result.failed, rows: result.rows });
-      bar.stop();
-      process.stdout.write(`backfill done: ${result.done}/${result.total} intervals, ${result.rows} rows\n`);
+      result = await h.result();
     } catch (e) {
+      progress.stop();
       bar.stop();
       const details = (e as { cause?: { details?: unknown[] } }).cause?.details?.[0] as { failedIntervals?: { interval: { start: string; end: string }; error: string }[] } | undefined;
       process.stdout.write(`backfill finished with failures:\n`);
       for (const f of details?.failedIntervals ?? []) process.stdout.write(`  [${f.interval.start} → ${f.interval.end}) ${f.error}\n`);
       throw new TideError(`backfill ${h.workflowId} failed: ${(e as Error).message}`);
-    } finally {
-      clearInterval(poll);
     }
+    progress.stop();
+    if (started) bar.update(result.done, { running: 0, failed: result.failed, rows: result.rows });
+    bar.stop();
+    process.stdout.write(`backfill done: ${result.done}/${result.total} intervals, ${result.rows} rows\n`);
   });
 }
 
