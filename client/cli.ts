@@ -10,6 +10,7 @@ import { runDecomposed } from '../pipeline/decompose.ts';
 import type { PipelineDefinition, ScheduleEvery, ScheduleSpec } from '../pipeline/define.ts';
 import { TideClient } from './temporal.ts';
 import { withDataset } from './dataset.ts';
+import { pollProgress } from './progress.ts';
 import { TideError } from '../pipeline/errors.ts';
 import { tideHome } from '../common/home.ts';
 import { portOr } from '../common/net.ts';
@@ -33,7 +34,7 @@ async function loadPipelines(file?: string): Promise<PipelineDefinition[]> {
   return defs;
 }
 
-/** The command line named something that does not exist (a pipeline, an action): exit code 2. */
+/** The command line named something that does not exist (a pipeline, an action) or left out a name it needs: exit code 2. */
 class UsageError extends TideError {}
 
 async function findPipeline(name: string, file?: string): Promise<PipelineDefinition> {
@@ -233,21 +234,26 @@ function redact(url: string): string {
   return url.replace(/\/\/([^:@]+):[^@]*@/, '//$1:***@');
 }
 
+const SCHEDULE_ACTIONS = ['create', 'list', 'pause', 'unpause', 'trigger', 'delete'];
+
 async function scheduleCommand(action: string, name: string | undefined, o: { pipelines?: string; every?: string; cron?: string; address?: string; namespace?: string; taskQueue?: string; catchupWindow?: string; paused?: boolean }): Promise<void> {
+  // the action and the pipeline name are checked before anything is asked of the server
+  if (!SCHEDULE_ACTIONS.includes(action)) throw new UsageError(`Unknown schedule action "${action}": use create, list, pause, unpause, trigger or delete`);
+  const def = action === 'list' ? undefined : await findPipeline(requiredName(name, `tide schedule ${action}`), o.pipelines);
   await withClient(o, async (c) => {
-    if (action === 'list') {
+    if (!def) {
       const list = await c.listSchedules();
       if (!list.length) process.stdout.write('no tide schedules\n');
       for (const s of list) process.stdout.write(`${s.pipeline.padEnd(24)} ${s.paused ? 'paused ' : 'active '} ${s.spec.padEnd(12)} next ${s.next?.toISOString() ?? '-'}  ${c.scheduleUrl(s.pipeline)}\n`);
       return;
     }
-    if (!name) throw new TideError(`tide schedule ${action} needs a pipeline name`);
+    const name = def.name;
     switch (action) {
       case 'create': {
         let spec: ScheduleSpec | undefined;
         if (o.cron) spec = { cron: o.cron };
         else if (o.every) spec = { every: o.every as ScheduleEvery };
-        else spec = (await findPipeline(name, o.pipelines)).schedule;
+        else spec = def.schedule;
         if (!spec) throw new TideError(`Pipeline "${name}" has no schedule: pass --every hour|day|week or --cron EXPR`);
         const r = await c.createSchedule(name, spec, { catchupWindow: o.catchupWindow, paused: o.paused });
         process.stdout.write(`schedule ${r.scheduleId} ${r.created ? 'created' : 'updated'}: ${c.scheduleUrl(name)}\n`);
@@ -265,15 +271,19 @@ async function scheduleCommand(action: string, name: string | undefined, o: { pi
       case 'delete':
         if (!(await c.deleteSchedule(name))) throw new TideError(`No schedule for pipeline "${name}"`);
         break;
-      default:
-        throw new TideError(`Unknown schedule action "${action}": use create, list, pause, unpause, trigger or delete`);
     }
     process.stdout.write(`schedule ${scheduleId(name)}: ${action} done\n`);
   });
 }
 
-async function backfillCommand(name: string, o: { from: string; to: string; every: string; parallel?: string; address?: string; namespace?: string; taskQueue?: string }): Promise<void> {
+function requiredName(name: string | undefined, command: string): string {
+  if (!name) throw new UsageError(`${command} needs a pipeline name`);
+  return name;
+}
+
+async function backfillCommand(name: string, o: { pipelines?: string; from: string; to: string; every: string; parallel?: string; address?: string; namespace?: string; taskQueue?: string }): Promise<void> {
   if (!['hour', 'day', 'week'].includes(o.every)) throw new TideError(`--every must be hour, day or week, got "${o.every}"`);
+  await findPipeline(name, o.pipelines);
   await withClient(o, async (c) => {
     const h = await c.startBackfill({ pipeline: name, from: o.from, to: o.to, every: o.every as ScheduleEvery, parallel: o.parallel ? Number(o.parallel) : 1 });
     process.stderr.write(`backfill ${h.workflowId}\n  ${c.workflowUrl(h.workflowId)}\n  runs: ${c.pipelineFilters(name).backfill}\n`);
@@ -282,34 +292,42 @@ async function backfillCommand(name: string, o: { from: string; to: string; ever
       { format: '  {bar} {value}/{total} intervals | running {running} | failed {failed} | rows {rows}', hideCursor: true, noTTYOutput: true, notTTYSchedule: 5000 },
       cliProgress.Presets.shades_classic,
     );
+    // The bar starts at the first progress answer and updates at each one. A progress query can
+    // answer after the result has come: the poller drops such an answer, so the bar, once stopped,
+    // is never started again (a started bar's timer, every 5 s without a terminal, would keep the
+    // process alive and reprint the bar after "backfill done").
     let started = false;
-    const poll = setInterval(async () => {
-      const p = await c.backfillProgress(h);
-      if (!p) return;
-      if (!started) {
-        bar.start(p.total, 0, { running: 0, failed: 0, rows: 0 });
-        started = true;
-      }
-      bar.update(p.done + p.failed, { running: p.running, failed: p.failed, rows: p.rows });
-    }, 1000);
+    const progress = pollProgress(
+      () => c.backfillProgress(h),
+      (p) => {
+        if (!started) {
+          bar.start(p.total, 0, { running: 0, failed: 0, rows: 0 });
+          started = true;
+        }
+        bar.update(p.done + p.failed, { running: p.running, failed: p.failed, rows: p.rows });
+      },
+      1000,
+    );
+    let result: Awaited<ReturnType<typeof h.result>>;
     try {
-      const result = await h.result();
-      if (started) bar.update(result.done, { running: 0, failed: result.failed, rows: result.rows });
-      bar.stop();
-      process.stdout.write(`backfill done: ${result.done}/${result.total} intervals, ${result.rows} rows\n`);
+      result = await h.result();
     } catch (e) {
+      progress.stop();
       bar.stop();
       const details = (e as { cause?: { details?: unknown[] } }).cause?.details?.[0] as { failedIntervals?: { interval: { start: string; end: string }; error: string }[] } | undefined;
       process.stdout.write(`backfill finished with failures:\n`);
       for (const f of details?.failedIntervals ?? []) process.stdout.write(`  [${f.interval.start} → ${f.interval.end}) ${f.error}\n`);
       throw new TideError(`backfill ${h.workflowId} failed: ${(e as Error).message}`);
-    } finally {
-      clearInterval(poll);
     }
+    progress.stop();
+    if (started) bar.update(result.done, { running: 0, failed: result.failed, rows: result.rows });
+    bar.stop();
+    process.stdout.write(`backfill done: ${result.done}/${result.total} intervals, ${result.rows} rows\n`);
   });
 }
 
-async function runsCommand(name: string, o: { limit?: string; address?: string; namespace?: string; taskQueue?: string }): Promise<void> {
+async function runsCommand(name: string, o: { pipelines?: string; limit?: string; address?: string; namespace?: string; taskQueue?: string }): Promise<void> {
+  await findPipeline(name, o.pipelines);
   await withClient(o, async (c) => {
     const rows = await c.runs(name, o.limit ? Number(o.limit) : 20);
     const iso = (d?: Date) => (d ? d.toISOString().replace('.000Z', 'Z') : '-');
@@ -370,13 +388,20 @@ export async function main(argv: string[]): Promise<void> {
     program
       .command('backfill <pipeline>')
       .description('load [from, to) interval by interval, in parallel, without touching the cursor')
+      .addOption(pipelinesOpt())
       .requiredOption('--from <T>', 'start (ISO-8601, inclusive)')
       .requiredOption('--to <T>', 'end (ISO-8601, exclusive)')
       .option('--every <hour|day|week>', 'interval length', 'day')
       .option('--parallel <n>', 'intervals running at once', '1'),
   ).action(backfillCommand);
 
-  temporalOpts(program.command('runs <pipeline>').description('recent runs: interval, status, rows, attempts, link').option('--limit <n>', 'how many', '20')).action(runsCommand);
+  temporalOpts(
+    program
+      .command('runs <pipeline>')
+      .description('recent runs: interval, status, rows, attempts, link')
+      .addOption(pipelinesOpt())
+      .option('--limit <n>', 'how many', '20'),
+  ).action(runsCommand);
 
   try {
     await program.parseAsync(argv);
