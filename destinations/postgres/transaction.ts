@@ -22,7 +22,8 @@ export function toLoadError(e: unknown, fields: { table?: string; sql?: string; 
     sqlState.startsWith('57') ||
     sqlState === '40001' ||
     sqlState === '40P01' ||
-    sqlState === '53300';
+    sqlState === '53300' ||
+    lostCatalogRace(err, sqlState);
   return new LoadError(`Postgres: ${err?.message ?? String(e)}`, {
     sqlState,
     detail: err?.detail,
@@ -34,6 +35,15 @@ export function toLoadError(e: unknown, fields: { table?: string; sql?: string; 
     retryable,
     cause: e,
   });
+}
+
+/**
+ * Two first loads creating one table at once (parallel backfill intervals into a new dataset): the
+ * loser's `CREATE TABLE IF NOT EXISTS` collides in the catalog (the row type's unique index, or the
+ * name) instead of finding the table. Its retry finds the table and goes on.
+ */
+function lostCatalogRace(err: { constraint?: string }, sqlState: string | undefined): boolean {
+  return sqlState === '42P07' || (sqlState === '23505' && err?.constraint === 'pg_type_typname_nsp_index');
 }
 
 /** Something that runs one statement, its errors mapped to LoadErrors: a transaction or the pool. */
