@@ -10,6 +10,9 @@ import { temporalAddress, temporalNamespace, temporalUiUrl } from '../temporal/c
 import { EVERY_MS, EVERY_OFFSET_MS, splitInterval } from '../temporal/grid.ts';
 import {
   BACKFILL_PROGRESS_QUERY,
+  PAUSE_SIGNAL,
+  RESUME_SIGNAL,
+  SET_PARALLEL_SIGNAL,
   DEFAULT_TASK_QUEUE,
   backfillWorkflowId,
   intervalWorkflowId,
@@ -208,7 +211,7 @@ export class TideClient {
     const intervals = splitInterval(opts.from, opts.to, opts.every);
     const from = intervals[0].start;
     const to = intervals[intervals.length - 1].end;
-    return this.client.workflow.start('backfill' as unknown as typeof backfill, {
+    const handle = await this.client.workflow.start('backfill' as unknown as typeof backfill, {
       taskQueue: this.taskQueue,
       workflowId: backfillWorkflowId(opts.pipeline, from, to),
       args: [{ pipeline: opts.pipeline, from, to, every: opts.every, parallel: opts.parallel ?? 1 }],
@@ -216,7 +219,16 @@ export class TideClient {
       workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
       typedSearchAttributes: runAttributes(opts.pipeline, 'backfill'),
       staticSummary: `${opts.pipeline}: backfill [${from} → ${to}) every ${opts.every}, parallel ${opts.parallel ?? 1}`,
-    }) as Promise<WorkflowHandle<typeof backfill>>;
+    });
+    // the same backfill already running was attached to: it takes this parallelism from now on
+    // (a backfill that already finished takes no signal: nothing to change)
+    if (opts.parallel !== undefined) await handle.signal(SET_PARALLEL_SIGNAL, opts.parallel).catch(() => undefined);
+    return handle as WorkflowHandle<typeof backfill>;
+  }
+
+  /** Pauses a running backfill (the intervals running finish; none starts) or resumes it. */
+  async pauseBackfill(handle: WorkflowHandle<typeof backfill>, paused: boolean): Promise<void> {
+    await handle.signal(paused ? PAUSE_SIGNAL : RESUME_SIGNAL);
   }
 
   async backfillProgress(handle: WorkflowHandle<typeof backfill>): Promise<BackfillProgress | undefined> {

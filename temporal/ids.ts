@@ -42,3 +42,7 @@ export function scheduledRunWorkflowId(pipeline: string): string {
 
 /** The query a backfill answers with its progress. */
 export const BACKFILL_PROGRESS_QUERY = 'progress';
+/** Signals of a running backfill (also sendable from the Web UI): its parallelism, pause, resume. */
+export const SET_PARALLEL_SIGNAL = 'setParallel';
+export const PAUSE_SIGNAL = 'pause';
+export const RESUME_SIGNAL = 'resume';

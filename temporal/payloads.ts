@@ -151,6 +151,8 @@ export interface BackfillInput {
   failed?: FailedInterval[];
   /** Children started per run before continuing as new (default 400). */
   childrenPerRun?: number;
+  /** Continue-as-new state: paused by a signal. */
+  paused?: boolean;
 }
 
 export interface BackfillProgress {
@@ -160,4 +162,7 @@ export interface BackfillProgress {
   failed: number;
   rows: number;
   failedIntervals: FailedInterval[];
+  /** Intervals at once now (changed by the setParallel signal); absent from older backfills. */
+  parallel?: number;
+  paused?: boolean;
 }

@@ -15,8 +15,10 @@ import {
   ChildWorkflowFailure,
   ParentClosePolicy,
   WorkflowIdReusePolicy,
+  condition,
   continueAsNew,
   defineQuery,
+  defineSignal,
   executeChild,
   patched,
   proxyActivities,
@@ -29,7 +31,7 @@ import {
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { TideActivities } from '../activities/index.ts';
 import { intervalEndingAt, nominalTime, splitInterval } from '../temporal/grid.ts';
-import { BACKFILL_PROGRESS_QUERY, intervalWorkflowId, scheduleId } from '../temporal/ids.ts';
+import { BACKFILL_PROGRESS_QUERY, PAUSE_SIGNAL, RESUME_SIGNAL, SET_PARALLEL_SIGNAL, intervalWorkflowId, scheduleId } from '../temporal/ids.ts';
 import {
   readTableCounts,
   totalRows,
@@ -203,7 +205,9 @@ function childOptions(pipeline: string, interval: IsoInterval, kind: RunKind) {
   return {
     workflowId: intervalWorkflowId(pipeline, interval),
     args: [{ pipeline, interval, kind }] as [PipelineRunInput],
-    parentClosePolicy: ParentClosePolicy.ABANDON,
+    // a cancelled backfill or scheduled run cancels its running interval (a backfill continues as new
+    // only when none runs)
+    parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
     workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
     staticSummary: `${pipeline} [${interval.start} → ${interval.end}) ${kind}`,
     typedSearchAttributes: runAttributes(pipeline, kind, interval),
@@ -260,54 +264,68 @@ async function intervalBefore(input: ScheduledRunInput, nominal: Date): Promise<
 }
 
 export const backfillProgress = defineQuery<BackfillProgress>(BACKFILL_PROGRESS_QUERY);
+/** Changes a running backfill's parallelism (`tide backfill … --parallel N` on one that runs). */
+export const setParallelSignal = defineSignal<[number]>(SET_PARALLEL_SIGNAL);
+/** Starts no new interval until resumed (the running ones finish). */
+export const pauseSignal = defineSignal(PAUSE_SIGNAL);
+export const resumeSignal = defineSignal(RESUME_SIGNAL);
 
 /**
  * Loads `[from, to)` interval by interval, at most `parallel` at once. Cursor state is never touched:
  * each child carries its interval, which resources with `allowExternalSchedulers` take as bounds.
- * Fails at the end (after every interval ran) if any interval failed, listing them.
+ * Signals change the parallelism or pause and resume it. Cancelling it cancels the running children
+ * (each interval is one transaction: it committed or left nothing). Fails at the end (after every
+ * interval ran) if any interval failed, listing them.
  */
 export async function backfill(input: BackfillInput): Promise<BackfillProgress> {
   const intervals = splitInterval(input.from, input.to, input.every);
-  const parallel = Math.max(1, input.parallel ?? 1);
+  let parallel = Math.max(1, input.parallel ?? 1);
+  let paused = input.paused ?? false;
+  /** bumped by every signal: the loop wakes up to look at the new settings */
+  let control = 0;
   const perRun = input.childrenPerRun ?? 400;
   let next = input.next ?? 0;
   let done = input.done ?? 0;
   let rows = input.rows ?? 0;
   const failed = [...(input.failed ?? [])];
-  const running = new Map<number, Promise<number>>();
+  const running = new Set<number>();
   let startedThisRun = 0;
-  setHandler(backfillProgress, () => ({ total: intervals.length, done, running: running.size, failed: failed.length, rows, failedIntervals: failed }));
+  setHandler(backfillProgress, () => ({ total: intervals.length, done, running: running.size, failed: failed.length, rows, failedIntervals: failed, parallel, paused }));
+  setHandler(setParallelSignal, (n) => void ((parallel = Math.max(1, Math.floor(n) || 1)), control++));
+  setHandler(pauseSignal, () => void ((paused = true), control++));
+  setHandler(resumeSignal, () => void ((paused = false), control++));
   upsertSearchAttributes(runAttributes(input.pipeline, 'backfill', { start: intervals[0].start, end: intervals[intervals.length - 1].end }));
 
   const start = (idx: number) => {
     const iv = intervals[idx];
-    running.set(
-      idx,
-      runInterval(input.pipeline, iv, 'backfill').then(
-        (r) => {
-          done++;
-          rows += r.rows;
-          return idx;
-        },
-        (e: unknown) => {
-          const cause = e instanceof ChildWorkflowFailure ? (e.cause?.cause ?? e.cause ?? e) : e;
-          failed.push({ interval: iv, error: (cause as Error)?.message ?? String(cause) });
-          return idx;
-        },
-      ),
+    running.add(idx);
+    void runInterval(input.pipeline, iv, 'backfill').then(
+      (r) => {
+        done++;
+        rows += r.rows;
+        running.delete(idx);
+      },
+      (e: unknown) => {
+        const cause = e instanceof ChildWorkflowFailure ? (e.cause?.cause ?? e.cause ?? e) : e;
+        failed.push({ interval: iv, error: (cause as Error)?.message ?? String(cause) });
+        running.delete(idx);
+      },
     );
     startedThisRun++;
   };
 
   while (next < intervals.length || running.size > 0) {
-    const mayStart = startedThisRun < perRun && !workflowInfo().continueAsNewSuggested;
+    const mayStart = !paused && startedThisRun < perRun && !workflowInfo().continueAsNewSuggested;
     while (mayStart && running.size < parallel && next < intervals.length) start(next++);
-    if (running.size === 0) {
-      // drained: continue as new so the history stays small
-      await continueAsNew<typeof backfill>({ ...input, next, done, rows, failed });
+    const seen = control;
+    if (running.size === 0 && paused) {
+      await condition(() => control !== seen);
+      continue;
     }
-    const finished = await Promise.race(running.values());
-    running.delete(finished);
+    // drained: continue as new so the history stays small
+    if (running.size === 0) await continueAsNew<typeof backfill>({ ...input, next, done, rows, failed, parallel, paused });
+    const size = running.size;
+    await condition(() => running.size < size || control !== seen);
   }
   const progress = { total: intervals.length, done, running: 0, failed: failed.length, rows, failedIntervals: failed };
   if (failed.length) {
