@@ -281,11 +281,22 @@ function requiredName(name: string | undefined, command: string): string {
   return name;
 }
 
-async function backfillCommand(name: string, o: { pipelines?: string; from: string; to: string; every: string; parallel?: string; address?: string; namespace?: string; taskQueue?: string }): Promise<void> {
+async function backfillCommand(
+  name: string,
+  o: { pipelines?: string; from: string; to: string; every: string; parallel?: string; pause?: boolean; resume?: boolean; address?: string; namespace?: string; taskQueue?: string },
+): Promise<void> {
   if (!['hour', 'day', 'week'].includes(o.every)) throw new TideError(`--every must be hour, day or week, got "${o.every}"`);
   await findPipeline(name, o.pipelines);
   await withClient(o, async (c) => {
-    const h = await c.startBackfill({ pipeline: name, from: o.from, to: o.to, every: o.every as ScheduleEvery, parallel: o.parallel ? Number(o.parallel) : 1 });
+    const range = { pipeline: name, from: o.from, to: o.to, every: o.every as ScheduleEvery };
+    if (o.pause || o.resume) {
+      const running = c.backfillHandle(range);
+      await c.pauseBackfill(running, !!o.pause);
+      process.stdout.write(`backfill ${running.workflowId} ${o.pause ? 'paused: no new interval starts until --resume' : 'resumed'}\n`);
+      return;
+    }
+    // --parallel given: also the new parallelism of the same backfill when it already runs (attached)
+    const h = await c.startBackfill({ ...range, parallel: o.parallel ? Number(o.parallel) : undefined });
     process.stderr.write(`backfill ${h.workflowId}\n  ${c.workflowUrl(h.workflowId)}\n  runs: ${c.pipelineFilters(name).backfill}\n`);
     const { default: cliProgress } = await import('cli-progress');
     const bar = new cliProgress.SingleBar(
@@ -392,7 +403,9 @@ export async function main(argv: string[]): Promise<void> {
       .requiredOption('--from <T>', 'start (ISO-8601, inclusive)')
       .requiredOption('--to <T>', 'end (ISO-8601, exclusive)')
       .option('--every <hour|day|week>', 'interval length', 'day')
-      .option('--parallel <n>', 'intervals running at once', '1'),
+      .option('--parallel <n>', 'intervals running at once (default 1); on a running backfill: its new parallelism')
+      .option('--pause', 'pause the running backfill of these arguments (the running intervals finish) and exit')
+      .option('--resume', 'resume it and exit'),
   ).action(backfillCommand);
 
   temporalOpts(

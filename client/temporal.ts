@@ -226,6 +226,12 @@ export class TideClient {
     return handle as WorkflowHandle<typeof backfill>;
   }
 
+  /** The backfill of `[from, to)` (running or not), without starting it. */
+  backfillHandle(opts: { pipeline: string; from: string; to: string; every: ScheduleEvery }): WorkflowHandle<typeof backfill> {
+    const intervals = splitInterval(opts.from, opts.to, opts.every);
+    return this.client.workflow.getHandle(backfillWorkflowId(opts.pipeline, intervals[0].start, intervals[intervals.length - 1].end));
+  }
+
   /** Pauses a running backfill (the intervals running finish; none starts) or resumes it. */
   async pauseBackfill(handle: WorkflowHandle<typeof backfill>, paused: boolean): Promise<void> {
     await handle.signal(paused ? PAUSE_SIGNAL : RESUME_SIGNAL);
