@@ -119,7 +119,14 @@ function run(withPipeline: WithPipeline, input: RunInput): Promise<RunResult> {
     if (attempt > 1 && (await p.isLoaded(input.loadId))) return { loadId: input.loadId, attempt, applied: false, tables: {}, items: 0 };
     const progress = progressReporter(ctx);
     try {
-      const info = await p.run(await def.source(), { ...def.runOptions, interval: input.interval, loadId: input.loadId, onProgress: progress.onProgress, onCheckpoint: progress.onCheckpoint });
+      const info = await p.run(await def.source(), {
+        ...def.runOptions,
+        interval: input.interval,
+        loadId: input.loadId,
+        handover: input.handover,
+        onProgress: progress.onProgress,
+        onCheckpoint: progress.onCheckpoint,
+      });
       return { loadId: info.loadId, attempt, applied: info.loadId !== null, tables: info.tables, items: progress.items || totalRows(info.tables) };
     } catch (e) {
       if (e instanceof AlreadyLoadedError) return { loadId: input.loadId, attempt, applied: false, tables: {}, items: progress.items };
@@ -143,6 +150,7 @@ function extract(withPipeline: WithPipeline, input: ExtractInput): Promise<Extra
       interval: input.interval,
       loadId: input.loadId,
       packageId,
+      handover: input.handover,
       onProgress: progress.onProgress,
       onCheckpoint: progress.onCheckpoint,
     });

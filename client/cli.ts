@@ -283,7 +283,10 @@ function requiredName(name: string | undefined, command: string): string {
 
 async function backfillCommand(
   name: string,
-  o: { pipelines?: string; from: string; to: string; every: string; parallel?: string; pause?: boolean; resume?: boolean; address?: string; namespace?: string; taskQueue?: string },
+  o: {
+    pipelines?: string; from: string; to: string; every: string; parallel?: string; pause?: boolean; resume?: boolean; handover?: boolean;
+    address?: string; namespace?: string; taskQueue?: string;
+  },
 ): Promise<void> {
   if (!['hour', 'day', 'week'].includes(o.every)) throw new TideError(`--every must be hour, day or week, got "${o.every}"`);
   await findPipeline(name, o.pipelines);
@@ -296,7 +299,7 @@ async function backfillCommand(
       return;
     }
     // --parallel given: also the new parallelism of the same backfill when it already runs (attached)
-    const h = await c.startBackfill({ ...range, parallel: o.parallel ? Number(o.parallel) : undefined });
+    const h = await c.startBackfill({ ...range, parallel: o.parallel ? Number(o.parallel) : undefined, handover: o.handover });
     process.stderr.write(`backfill ${h.workflowId}\n  ${c.workflowUrl(h.workflowId)}\n  runs: ${c.pipelineFilters(name).backfill}\n`);
     const { default: cliProgress } = await import('cli-progress');
     const bar = new cliProgress.SingleBar(
@@ -405,7 +408,8 @@ export async function main(argv: string[]): Promise<void> {
       .option('--every <hour|day|week>', 'interval length', 'day')
       .option('--parallel <n>', 'intervals running at once (default 1); on a running backfill: its new parallelism')
       .option('--pause', 'pause the running backfill of these arguments (the running intervals finish) and exit')
-      .option('--resume', 'resume it and exit'),
+      .option('--resume', 'resume it and exit')
+      .option('--handover', "the interval ending at --to sets the stored cursor to --to: the first incremental run starts where the backfill stopped"),
   ).action(backfillCommand);
 
   temporalOpts(

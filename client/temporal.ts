@@ -207,14 +207,14 @@ export class TideClient {
   }
 
   /** Starts (or joins, if already running) a backfill of `[from, to)`. */
-  async startBackfill(opts: { pipeline: string; from: string; to: string; every: ScheduleEvery; parallel?: number }): Promise<WorkflowHandle<typeof backfill>> {
+  async startBackfill(opts: { pipeline: string; from: string; to: string; every: ScheduleEvery; parallel?: number; handover?: boolean }): Promise<WorkflowHandle<typeof backfill>> {
     const intervals = splitInterval(opts.from, opts.to, opts.every);
     const from = intervals[0].start;
     const to = intervals[intervals.length - 1].end;
     const handle = await this.client.workflow.start('backfill' as unknown as typeof backfill, {
       taskQueue: this.taskQueue,
       workflowId: backfillWorkflowId(opts.pipeline, from, to),
-      args: [{ pipeline: opts.pipeline, from, to, every: opts.every, parallel: opts.parallel ?? 1 }],
+      args: [{ pipeline: opts.pipeline, from, to, every: opts.every, parallel: opts.parallel ?? 1, ...(opts.handover ? { handover: true } : {}) }],
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
       workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
       typedSearchAttributes: runAttributes(opts.pipeline, 'backfill'),

@@ -38,6 +38,8 @@ export interface ExtractOptions {
    * finished.
    */
   sink: (node: ExtractNode, items: unknown[]) => void | Promise<void>;
+  /** A backfill's last interval with `--handover` (see BindContext.handover). */
+  handover?: boolean;
   /** `ctx.resumeFrom` per resource: the last checkpoint an earlier attempt of this extract kept. */
   resumeFrom?: Readonly<Record<string, unknown>>;
   /** Called for `ctx.checkpoint(value)`, after every page yielded before it went to the sink. */
@@ -154,6 +156,7 @@ export class Extractor {
         resourceState: node.resourceState,
         resourcePrimaryKey: pk === undefined ? undefined : Array.isArray(pk) ? pk : [pk],
         interval: o.interval,
+        handover: o.handover,
         dedupHashForm: o.dedupHashForm,
         config: o.config,
         log: o.log,

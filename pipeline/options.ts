@@ -72,6 +72,11 @@ export interface RunOptions {
   loadId?: string;
   /** Called after each `ctx.checkpoint(value)` of a resource. */
   onCheckpoint?: (c: CheckpointInfo) => void;
+  /**
+   * With `interval`: set the stored cursor of the incrementals that take the interval
+   * (`allowExternalSchedulers`) to its end, in this load (a backfill's last interval, `--handover`).
+   */
+  handover?: boolean;
 }
 
 /** Orchestrators: a staged extract of one package of a run (a decomposed run's component). */

@@ -232,7 +232,7 @@ export class Pipeline {
       if (resumed) stage.resume(resumed.tables, resumed.items);
       const extractor = new Extractor({
         pipelineName: this.pipelineName, sourceName: plan.sourceName, interval, dedupHashForm: dedupHashFormFor(committed, this.#o.dltVersion),
-        config: configLookupFor(tideHome()), log: this.#o.log, warn: this.#o.warn, sink: stage.sink,
+        config: configLookupFor(tideHome()), log: this.#o.log, warn: this.#o.warn, sink: stage.sink, handover: opts.handover,
         resumeFrom: resumed?.checkpoints, onCheckpoint: this.#checkpointer(session, stage, draft, schema, resumed?.checkpoints, opts.onCheckpoint),
       });
       await extractor.runAll(plan.roots);

@@ -37,6 +37,8 @@ export interface RunInput {
   interval?: IsoInterval;
   kind?: RunKind;
   loadId: string;
+  /** A backfill's last interval with `--handover`: the cursor of the incrementals that take it moves to its end. */
+  handover?: boolean;
 }
 
 export interface RunResult {
@@ -56,6 +58,7 @@ export interface ExtractInput {
   /** A decomposed run's load id and the component this extract stages. */
   loadId?: string;
   component?: Component;
+  handover?: boolean;
 }
 
 /** What `extract` returns: a reference to the staged package, never its rows. */
@@ -103,6 +106,8 @@ export interface PipelineRunInput {
   pipeline: string;
   interval?: IsoInterval;
   kind?: RunKind;
+  /** The last interval of a backfill with `--handover` (RunOptions.handover). */
+  handover?: boolean;
 }
 
 export interface PipelineRunResult {
@@ -153,6 +158,8 @@ export interface BackfillInput {
   childrenPerRun?: number;
   /** Continue-as-new state: paused by a signal. */
   paused?: boolean;
+  /** The interval ending at `to` hands the cursor over (RunOptions.handover). */
+  handover?: boolean;
 }
 
 export interface BackfillProgress {

@@ -97,7 +97,7 @@ export async function pipelineRun(input: PipelineRunInput): Promise<PipelineRunR
 }
 
 async function directRun(input: PipelineRunInput, plan: RunPlanResult): Promise<PipelineRunResult> {
-  const r = await run({ pipeline: input.pipeline, interval: input.interval, kind: input.kind, loadId: plan.loadId });
+  const r = await run({ pipeline: input.pipeline, interval: input.interval, kind: input.kind, loadId: plan.loadId, ...(input.handover ? { handover: true } : {}) });
   const tables = readTableCounts(r.tables);
   return { pipeline: input.pipeline, interval: input.interval, loadId: r.loadId, applied: r.applied, tables, rows: totalRows(tables), attempts: { extract: r.attempt } };
 }
@@ -105,7 +105,7 @@ async function directRun(input: PipelineRunInput, plan: RunPlanResult): Promise<
 /** The extract activity of one component, named after it in the Web UI. */
 function extractComponent(input: PipelineRunInput, loadId: string, component: Component): Promise<ExtractResult> {
   const { extract: ex } = proxyActivities<TideActivities>({ ...EXTRACT_OPTIONS, summary: `extract ${component.name}` });
-  return ex({ pipeline: input.pipeline, interval: input.interval, kind: input.kind, loadId, component });
+  return ex({ pipeline: input.pipeline, interval: input.interval, kind: input.kind, loadId, component, ...(input.handover ? { handover: true } : {}) });
 }
 
 type ComponentOutcome = { component: Component; result?: ExtractResult; error?: string; failure?: unknown };
@@ -201,10 +201,10 @@ function summarize(pipeline: string, interval: IsoInterval | undefined, tables: 
   return `${pipeline}${iv}: ${loadId ? `load ${loadId}, ${t || 'no rows'}` : 'nothing new'}${partial}`;
 }
 
-function childOptions(pipeline: string, interval: IsoInterval, kind: RunKind) {
+function childOptions(pipeline: string, interval: IsoInterval, kind: RunKind, handover = false) {
   return {
     workflowId: intervalWorkflowId(pipeline, interval),
-    args: [{ pipeline, interval, kind }] as [PipelineRunInput],
+    args: [{ pipeline, interval, kind, ...(handover ? { handover } : {}) }] as [PipelineRunInput],
     // a cancelled backfill or scheduled run cancels its running interval (a backfill continues as new
     // only when none runs)
     parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
@@ -218,10 +218,10 @@ function childOptions(pipeline: string, interval: IsoInterval, kind: RunKind) {
  * Runs one interval as a child with the canonical id. If that interval is already running (a
  * backfill and the schedule met on it), waits and tries again: one interval never runs twice at once.
  */
-async function runInterval(pipeline: string, interval: IsoInterval, kind: RunKind): Promise<PipelineRunResult> {
+async function runInterval(pipeline: string, interval: IsoInterval, kind: RunKind, handover = false): Promise<PipelineRunResult> {
   for (let attempt = 0; ; attempt++) {
     try {
-      return await executeChild(pipelineRun, childOptions(pipeline, interval, kind));
+      return await executeChild(pipelineRun, childOptions(pipeline, interval, kind, handover));
     } catch (e) {
       if (e instanceof WorkflowExecutionAlreadyStartedError && attempt < 360) {
         await sleep('10 seconds');
@@ -299,7 +299,8 @@ export async function backfill(input: BackfillInput): Promise<BackfillProgress> 
   const start = (idx: number) => {
     const iv = intervals[idx];
     running.add(idx);
-    void runInterval(input.pipeline, iv, 'backfill').then(
+    // --handover: the interval that ends the backfill moves the stored cursor to its end
+    void runInterval(input.pipeline, iv, 'backfill', !!input.handover && idx === intervals.length - 1).then(
       (r) => {
         done++;
         rows += r.rows;

@@ -36,6 +36,11 @@ export interface BindContext {
   interval?: SchedulerInterval;
   /** The time "now" for AF-5 (an absent, future or start == end interval end); the system clock by default. */
   now?: () => Date;
+  /**
+   * A backfill's last interval with `--handover`: the stored cursor of a resource that took the
+   * interval is set to the interval's end, so the first incremental run starts where the backfill stopped.
+   */
+  handover?: boolean;
   /** The form of new boundary-dedup hashes (default: the latest dlt's, short). */
   dedupHashForm?: DedupHashForm;
   /** Config lookup for fromConfig(): `[<pipeline>.sources.<resource>]` merged with env, snake_case keys. */
@@ -288,6 +293,7 @@ export class Incremental {
     this.#dedupKey = pkList;
 
     this.#state = this.stateless ? freshCursorState(range.initial) : this.#storedState(ctx.resourceState, range.initial);
+    if (ctx.handover && range.joined && !isNil(range.end)) this.#handOver(ctx.resourceState, range);
     this.#rawStartValue = this.#state.last_value ?? null;
     this.startValue = this.#lagged(this.#rawStartValue);
     this.#running = this.startValue;
@@ -335,6 +341,14 @@ export class Incremental {
   }
 
   /** The cursor's state object inside the resource state, created fresh when missing (INC-14, INC-48). */
+  /** The stored cursor (not this run's throw-away one) now starts at the interval's end: `[end, …)` is the next run's. */
+  #handOver(rs: Record<string, unknown>, range: Range): void {
+    const st = this.#storedState(rs, range.initial);
+    st.last_value = range.end;
+    st.unique_hashes = [];
+    delete st.unique_key_ranges;
+  }
+
   #storedState(rs: Record<string, unknown>, initial: unknown): IncrementalCursorState {
     let inc = rs.incremental as Record<string, unknown> | undefined;
     if (inc === undefined || inc === null || typeof inc !== 'object') {

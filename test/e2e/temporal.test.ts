@@ -192,6 +192,27 @@ describe('Temporal orchestration', () => {
     });
   });
 
+  it('--handover: the backfill\'s last interval moves the cursor to its end, where the first incremental run starts', async () => {
+    const seen: string[] = [];
+    const def = eventsSource(`ho_${Date.now()}`, seen);
+    await withWorker([def], async (client) => {
+      const h = await client.startBackfill({ pipeline: def.name, from: '2026-01-05', to: '2026-01-19', every: 'week', parallel: 2, handover: true });
+      expect(await h.result()).toMatchObject({ total: 2, done: 2, failed: 0, rows: 2 * 7 * 4 });
+      const p = pipeline({ pipelineName: def.name, destination: postgres(pgUrl()), datasetName: def.datasetName!, pipelinesDir: tempDir() });
+      const state = (await p.syncFromDestination('events')).sources as any;
+      expect(state.events.resources.events.incremental.created_at).toMatchObject({ last_value: '2026-01-19T00:00:00.000Z', unique_hashes: [] });
+      await p.close();
+      seen.length = 0;
+      const run = await client.runNow(def.name);
+      expect(seen).toEqual(['2026-01-19T00:00:00.000Z→null']);
+      // from the handover to the end of the source's data (2026-06-01), nothing before it again
+      expect(run.tables).toEqual({ events: { rows: (Date.parse('2026-06-01') - Date.parse('2026-01-19')) / (6 * HOUR) } });
+    });
+    const r = await loadsOf(def.datasetName!);
+    expect(r.ids.every(([, n]) => n === 1)).toBe(true);
+    expect(r.ids[0][0]).toBe(Date.parse('2026-01-05T00:00:00Z') / HOUR);
+  });
+
   it('a backfill and the incremental run on one merge table at the same time give exact rows and an untouched cursor', async () => {
     const def = eventsSource(`mix_${Date.now()}`);
     await withWorker([def], async (client) => {
