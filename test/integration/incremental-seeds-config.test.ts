@@ -281,7 +281,9 @@ describe('seed: allow_external_schedulers (Zendesk tickets, interval runs)', () 
     // a manual trigger: start == end → dlt loads "all data from that past date until now" (AF-5)
     const manual = await p.run(ticketsResource, { interval: { start: week.start, end: week.start } });
     expect(manual.tables).toEqual({ tickets: { rows: 5 } });
-    expect(await ids()).toEqual([1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 5, 5, 5, 6, 6, 6]);
+    // the week's second interval run replaced its first one's rows (interval replace); the manual run's
+    // interval [start, start) contains no earlier interval, so it appends
+    expect(await ids()).toEqual([1, 2, 2, 2, 3, 3, 3, 4, 4, 4, 5, 5, 5, 6, 6, 6]);
     expect(cursorState(p, 'zendesk_support', 'tickets', 'updated_at')).toEqual(stored);
 
     // and the stateful run continues from its state
@@ -316,7 +318,8 @@ describe('seed: allow_external_schedulers (Zendesk tickets, interval runs)', () 
       expectedCursor('2023-01-01T00:00:00Z', '2023-02-19T00:00:00Z', [4], '2023-01-01T00:00:00Z'),
     );
     expect((await p.run(r)).loadId).toBeNull();
-    expect((await rows(p, 'tickets', 'id, _dlt_load_id', 'id')).map((x) => x.id)).toEqual([1, 2, 2, 2, 3, 3, 3, 4]); // two interval runs (2, 3) + the stateful run (all)
+    // the second interval run replaced the first one's rows (interval replace): (2, 3) once + the stateful run (all)
+    expect((await rows(p, 'tickets', 'id, _dlt_load_id', 'id')).map((x) => x.id)).toEqual([1, 2, 2, 3, 3, 4]);
   });
 });
 
