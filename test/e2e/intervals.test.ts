@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigurationError, definePipeline, incremental, resource, source } from 'tide';
 import type { TideClient } from '../../client/temporal.ts';
 import { datasetName, pgUrl, tempDir } from '../helpers/pipelines.ts';
-import { temporalAddress, withWorker } from '../helpers/temporal.ts';
+import { recordHistory, temporalAddress, withWorker } from '../helpers/temporal.ts';
 
 const exec = promisify(execFile);
 const HOUR = 3_600_000;
@@ -155,6 +155,7 @@ describe('tide intervals and a planned backfill', () => {
       expect(back.stdout).toBe('backfill done: 5/5 intervals, 20 rows\n');
       const order = (await workflows(client, name)).filter((w) => w.type === 'pipelineRun' && w.start >= t0 - 1000).map((w) => w.id.split('/')[2]);
       expect(order).toEqual([day(5), day(4), day(3), day(2), day(1)]);
+      await recordHistory(client, `tide/${name}/backfill/${FROM}/${TO}`, 'backfill-planned');
       const rows = await withDatasetRows(ds);
       expect(rows).toEqual({ n: 20, distinct: 20 });
     });
