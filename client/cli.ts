@@ -302,13 +302,15 @@ async function backfillCommand(
     // planned from the destination's ledger (and Temporal for failed and running intervals): client/intervals.ts
     const reprocess = (o.reprocess ?? 'missing') as Reprocess;
     const every = range.every;
-    const { statuses, plan, indexes } = await backfillPlan(def, { from: o.from, to: o.to, every, reprocess, backwards: o.backwards }, c);
+    // the same backfill running: attach to it (--parallel changes its parallelism); it keeps its own plan
+    const attach = !o.dryRun && (await c.backfillRunning(range));
+    const { statuses, plan, indexes } = attach ? { statuses: [], plan: [], indexes: undefined } : await backfillPlan(def, { from: o.from, to: o.to, every, reprocess, backwards: o.backwards }, c);
     if (o.dryRun) return void process.stdout.write(formatPlan(name, every, statuses, plan, reprocess, o.backwards ?? false));
-    if (!plan.length) return void process.stdout.write(`backfill: nothing to run (reprocess ${reprocess}: ${statuses.length} intervals, none to run); started nothing\n`);
+    if (!attach && !plan.length) return void process.stdout.write(`backfill: nothing to run (reprocess ${reprocess}: ${statuses.length} intervals, none to run); started nothing\n`);
     const planName = `reprocess ${reprocess}${o.backwards ? ', newest first' : ''}`;
     // --parallel given: also the new parallelism of the same backfill when it already runs (attached)
     const h = await c.startBackfill({ ...range, parallel: o.parallel ? Number(o.parallel) : undefined, handover: o.handover, indexes, plan: planName });
-    process.stderr.write(`backfill: ${plan.length} of ${statuses.length} intervals (${planName})\n`);
+    process.stderr.write(attach ? `backfill: attached to the running backfill of this range (it keeps its own plan)\n` : `backfill: ${plan.length} of ${statuses.length} intervals (${planName})\n`);
     process.stderr.write(`backfill ${h.workflowId}\n  ${c.workflowUrl(h.workflowId)}\n  runs: ${c.pipelineFilters(name).backfill}\n`);
     const { default: cliProgress } = await import('cli-progress');
     const bar = new cliProgress.SingleBar(

@@ -2,7 +2,7 @@
  * The programmatic client: schedules, backfills, manual runs and run listings on Temporal.
  * The CLI (`tide schedule|backfill|runs`) is a thin layer over it.
  */
-import { Client, Connection, ScheduleOverlapPolicy, ScheduleNotFoundError, WorkflowIdConflictPolicy, WorkflowIdReusePolicy, type WorkflowHandle } from '@temporalio/client';
+import { Client, Connection, WorkflowNotFoundError, ScheduleOverlapPolicy, ScheduleNotFoundError, WorkflowIdConflictPolicy, WorkflowIdReusePolicy, type WorkflowHandle } from '@temporalio/client';
 import type { PipelineDefinition, ScheduleEvery, ScheduleSpec } from '../pipeline/define.ts';
 import type { IsoInterval } from '../pipeline/interval.ts';
 import type { backfill, pipelineRun, scheduledRun } from '../workflows/index.ts';
@@ -260,6 +260,16 @@ export class TideClient {
   backfillHandle(opts: { pipeline: string; from: string; to: string; every: ScheduleEvery }): WorkflowHandle<typeof backfill> {
     const intervals = splitInterval(opts.from, opts.to, opts.every);
     return this.client.workflow.getHandle(backfillWorkflowId(opts.pipeline, intervals[0].start, intervals[intervals.length - 1].end));
+  }
+
+  /** Whether a backfill of `[from, to)` on the `every` grid is running now (starting it again attaches to it). */
+  async backfillRunning(opts: { pipeline: string; from: string; to: string; every: ScheduleEvery }): Promise<boolean> {
+    try {
+      return (await this.backfillHandle(opts).describe()).status.name === 'RUNNING';
+    } catch (e) {
+      if (e instanceof WorkflowNotFoundError) return false;
+      throw e;
+    }
   }
 
   /** Pauses a running backfill (the intervals running finish; none starts) or resumes it. */
