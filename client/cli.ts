@@ -304,7 +304,7 @@ async function backfillCommand(
     const every = range.every;
     // the same backfill running: attach to it (--parallel changes its parallelism); it keeps its own plan
     const attach = !o.dryRun && (await c.backfillRunning(range));
-    const { statuses, plan, indexes } = attach ? { statuses: [], plan: [], indexes: undefined } : await backfillPlan(def, { from: o.from, to: o.to, every, reprocess, backwards: o.backwards }, c);
+    const { statuses, plan, indexes } = attach ? { statuses: [], plan: [], indexes: undefined } : await backfillPlan(def, { from: o.from, to: o.to, every, reprocess, backwards: o.backwards, handover: o.handover }, c);
     if (o.dryRun) return void process.stdout.write(formatPlan(name, every, statuses, plan, reprocess, o.backwards ?? false));
     if (!attach && !plan.length) return void process.stdout.write(`backfill: nothing to run (reprocess ${reprocess}: ${statuses.length} intervals, none to run); started nothing\n`);
     const planName = `reprocess ${reprocess}${o.backwards ? ', newest first' : ''}`;

@@ -226,19 +226,23 @@ export async function readIntervals(
 }
 
 /**
- * The plan of a backfill: the status of every interval, the intervals to run in their order, and
+ * The plan of a backfill: the status of every interval, the intervals to run in their order (with
+ * `handover`, the last interval always: the handover is its run's), and
  * the `indexes` to start the workflow with (undefined when the plan is the whole grid, oldest first,
  * as an unplanned backfill runs it).
  */
 export async function backfillPlan(
   def: PipelineDefinition,
-  opts: { from: string; to: string; every: ScheduleEvery; reprocess?: Reprocess; backwards?: boolean },
+  opts: { from: string; to: string; every: ScheduleEvery; reprocess?: Reprocess; backwards?: boolean; handover?: boolean },
   client: TideClient,
 ): Promise<{ statuses: IntervalStatus[]; plan: IntervalStatus[]; indexes?: number[] }> {
   const reprocess = opts.reprocess ?? 'missing';
   if (!REPROCESS.includes(reprocess)) throw new TideError(`--reprocess must be missing, failed or all, got "${reprocess}"`);
   const { statuses } = await readIntervals(def, opts, client);
   const plan = planBackfill(statuses, reprocess, opts.backwards);
+  // --handover happens in the run of the interval ending at --to: it runs even when loaded
+  const last = statuses[statuses.length - 1];
+  if (opts.handover && !plan.includes(last)) opts.backwards ? plan.unshift(last) : plan.push(last);
   const whole = plan.length === statuses.length && plan.every((x, i) => x.index === i);
   return { statuses, plan, ...(whole ? {} : { indexes: plan.map((x) => x.index) }) };
 }

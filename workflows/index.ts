@@ -303,8 +303,8 @@ export async function backfill(input: BackfillInput): Promise<BackfillProgress> 
   const start = (idx: number) => {
     const iv = intervals[idx];
     running.add(idx);
-    // --handover: the interval that ends the backfill moves the stored cursor to its end
-    void runInterval(input.pipeline, iv, 'backfill', !!input.handover && idx === intervals.length - 1).then(
+    // --handover: the interval that ends the backfill (the grid's last, wherever a plan puts it) moves the stored cursor to its end
+    void runInterval(input.pipeline, iv, 'backfill', !!input.handover && iv.end === grid[grid.length - 1].end).then(
       (r) => {
         done++;
         rows += r.rows;
