@@ -11,6 +11,7 @@ import type { PipelineDefinition, ScheduleEvery, ScheduleSpec } from '../pipelin
 import { TideClient } from './temporal.ts';
 import { withDataset } from './dataset.ts';
 import { pollProgress } from './progress.ts';
+import { backfillPlan, countStatuses, formatGrid, formatPlan, readIntervals, type Reprocess } from './intervals.ts';
 import { TideError } from '../pipeline/errors.ts';
 import { tideHome } from '../common/home.ts';
 import { portOr } from '../common/net.ts';
@@ -285,11 +286,11 @@ async function backfillCommand(
   name: string,
   o: {
     pipelines?: string; from: string; to: string; every: string; parallel?: string; pause?: boolean; resume?: boolean; handover?: boolean;
-    address?: string; namespace?: string; taskQueue?: string;
+    reprocess?: string; dryRun?: boolean; backwards?: boolean; address?: string; namespace?: string; taskQueue?: string;
   },
 ): Promise<void> {
   if (!['hour', 'day', 'week'].includes(o.every)) throw new TideError(`--every must be hour, day or week, got "${o.every}"`);
-  await findPipeline(name, o.pipelines);
+  const def = await findPipeline(name, o.pipelines);
   await withClient(o, async (c) => {
     const range = { pipeline: name, from: o.from, to: o.to, every: o.every as ScheduleEvery };
     if (o.pause || o.resume) {
@@ -298,8 +299,18 @@ async function backfillCommand(
       process.stdout.write(`backfill ${running.workflowId} ${o.pause ? 'paused: no new interval starts until --resume' : 'resumed'}\n`);
       return;
     }
+    // planned from the destination's ledger (and Temporal for failed and running intervals): client/intervals.ts
+    const reprocess = (o.reprocess ?? 'missing') as Reprocess;
+    const every = range.every;
+    // the same backfill running: attach to it (--parallel changes its parallelism); it keeps its own plan
+    const attach = !o.dryRun && (await c.backfillRunning(range));
+    const { statuses, plan, indexes } = attach ? { statuses: [], plan: [], indexes: undefined } : await backfillPlan(def, { from: o.from, to: o.to, every, reprocess, backwards: o.backwards, handover: o.handover }, c);
+    if (o.dryRun) return void process.stdout.write(formatPlan(name, every, statuses, plan, reprocess, o.backwards ?? false));
+    if (!attach && !plan.length) return void process.stdout.write(`backfill: nothing to run (reprocess ${reprocess}: ${statuses.length} intervals, none to run); started nothing\n`);
+    const planName = `reprocess ${reprocess}${o.backwards ? ', newest first' : ''}`;
     // --parallel given: also the new parallelism of the same backfill when it already runs (attached)
-    const h = await c.startBackfill({ ...range, parallel: o.parallel ? Number(o.parallel) : undefined, handover: o.handover });
+    const h = await c.startBackfill({ ...range, parallel: o.parallel ? Number(o.parallel) : undefined, handover: o.handover, indexes, plan: planName });
+    process.stderr.write(attach ? `backfill: attached to the running backfill of this range (it keeps its own plan)\n` : `backfill: ${plan.length} of ${statuses.length} intervals (${planName})\n`);
     process.stderr.write(`backfill ${h.workflowId}\n  ${c.workflowUrl(h.workflowId)}\n  runs: ${c.pipelineFilters(name).backfill}\n`);
     const { default: cliProgress } = await import('cli-progress');
     const bar = new cliProgress.SingleBar(
@@ -338,6 +349,25 @@ async function backfillCommand(
     bar.stop();
     process.stdout.write(`backfill done: ${result.done}/${result.total} intervals, ${result.rows} rows\n`);
   });
+}
+
+async function intervalsCommand(name: string, o: { from: string; to: string; every?: string; json?: boolean; pipelines?: string; address?: string; namespace?: string; taskQueue?: string }): Promise<void> {
+  const def = await findPipeline(name, o.pipelines);
+  const every = (o.every ?? (def.schedule && 'every' in def.schedule ? def.schedule.every : 'day')) as ScheduleEvery;
+  if (!['hour', 'day', 'week'].includes(every)) throw new TideError(`--every must be hour, day or week, got "${every}"`);
+  const client = await TideClient.connect({ address: o.address, namespace: o.namespace, taskQueue: o.taskQueue }).catch((e: Error) => {
+    process.stderr.write(`tide: Temporal not reachable (${e.message}): statuses from the ledger only, failed and running intervals are not known\n`);
+    return undefined;
+  });
+  try {
+    const { statuses } = await readIntervals(def, { from: o.from, to: o.to, every }, client);
+    const counts = countStatuses(statuses);
+    if (o.json) process.stdout.write(`${JSON.stringify({ pipeline: name, from: statuses[0].start, to: statuses[statuses.length - 1].end, every, counts, intervals: statuses }, null, 2)}\n`);
+    else process.stdout.write(formatGrid(name, every, statuses));
+    if (counts.missing || counts.failed) process.exitCode = 1;
+  } finally {
+    await client?.close();
+  }
 }
 
 async function runsCommand(name: string, o: { pipelines?: string; limit?: string; address?: string; namespace?: string; taskQueue?: string }): Promise<void> {
@@ -409,8 +439,22 @@ export async function main(argv: string[]): Promise<void> {
       .option('--parallel <n>', 'intervals running at once (default 1); on a running backfill: its new parallelism')
       .option('--pause', 'pause the running backfill of these arguments (the running intervals finish) and exit')
       .option('--resume', 'resume it and exit')
-      .option('--handover', "the interval ending at --to sets the stored cursor to --to: the first incremental run starts where the backfill stopped"),
+      .option('--handover', "the interval ending at --to sets the stored cursor to --to: the first incremental run starts where the backfill stopped")
+      .addOption(new Option('--reprocess <which>', 'intervals to run: missing (no committed load), failed, or all').choices(['missing', 'failed', 'all']).default('missing'))
+      .option('--dry-run', 'print every interval with its status and what would run; start nothing')
+      .option('--backwards', 'newest interval first'),
   ).action(backfillCommand);
+
+  temporalOpts(
+    program
+      .command('intervals <pipeline>')
+      .description('status of every interval of [from, to) (loaded / failed / running / missing); exit 1 if any is missing or failed')
+      .addOption(pipelinesOpt())
+      .requiredOption('--from <T>', 'start (ISO-8601, inclusive)')
+      .requiredOption('--to <T>', 'end (ISO-8601, exclusive)')
+      .option('--every <hour|day|week>', "interval length (default: the pipeline's schedule, else day)")
+      .option('--json', 'every interval as JSON'),
+  ).action(intervalsCommand);
 
   temporalOpts(
     program

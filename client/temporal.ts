@@ -2,7 +2,7 @@
  * The programmatic client: schedules, backfills, manual runs and run listings on Temporal.
  * The CLI (`tide schedule|backfill|runs`) is a thin layer over it.
  */
-import { Client, Connection, ScheduleOverlapPolicy, ScheduleNotFoundError, WorkflowIdConflictPolicy, WorkflowIdReusePolicy, type WorkflowHandle } from '@temporalio/client';
+import { Client, Connection, WorkflowNotFoundError, ScheduleOverlapPolicy, ScheduleNotFoundError, WorkflowIdConflictPolicy, WorkflowIdReusePolicy, type WorkflowHandle } from '@temporalio/client';
 import type { PipelineDefinition, ScheduleEvery, ScheduleSpec } from '../pipeline/define.ts';
 import type { IsoInterval } from '../pipeline/interval.ts';
 import type { backfill, pipelineRun, scheduledRun } from '../workflows/index.ts';
@@ -55,6 +55,31 @@ export interface RunRow {
   startTime: Date;
   closeTime?: Date;
   url: string;
+}
+
+/** The latest run of one interval (its canonical workflow id). */
+export interface IntervalRun {
+  workflowId: string;
+  runId: string;
+  /** Temporal's execution status: RUNNING, COMPLETED, FAILED, TIMED_OUT, TERMINATED, CANCELLED, … */
+  status: string;
+  startTime: Date;
+  closeTime?: Date;
+  /** Why a run that did not complete failed. */
+  error?: string;
+  url: string;
+}
+
+/** Execution statuses of a run that ended without completing. */
+export const FAILED_STATUSES: ReadonlySet<string> = new Set(['FAILED', 'TIMED_OUT', 'TERMINATED', 'CANCELLED']);
+
+const WRAPPERS = new Set(['WorkflowFailedError', 'ActivityFailure', 'ChildWorkflowFailure']);
+
+/** The message of a workflow failure without its wrappers: the workflow's or the activity's own error. */
+function innermostMessage(e: unknown): string {
+  let x = e as { cause?: unknown; message?: string; name?: string } | undefined;
+  while (x && WRAPPERS.has(x.name ?? '') && x.cause && typeof x.cause === 'object') x = x.cause as typeof x;
+  return x?.message ?? String(e);
 }
 
 export class TideClient {
@@ -206,19 +231,24 @@ export class TideClient {
     });
   }
 
-  /** Starts (or joins, if already running) a backfill of `[from, to)`. */
-  async startBackfill(opts: { pipeline: string; from: string; to: string; every: ScheduleEvery; parallel?: number; handover?: boolean }): Promise<WorkflowHandle<typeof backfill>> {
+  /**
+   * Starts (or joins, if already running) a backfill of `[from, to)`. `indexes`: only those intervals
+   * of the grid, in that order (a planned backfill, see `client/intervals.ts`); `plan` names the plan
+   * in the run's summary.
+   */
+  async startBackfill(opts: { pipeline: string; from: string; to: string; every: ScheduleEvery; parallel?: number; handover?: boolean; indexes?: number[]; plan?: string }): Promise<WorkflowHandle<typeof backfill>> {
     const intervals = splitInterval(opts.from, opts.to, opts.every);
     const from = intervals[0].start;
     const to = intervals[intervals.length - 1].end;
+    const only = opts.indexes ? `, ${opts.indexes.length} of ${intervals.length} intervals${opts.plan ? ` (${opts.plan})` : ''}` : '';
     const handle = await this.client.workflow.start('backfill' as unknown as typeof backfill, {
       taskQueue: this.taskQueue,
       workflowId: backfillWorkflowId(opts.pipeline, from, to),
-      args: [{ pipeline: opts.pipeline, from, to, every: opts.every, parallel: opts.parallel ?? 1, ...(opts.handover ? { handover: true } : {}) }],
+      args: [{ pipeline: opts.pipeline, from, to, every: opts.every, parallel: opts.parallel ?? 1, ...(opts.handover ? { handover: true } : {}), ...(opts.indexes ? { indexes: opts.indexes } : {}) }],
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
       workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
       typedSearchAttributes: runAttributes(opts.pipeline, 'backfill'),
-      staticSummary: `${opts.pipeline}: backfill [${from} → ${to}) every ${opts.every}, parallel ${opts.parallel ?? 1}`,
+      staticSummary: `${opts.pipeline}: backfill [${from} → ${to}) every ${opts.every}, parallel ${opts.parallel ?? 1}${only}`,
     });
     // the same backfill already running was attached to: it takes this parallelism from now on
     // (a backfill that already finished takes no signal: nothing to change)
@@ -232,9 +262,52 @@ export class TideClient {
     return this.client.workflow.getHandle(backfillWorkflowId(opts.pipeline, intervals[0].start, intervals[intervals.length - 1].end));
   }
 
+  /** Whether a backfill of `[from, to)` on the `every` grid is running now (starting it again attaches to it). */
+  async backfillRunning(opts: { pipeline: string; from: string; to: string; every: ScheduleEvery }): Promise<boolean> {
+    try {
+      return (await this.backfillHandle(opts).describe()).status.name === 'RUNNING';
+    } catch (e) {
+      if (e instanceof WorkflowNotFoundError) return false;
+      throw e;
+    }
+  }
+
   /** Pauses a running backfill (the intervals running finish; none starts) or resumes it. */
   async pauseBackfill(handle: WorkflowHandle<typeof backfill>, paused: boolean): Promise<void> {
     await handle.signal(paused ? PAUSE_SIGNAL : RESUME_SIGNAL);
+  }
+
+  /**
+   * The latest `pipelineRun` of each of the given intervals (by their canonical ids), as Temporal's
+   * visibility knows it: running, completed, or failed with the error. Intervals with no run in the
+   * history are absent.
+   */
+  async intervalRuns(pipeline: string, intervals: readonly IsoInterval[]): Promise<Map<string, IntervalRun>> {
+    const out = new Map<string, IntervalRun>();
+    if (!intervals.length) return out;
+    const ids = new Set(intervals.map((iv) => intervalWorkflowId(pipeline, iv)));
+    const from = intervals.reduce((m, iv) => (iv.start < m ? iv.start : m), intervals[0].start);
+    const to = intervals.reduce((m, iv) => (iv.end > m ? iv.end : m), intervals[0].end);
+    const query = `${runsQuery(pipeline)} AND WorkflowType = 'pipelineRun' AND ${SA.intervalStart.name} >= '${from}' AND ${SA.intervalStart.name} < '${to}'`;
+    for await (const w of this.client.workflow.list({ query })) {
+      if (!ids.has(w.workflowId)) continue;
+      const seen = out.get(w.workflowId);
+      if (seen && seen.startTime >= w.startTime) continue;
+      out.set(w.workflowId, { workflowId: w.workflowId, runId: w.runId, status: w.status.name, startTime: w.startTime, closeTime: w.closeTime, url: this.workflowUrl(w.workflowId, w.runId) });
+    }
+    // the error of a failed run: its result, read from the history
+    await Promise.all(
+      [...out.values()]
+        .filter((r) => FAILED_STATUSES.has(r.status))
+        .map(async (r) => {
+          try {
+            await this.client.workflow.getHandle(r.workflowId, r.runId, { followRuns: false }).result();
+          } catch (e) {
+            r.error = innermostMessage(e);
+          }
+        }),
+    );
+    return out;
   }
 
   async backfillProgress(handle: WorkflowHandle<typeof backfill>): Promise<BackfillProgress | undefined> {

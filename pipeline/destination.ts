@@ -147,6 +147,12 @@ export interface DestinationClient {
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
   /** The newest `limit` loads of a pipeline, newest first (none when the dataset does not exist). */
   loads(pipelineName: string, limit: number): Promise<LoadRecord[]>;
+  /**
+   * The committed loads of a pipeline whose data interval meets `[from, to)`, oldest first (none when
+   * the dataset or the ledger's interval columns do not exist): what `tide intervals` and backfill
+   * planning read.
+   */
+  intervalLoads(pipelineName: string, from: string, to: string): Promise<LoadRecord[]>;
   /** The data tables of the dataset (not the `_dlt_*` bookkeeping tables) with their row counts, by name. */
   tableCounts(): Promise<TableCount[]>;
   /** The first `limit` rows of a data table, in no particular order. */

@@ -149,7 +149,12 @@ export interface BackfillInput {
   every: ScheduleEvery | number;
   /** Intervals running at once (default 1). */
   parallel?: number;
-  /** Continue-as-new state: the next interval index, and the counts so far. */
+  /**
+   * The intervals to run, in this order, as indexes into the grid `splitInterval(from, to, every)`
+   * (a planned backfill: `--reprocess`, `--backwards`). Absent: every interval, oldest first.
+   */
+  indexes?: number[];
+  /** Continue-as-new state: the next interval index (into `indexes` when given), and the counts so far. */
   next?: number;
   done?: number;
   rows?: number;

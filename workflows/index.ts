@@ -271,14 +271,18 @@ export const pauseSignal = defineSignal(PAUSE_SIGNAL);
 export const resumeSignal = defineSignal(RESUME_SIGNAL);
 
 /**
- * Loads `[from, to)` interval by interval, at most `parallel` at once. Cursor state is never touched:
+ * Loads `[from, to)` interval by interval (or only the intervals `indexes` lists, in its order), at
+ * most `parallel` at once. Cursor state is never touched:
  * each child carries its interval, which resources with `allowExternalSchedulers` take as bounds.
  * Signals change the parallelism or pause and resume it. Cancelling it cancels the running children
  * (each interval is one transaction: it committed or left nothing). Fails at the end (after every
  * interval ran) if any interval failed, listing them.
  */
 export async function backfill(input: BackfillInput): Promise<BackfillProgress> {
-  const intervals = splitInterval(input.from, input.to, input.every);
+  const grid = splitInterval(input.from, input.to, input.every);
+  // a planned backfill runs only the intervals it lists, in its order
+  const intervals = input.indexes ? input.indexes.map((i) => grid[i]) : grid;
+  if (intervals.some((iv) => iv === undefined)) throw ApplicationFailure.nonRetryable(`backfill: an interval index is outside the ${grid.length} intervals of [${input.from} → ${input.to})`, 'BadBackfillInput');
   let parallel = Math.max(1, input.parallel ?? 1);
   let paused = input.paused ?? false;
   /** bumped by every signal: the loop wakes up to look at the new settings */
@@ -294,13 +298,13 @@ export async function backfill(input: BackfillInput): Promise<BackfillProgress> 
   setHandler(setParallelSignal, (n) => void ((parallel = Math.max(1, Math.floor(n) || 1)), control++));
   setHandler(pauseSignal, () => void ((paused = true), control++));
   setHandler(resumeSignal, () => void ((paused = false), control++));
-  upsertSearchAttributes(runAttributes(input.pipeline, 'backfill', { start: intervals[0].start, end: intervals[intervals.length - 1].end }));
+  upsertSearchAttributes(runAttributes(input.pipeline, 'backfill', { start: grid[0].start, end: grid[grid.length - 1].end }));
 
   const start = (idx: number) => {
     const iv = intervals[idx];
     running.add(idx);
-    // --handover: the interval that ends the backfill moves the stored cursor to its end
-    void runInterval(input.pipeline, iv, 'backfill', !!input.handover && idx === intervals.length - 1).then(
+    // --handover: the interval that ends the backfill (the grid's last, wherever a plan puts it) moves the stored cursor to its end
+    void runInterval(input.pipeline, iv, 'backfill', !!input.handover && iv.end === grid[grid.length - 1].end).then(
       (r) => {
         done++;
         rows += r.rows;

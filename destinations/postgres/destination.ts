@@ -10,7 +10,7 @@ import { ensureEmbeddedPostgres } from './embedded.ts';
 import { applyPackages, discardPackages, dropStalePackages, stagedPackage, type AppliedPackage } from './package.ts';
 import { PostgresLoadSession, type SessionOptions } from './session.ts';
 import { createDatasetSql, dropDatasetSql, dropTablesSql, PACKAGES_TABLE, qualified, stagingSchemaOf } from './sql.ts';
-import { isLoaded, latestSchema, latestState, recentLoads } from './state.ts';
+import { intervalLoads, isLoaded, latestSchema, latestState, recentLoads } from './state.ts';
 import { datasetLock, poolQueryable, Tx, type Queryable } from './transaction.ts';
 
 export interface PostgresOptions {
@@ -113,6 +113,14 @@ class PostgresClient implements DestinationClient {
   async loads(pipelineName: string, limit: number): Promise<LoadRecord[]> {
     const [ledger] = await this.#exist([this.datasetName, LOADS_TABLE]);
     return ledger ? recentLoads(this.#db, this.datasetName, pipelineName, limit) : [];
+  }
+
+  async intervalLoads(pipelineName: string, from: string, to: string): Promise<LoadRecord[]> {
+    const [ledger] = await this.#exist([this.datasetName, LOADS_TABLE]);
+    if (!ledger) return [];
+    // a ledger dlt made and tide never wrote to has no interval columns: no interval loads
+    const cols = await this.#db.q(`SELECT 1 FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 AND column_name = 'tide_interval_start'`, [this.datasetName, LOADS_TABLE]);
+    return cols.rowCount ? intervalLoads(this.#db, this.datasetName, pipelineName, from, to) : [];
   }
 
   async tableCounts(): Promise<TableCount[]> {

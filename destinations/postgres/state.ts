@@ -110,12 +110,29 @@ export async function recentLoads(db: Queryable, ds: string, pipeline: string, l
     `SELECT load_id, inserted_at, tide_rows, tide_interval_start, tide_interval_end, tide_failed_components FROM ${qualified(ds, LOADS_TABLE)} WHERE tide_pipeline_name = $1 ORDER BY load_id DESC LIMIT $2`,
     [pipeline, limit],
   );
-  return r.rows.map((x: LedgerRow) => ({
+  return r.rows.map(toLoadRecord);
+}
+
+function toLoadRecord(x: LedgerRow): LoadRecord {
+  return {
     loadId: x.load_id,
     insertedAt: x.inserted_at,
     // bigint: a string unless the pool parses it
     rows: x.tide_rows === null ? null : Number(x.tide_rows),
     ...(x.tide_interval_start && x.tide_interval_end ? { interval: { start: x.tide_interval_start, end: x.tide_interval_end } } : {}),
     ...(x.tide_failed_components ? { failedComponents: x.tide_failed_components.split(',') } : {}),
-  }));
+  };
+}
+
+/**
+ * The committed loads of `pipeline` whose data interval meets `[from, to)`, oldest first: what a
+ * range of intervals has in the ledger.
+ */
+export async function intervalLoads(db: Queryable, ds: string, pipeline: string, from: string, to: string): Promise<LoadRecord[]> {
+  const r = await db.q(
+    `SELECT load_id, inserted_at, tide_rows, tide_interval_start, tide_interval_end, tide_failed_components FROM ${qualified(ds, LOADS_TABLE)}
+      WHERE tide_pipeline_name = $1 AND status = 0 AND tide_interval_start < $3 AND tide_interval_end > $2 ORDER BY load_id`,
+    [pipeline, from, to],
+  );
+  return r.rows.map(toLoadRecord);
 }

@@ -12,8 +12,9 @@ const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
 
 describe('workflow replay', () => {
   it('has recorded histories of every workflow type', () => {
+    // backfill-planned: a backfill with indexes (--reprocess all --backwards)
     // pipelineRun-before-plan: a run recorded before runs were planned (extract → load), replayed on the old branch
-    expect(files.sort()).toEqual(['backfill.json', 'pipelineRun-before-plan.json', 'pipelineRun-decomposed.json', 'pipelineRun.json', 'scheduledRun.json']);
+    expect(files.sort()).toEqual(['backfill-planned.json', 'backfill.json', 'pipelineRun-before-plan.json', 'pipelineRun-decomposed.json', 'pipelineRun.json', 'scheduledRun.json']);
   });
 
   for (const f of files) {
