@@ -256,6 +256,32 @@ describe('Temporal orchestration', () => {
     await p.close();
   });
 
+  it('on the workers: a monthly re-run replaces four weekly loads; a partly overlapping interval fails before writing', async () => {
+    const appendEvents = resource(
+      function* (ctx) {
+        const iv = ctx.interval!;
+        yield events(iv.start.toISO()!, iv.end.toISO()!).map((e) => ({ ...e, run: `${iv.start.toISODate()}/${iv.end.toISODate()}` }));
+      },
+      { name: 'events' },
+    );
+    const def = definePipeline({ name: `month_${Date.now()}`, datasetName: datasetName('tmp'), source: () => source('events', [appendEvents]) });
+    const weeks = ['2026-02-02', '2026-02-09', '2026-02-16', '2026-02-23', '2026-03-02'];
+    await withWorker([def], async (client) => {
+      for (let k = 0; k < 4; k++) await client.runNow(def.name, { start: `${weeks[k]}T00:00:00Z`, end: `${weeks[k + 1]}T00:00:00Z` });
+      await client.runNow(def.name, { start: '2026-02-02T00:00:00Z', end: '2026-03-02T00:00:00Z' });
+      const err = await client.runNow(def.name, { start: '2026-02-23T00:00:00Z', end: '2026-03-09T00:00:00Z' }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(WorkflowFailedError);
+      const activity = (err as WorkflowFailedError).cause as ActivityFailure;
+      expect(activity.cause).toMatchObject({ type: 'IntervalOverlapError', nonRetryable: true });
+      expect(activity.cause!.message).toContain('partly overlaps [2026-02-02T00:00:00Z, 2026-03-02T00:00:00Z)');
+    });
+    const p = pipeline({ pipelineName: 'reader', destination: postgres(pgUrl()), datasetName: def.datasetName!, pipelinesDir: tempDir() });
+    expect(await p.query(`SELECT run, count(*)::int AS n, count(DISTINCT id)::int AS d FROM "${def.datasetName}"."events" GROUP BY run`)).toEqual([
+      { run: '2026-02-02/2026-03-02', n: 28 * 4, d: 28 * 4 },
+    ]);
+    await p.close();
+  });
+
   it('an extract that fails twice and then succeeds loads once', async () => {
     let attempts = 0;
     const flaky = resource(
