@@ -92,7 +92,10 @@ function planRun(withPipeline: WithPipeline, input: RunPlanInput): Promise<RunPl
   return withPipeline(input.pipeline, { planning: true }, async (def, p) => {
     const decompose = def.decompose ?? 'none';
     const components = decompose === 'none' ? [] : componentsOf(await def.source(), p.pipelineName);
-    return { loadId: newLoadId(), decompose, maxParallel: def.maxParallel ?? DEFAULT_MAX_PARALLEL, triggerRule: def.triggerRule ?? 'all_success', components };
+    return {
+      loadId: newLoadId(), decompose, maxParallel: def.maxParallel ?? DEFAULT_MAX_PARALLEL, triggerRule: def.triggerRule ?? 'all_success', components,
+      ...(def.pool ? { pool: def.pool } : {}),
+    };
   });
 }
 

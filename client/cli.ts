@@ -7,6 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { Command, Option } from 'commander';
 import { pipeline, type DestinationClient, type Pipeline, type RunInfo, type RunOptions } from '../index.ts';
 import { runDecomposed } from '../pipeline/decompose.ts';
+import type { PoolOptions } from '../worker/index.ts';
 import type { PipelineDefinition, ScheduleEvery, ScheduleSpec } from '../pipeline/define.ts';
 import { TideClient } from './temporal.ts';
 import { withDataset } from './dataset.ts';
@@ -163,11 +164,20 @@ function untilSignal(): Promise<string> {
   });
 }
 
-async function workerCommand(o: { pipelines?: string; address?: string; namespace?: string; taskQueue?: string }): Promise<void> {
+/** `--pool NAME=N[,rate=R/s]` → [name, { concurrency, ratePerSecond }]. */
+export function parsePool(spec: string): [string, PoolOptions] {
+  const m = /^([A-Za-z0-9_.-]{1,64})=(\d+)(?:,rate=(\d+(?:\.\d+)?)\/s)?$/.exec(spec);
+  if (!m || Number(m[2]) < 1) throw new UsageError(`--pool ${spec}: expected NAME=N or NAME=N,rate=R/s (N ≥ 1), e.g. github-api=2,rate=5/s`);
+  return [m[1], { concurrency: Number(m[2]), ...(m[3] ? { ratePerSecond: Number(m[3]) } : {}) }];
+}
+
+async function workerCommand(o: { pipelines?: string; address?: string; namespace?: string; taskQueue?: string; pool?: string[] }): Promise<void> {
   const defs = await loadPipelines(o.pipelines);
+  const pools = Object.fromEntries((o.pool ?? []).map(parsePool));
   const { createWorker } = await import('../worker/index.ts');
-  const { worker, close } = await createWorker({ pipelines: defs, address: o.address, namespace: o.namespace, taskQueue: o.taskQueue });
-  process.stderr.write(`tide worker: ${defs.length} pipeline(s) [${defs.map((d) => d.name).join(', ')}] on task queue "${o.taskQueue ?? DEFAULT_TASK_QUEUE}"; Ctrl-C stops\n`);
+  const { worker, close } = await createWorker({ pipelines: defs, address: o.address, namespace: o.namespace, taskQueue: o.taskQueue, pools });
+  const served = worker.pools.length ? `; pools ${[...new Set([...defs.flatMap((d) => (d.pool ? [d.pool] : [])), ...Object.keys(pools)])].sort().map((n) => `${n}=${pools[n]?.concurrency ?? 4}`).join(', ')}` : '';
+  process.stderr.write(`tide worker: ${defs.length} pipeline(s) [${defs.map((d) => d.name).join(', ')}] on task queue "${o.taskQueue ?? DEFAULT_TASK_QUEUE}"${served}; Ctrl-C stops\n`);
   const running = worker.run();
   await Promise.race([untilSignal().then(() => worker.getState() === 'RUNNING' && worker.shutdown()), running]);
   await running;
@@ -415,7 +425,13 @@ export async function main(argv: string[]): Promise<void> {
     .option('--ui-port <n>', 'Web UI port (default Temporal port + 1000)')
     .action(devCommand);
 
-  temporalOpts(program.command('worker').description('run a worker against TEMPORAL_ADDRESS / TIDE_POSTGRES_URL').addOption(pipelinesOpt())).action(workerCommand);
+  temporalOpts(
+    program
+      .command('worker')
+      .description('run a worker against TEMPORAL_ADDRESS / TIDE_POSTGRES_URL')
+      .addOption(pipelinesOpt())
+      .option('--pool <NAME=N[,rate=R/s]>', "serve a pool's extracts N at a time (and at most R/s across workers); repeatable", (v: string, all: string[] = []) => [...all, v]),
+  ).action(workerCommand);
 
   temporalOpts(
     program

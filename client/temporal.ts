@@ -10,6 +10,7 @@ import { temporalAddress, temporalNamespace, temporalUiUrl } from '../temporal/c
 import { EVERY_MS, EVERY_OFFSET_MS, splitInterval } from '../temporal/grid.ts';
 import {
   BACKFILL_PROGRESS_QUERY,
+  RUN_PRIORITY,
   PAUSE_SIGNAL,
   RESUME_SIGNAL,
   SET_PARALLEL_SIGNAL,
@@ -224,6 +225,7 @@ export class TideClient {
       workflowId,
       args: [{ pipeline, interval, kind: 'manual' }],
       workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+      priority: { priorityKey: RUN_PRIORITY.manual },
       // the same interval already running (a retry, a backfill): wait for that run instead of failing
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
       typedSearchAttributes: runAttributes(pipeline, 'manual', interval),

@@ -37,6 +37,12 @@ export interface PipelineDefinition {
    * stays as it was, and the run ends failed, naming it.
    */
   triggerRule?: TriggerRule;
+  /**
+   * A pool of workers' capacity this pipeline's extracts share with the other pipelines of the pool
+   * (one API, one source database): its extract activities run on the pool's task queue, which
+   * `tide worker --pool NAME=N[,rate=R/s]` serves N at a time (and at most R per second).
+   */
+  pool?: string;
 }
 
 export type Decompose = 'none' | 'serialize' | 'parallel';
@@ -54,6 +60,9 @@ export function definePipeline(def: PipelineDefinition): Readonly<PipelineDefini
   }
   if (def.schedule?.settle !== undefined && !(Number.isInteger(def.schedule.settle) && def.schedule.settle >= 0)) {
     throw new ConfigurationError(`definePipeline("${def.name}"): schedule.settle must be a whole number ≥ 0, got ${def.schedule.settle}`);
+  }
+  if (def.pool !== undefined && !(typeof def.pool === 'string' && /^[A-Za-z0-9_.-]{1,64}$/.test(def.pool))) {
+    throw new ConfigurationError(`definePipeline("${def.name}"): pool must be a name of letters, digits, '_', '.' or '-', got ${JSON.stringify(def.pool)}`);
   }
   checkDecompose(def);
   return Object.freeze({ ...def });

@@ -8,6 +8,18 @@ import type { IsoInterval } from '../pipeline/interval.ts';
 /** The task queue of tide's workers unless told otherwise. */
 export const DEFAULT_TASK_QUEUE = 'tide';
 
+/**
+ * Task-queue priority by kind of run (Temporal's `priorityKey`, 1 first): when workers are busy a
+ * manual run is served before a scheduled one, a scheduled one before a backfill interval. A server
+ * without priorities serves them first come, first served.
+ */
+export const RUN_PRIORITY = { manual: 1, scheduled: 2, backfill: 3 } as const;
+
+/** The task queue of a pool's extract activities, next to the workflows' task queue `taskQueue`. */
+export function poolTaskQueue(taskQueue: string, pool: string): string {
+  return `${taskQueue}/pool/${pool}`;
+}
+
 const PREFIX = 'tide/';
 
 /** The canonical id of one interval's run: the same interval never runs twice at once. */

@@ -29,6 +29,8 @@ export interface RunPlanResult {
   triggerRule: TriggerRule;
   /** The components to extract (empty with decompose 'none'). */
   components: Component[];
+  /** The pool whose task queue serves the extracting activities (`definePipeline({ pool })`). */
+  pool?: string;
 }
 
 /** Extract and load in one activity and one transaction (decompose 'none'). */

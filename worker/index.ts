@@ -9,7 +9,8 @@ import type { PipelineDefinition } from '../pipeline/define.ts';
 import type { Destination } from '../pipeline/destination.ts';
 import { postgres } from '../destinations/postgres/destination.ts';
 import { temporalAddress, temporalNamespace } from '../temporal/connection.ts';
-import { DEFAULT_TASK_QUEUE } from '../temporal/ids.ts';
+import { DEFAULT_TASK_QUEUE, poolTaskQueue } from '../temporal/ids.ts';
+import { WorkerGroup } from './group.ts';
 import { searchAttributeRegistrations } from '../temporal/registration.ts';
 import { workflowBundle } from './bundle.ts';
 
@@ -45,6 +46,23 @@ export interface WorkerOptions {
   maxConcurrentActivities?: number;
   /** How long a workflow task waits for this worker's sticky queue before going to any worker (SDK default 10 s). */
   stickyQueueScheduleToStartTimeout?: string;
+  /**
+   * Pools this worker serves, by name: extracts at once in this process (default: the
+   * `maxConcurrentActivities`) and at most `ratePerSecond` started per second across all workers of
+   * the pool. The pools of the worker's pipelines are served whether listed here or not.
+   */
+  pools?: Record<string, PoolOptions>;
+}
+
+export interface PoolOptions {
+  concurrency?: number;
+  ratePerSecond?: number;
+}
+
+/** The pools this worker serves: those its pipelines name, with the options given for them. */
+function poolsOf(opts: WorkerOptions): [string, PoolOptions][] {
+  const names = new Set([...opts.pipelines.flatMap((d) => (d.pool ? [d.pool] : [])), ...Object.keys(opts.pools ?? {})]);
+  return [...names].sort().map((n) => [n, opts.pools?.[n] ?? {}]);
 }
 
 let runtimeInstalled = false;
@@ -59,7 +77,7 @@ function installRuntime(): void {
 }
 
 /** Creates a worker (not yet running). `worker.run()` polls until `worker.shutdown()`. */
-export async function createWorker(opts: WorkerOptions): Promise<{ worker: Worker; close: () => Promise<void> }> {
+export async function createWorker(opts: WorkerOptions): Promise<{ worker: WorkerGroup; close: () => Promise<void> }> {
   const address = opts.address ?? temporalAddress();
   const namespace = opts.namespace ?? temporalNamespace();
   installRuntime();
@@ -69,17 +87,32 @@ export async function createWorker(opts: WorkerOptions): Promise<{ worker: Worke
   await registerSearchAttributes(address, namespace);
   const destination = opts.destination ?? postgres();
   const connection = await NativeConnection.connect({ address });
-  const worker = await Worker.create({
+  const taskQueue = opts.taskQueue ?? DEFAULT_TASK_QUEUE;
+  const activities = createActivities(opts.pipelines, { destination });
+  const main = await Worker.create({
     connection,
     namespace,
-    taskQueue: opts.taskQueue ?? DEFAULT_TASK_QUEUE,
+    taskQueue,
     workflowBundle: await bundle,
-    activities: createActivities(opts.pipelines, { destination }),
+    activities,
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities ?? 4,
     ...(opts.stickyQueueScheduleToStartTimeout ? { stickyQueueScheduleToStartTimeout: opts.stickyQueueScheduleToStartTimeout as '10s' } : {}),
   });
+  const pools = await Promise.all(
+    poolsOf(opts).map(([name, p]) =>
+      // activities only: no workflows on a pool's queue
+      Worker.create({
+        connection,
+        namespace,
+        taskQueue: poolTaskQueue(taskQueue, name),
+        activities,
+        maxConcurrentActivityTaskExecutions: p.concurrency ?? opts.maxConcurrentActivities ?? 4,
+        ...(p.ratePerSecond ? { maxTaskQueueActivitiesPerSecond: p.ratePerSecond } : {}),
+      }),
+    ),
+  );
   return {
-    worker,
+    worker: new WorkerGroup(main, pools),
     close: async () => {
       await connection.close();
       if (!opts.destination) await destination.close();

@@ -31,7 +31,7 @@ import {
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { TideActivities } from '../activities/index.ts';
 import { intervalEndingAt, nominalTime, splitInterval } from '../temporal/grid.ts';
-import { BACKFILL_PROGRESS_QUERY, PAUSE_SIGNAL, RESUME_SIGNAL, SET_PARALLEL_SIGNAL, intervalWorkflowId, scheduleId } from '../temporal/ids.ts';
+import { BACKFILL_PROGRESS_QUERY, PAUSE_SIGNAL, RESUME_SIGNAL, RUN_PRIORITY, SET_PARALLEL_SIGNAL, intervalWorkflowId, poolTaskQueue, scheduleId } from '../temporal/ids.ts';
 import {
   readTableCounts,
   totalRows,
@@ -58,7 +58,8 @@ const EXTRACT_OPTIONS = {
   heartbeatTimeout: '30 seconds',
   retry: activityRetryPolicy(5),
 } as const;
-const { extract, run } = proxyActivities<TideActivities>(EXTRACT_OPTIONS);
+const defaultExtracting = proxyActivities<TideActivities>(EXTRACT_OPTIONS);
+const { extract } = defaultExtracting;
 const { scheduleInterval } = proxyActivities<TideActivities>({
   startToCloseTimeout: '1 minute',
   retry: activityRetryPolicy(5),
@@ -96,15 +97,26 @@ export async function pipelineRun(input: PipelineRunInput): Promise<PipelineRunR
   return result;
 }
 
+/** Where a run's extracting activities go: the pool's task queue, when the pipeline has a pool. */
+function extracting(plan: RunPlanResult, summary?: string) {
+  return proxyActivities<TideActivities>({
+    ...EXTRACT_OPTIONS,
+    ...(plan.pool ? { taskQueue: poolTaskQueue(workflowInfo().taskQueue, plan.pool) } : {}),
+    ...(summary ? { summary } : {}),
+  });
+}
+
 async function directRun(input: PipelineRunInput, plan: RunPlanResult): Promise<PipelineRunResult> {
+  const { run } = plan.pool ? extracting(plan) : defaultExtracting;
   const r = await run({ pipeline: input.pipeline, interval: input.interval, kind: input.kind, loadId: plan.loadId, ...(input.handover ? { handover: true } : {}) });
   const tables = readTableCounts(r.tables);
   return { pipeline: input.pipeline, interval: input.interval, loadId: r.loadId, applied: r.applied, tables, rows: totalRows(tables), attempts: { extract: r.attempt } };
 }
 
 /** The extract activity of one component, named after it in the Web UI. */
-function extractComponent(input: PipelineRunInput, loadId: string, component: Component): Promise<ExtractResult> {
-  const { extract: ex } = proxyActivities<TideActivities>({ ...EXTRACT_OPTIONS, summary: `extract ${component.name}` });
+function extractComponent(input: PipelineRunInput, plan: RunPlanResult, component: Component): Promise<ExtractResult> {
+  const { extract: ex } = extracting(plan, `extract ${component.name}`);
+  const loadId = plan.loadId;
   return ex({ pipeline: input.pipeline, interval: input.interval, kind: input.kind, loadId, component, ...(input.handover ? { handover: true } : {}) });
 }
 
@@ -121,7 +133,7 @@ async function extractComponents(input: PipelineRunInput, plan: RunPlanResult, o
     while (!stop && next < todo.length) {
       const component = todo[next++];
       try {
-        outcomes.push({ component, result: await extractComponent(input, plan.loadId, component) });
+        outcomes.push({ component, result: await extractComponent(input, plan, component) });
       } catch (e) {
         outcomes.push({ component, error: failureMessage(e), failure: e });
         if (plan.triggerRule !== 'all_done') stop = true;
@@ -209,6 +221,7 @@ function childOptions(pipeline: string, interval: IsoInterval, kind: RunKind, ha
     // only when none runs)
     parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
     workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+    priority: { priorityKey: RUN_PRIORITY[kind] },
     staticSummary: `${pipeline} [${interval.start} → ${interval.end}) ${kind}`,
     typedSearchAttributes: runAttributes(pipeline, kind, interval),
   };

@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
 import { postgres, type PipelineDefinition } from 'tide';
-import { createWorker } from '../../worker/index.ts';
+import { createWorker, type WorkerOptions } from '../../worker/index.ts';
 import { TideClient } from '../../client/temporal.ts';
 import { pgUrl } from './pipelines.ts';
 
@@ -17,11 +17,11 @@ export function taskQueue(prefix = 'tq'): string {
 }
 
 /** Runs `fn` with a worker (own task queue) and a client on it; the worker stops afterwards. */
-export async function withWorker<T>(pipelines: PipelineDefinition[], fn: (c: TideClient, taskQueue: string) => Promise<T>): Promise<T> {
+export async function withWorker<T>(pipelines: PipelineDefinition[], fn: (c: TideClient, taskQueue: string) => Promise<T>, opts: Partial<WorkerOptions> = {}): Promise<T> {
   const address = temporalAddress();
   const tq = taskQueue();
   const destination = postgres(pgUrl());
-  const { worker, close } = await createWorker({ pipelines, address, taskQueue: tq, destination });
+  const { worker, close } = await createWorker({ pipelines, address, taskQueue: tq, destination, ...opts });
   const client = await TideClient.connect({ address, taskQueue: tq });
   try {
     return await worker.runUntil(fn(client, tq));
