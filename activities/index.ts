@@ -95,6 +95,8 @@ function planRun(withPipeline: WithPipeline, input: RunPlanInput): Promise<RunPl
     return {
       loadId: newLoadId(), decompose, maxParallel: def.maxParallel ?? DEFAULT_MAX_PARALLEL, triggerRule: def.triggerRule ?? 'all_success', components,
       ...(def.pool ? { pool: def.pool } : {}),
+      ...(def.retries ? { retries: def.retries } : {}),
+      ...(def.timeouts ? { timeouts: def.timeouts } : {}),
     };
   });
 }

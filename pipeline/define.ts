@@ -43,6 +43,18 @@ export interface PipelineDefinition {
    * `tide worker --pool NAME=N[,rate=R/s]` serves N at a time (and at most R per second).
    */
   pool?: string;
+  /** Retry policies of the extracting (`run` / `extract`) and `load` activities; unset fields keep tide's defaults. */
+  retries?: { extract?: RetrySpec; load?: RetrySpec };
+  /** Start-to-close timeouts of the extracting and load activities, and their heartbeat timeout ('2h', '30s', …). */
+  timeouts?: { extract?: string; load?: string; heartbeat?: string };
+}
+
+/** An activity retry policy: attempts (1 = no retry), first wait, its growth and its cap ('1s', '1m', …). */
+export interface RetrySpec {
+  maximumAttempts?: number;
+  initialInterval?: string;
+  backoffCoefficient?: number;
+  maximumInterval?: string;
 }
 
 export type Decompose = 'none' | 'serialize' | 'parallel';
@@ -65,6 +77,7 @@ export function definePipeline(def: PipelineDefinition): Readonly<PipelineDefini
     throw new ConfigurationError(`definePipeline("${def.name}"): pool must be a name of letters, digits, '_', '.' or '-', got ${JSON.stringify(def.pool)}`);
   }
   checkDecompose(def);
+  checkPolicy(def);
   return Object.freeze({ ...def });
 }
 
@@ -78,5 +91,27 @@ function checkDecompose(def: PipelineDefinition): void {
   }
   if (def.triggerRule !== undefined && !['all_success', 'all_done'].includes(def.triggerRule)) {
     throw new ConfigurationError(`${where}: triggerRule must be 'all_success' or 'all_done', got "${def.triggerRule}"`);
+  }
+}
+
+const DURATION = /^\d+(\.\d+)?\s*(ms|s|m|h|d|seconds?|minutes?|hours?|days?)$/;
+
+function checkPolicy(def: PipelineDefinition): void {
+  const where = `definePipeline("${def.name}")`;
+  const duration = (what: string, v: unknown) => {
+    if (v !== undefined && !(typeof v === 'string' && DURATION.test(v.trim()))) throw new ConfigurationError(`${where}: ${what} must be a duration such as '30s', '5m' or '2h', got ${JSON.stringify(v)}`);
+  };
+  for (const [k, r] of Object.entries(def.retries ?? {}) as [string, RetrySpec | undefined][]) {
+    if (!['extract', 'load'].includes(k)) throw new ConfigurationError(`${where}: retries has extract and load, not "${k}"`);
+    if (r?.maximumAttempts !== undefined && !(Number.isInteger(r.maximumAttempts) && r.maximumAttempts >= 1)) {
+      throw new ConfigurationError(`${where}: retries.${k}.maximumAttempts must be a whole number ≥ 1, got ${r.maximumAttempts}`);
+    }
+    if (r?.backoffCoefficient !== undefined && !(r.backoffCoefficient >= 1)) throw new ConfigurationError(`${where}: retries.${k}.backoffCoefficient must be ≥ 1, got ${r.backoffCoefficient}`);
+    duration(`retries.${k}.initialInterval`, r?.initialInterval);
+    duration(`retries.${k}.maximumInterval`, r?.maximumInterval);
+  }
+  for (const [k, v] of Object.entries(def.timeouts ?? {})) {
+    if (!['extract', 'load', 'heartbeat'].includes(k)) throw new ConfigurationError(`${where}: timeouts has extract, load and heartbeat, not "${k}"`);
+    duration(`timeouts.${k}`, v);
   }
 }

@@ -5,7 +5,7 @@
 import type { IsoInterval } from '../pipeline/interval.ts';
 import type { ScheduleEvery } from '../pipeline/define.ts';
 import type { TableCounts } from '../pipeline/counts.ts';
-import type { Decompose, TriggerRule } from '../pipeline/define.ts';
+import type { Decompose, RetrySpec, TriggerRule } from '../pipeline/define.ts';
 import type { FailedComponent } from '../pipeline/errors.ts';
 import type { Component } from '../pipeline/plan.ts';
 
@@ -31,6 +31,9 @@ export interface RunPlanResult {
   components: Component[];
   /** The pool whose task queue serves the extracting activities (`definePipeline({ pool })`). */
   pool?: string;
+  /** The definition's retries and timeouts, read at each run's start: a change applies from the next run on. */
+  retries?: { extract?: RetrySpec; load?: RetrySpec };
+  timeouts?: { extract?: string; load?: string; heartbeat?: string };
 }
 
 /** Extract and load in one activity and one transaction (decompose 'none'). */

@@ -49,7 +49,7 @@ import {
   type RunKind,
   type ScheduledRunInput,
 } from '../temporal/payloads.ts';
-import { activityRetryPolicy } from '../temporal/retry.ts';
+import { activityOptionsFor, activityRetryPolicy } from '../temporal/retry.ts';
 import { SCHEDULED_START_TIME, resultAttributes, runAttributes } from '../temporal/search-attributes.ts';
 
 // the extracting activities heartbeat every 5 s from a timer: a killed worker's attempt is retried after 30 s
@@ -97,17 +97,22 @@ export async function pipelineRun(input: PipelineRunInput): Promise<PipelineRunR
   return result;
 }
 
+/** A run's load activity, with the definition's retries and timeouts. */
+function loading(plan: RunPlanResult) {
+  return plan.retries || plan.timeouts ? proxyActivities<TideActivities>(activityOptionsFor('load', plan)) : { load };
+}
+
 /** Where a run's extracting activities go: the pool's task queue, when the pipeline has a pool. */
 function extracting(plan: RunPlanResult, summary?: string) {
   return proxyActivities<TideActivities>({
-    ...EXTRACT_OPTIONS,
+    ...activityOptionsFor('extract', plan),
     ...(plan.pool ? { taskQueue: poolTaskQueue(workflowInfo().taskQueue, plan.pool) } : {}),
     ...(summary ? { summary } : {}),
   });
 }
 
 async function directRun(input: PipelineRunInput, plan: RunPlanResult): Promise<PipelineRunResult> {
-  const { run } = plan.pool ? extracting(plan) : defaultExtracting;
+  const { run } = plan.pool || plan.retries || plan.timeouts ? extracting(plan) : defaultExtracting;
   const r = await run({ pipeline: input.pipeline, interval: input.interval, kind: input.kind, loadId: plan.loadId, ...(input.handover ? { handover: true } : {}) });
   const tables = readTableCounts(r.tables);
   return { pipeline: input.pipeline, interval: input.interval, loadId: r.loadId, applied: r.applied, tables, rows: totalRows(tables), attempts: { extract: r.attempt } };
@@ -164,7 +169,7 @@ async function decomposedRun(input: PipelineRunInput, plan: RunPlanResult): Prom
   // a package that is gone (its staging emptied by a server restart) is extracted again, then loaded
   for (let round = 0; packagesOf(outcomes).length && !loaded; round++) {
     try {
-      loaded = await load({ pipeline: input.pipeline, loadId: plan.loadId, packages: packagesOf(outcomes), failed });
+      loaded = await loading(plan).load({ pipeline: input.pipeline, loadId: plan.loadId, packages: packagesOf(outcomes), failed });
     } catch (e) {
       if (round >= 2 || !isPackageGone(e)) throw e;
       // whatever is left of this run's packages goes; every component is extracted afresh
