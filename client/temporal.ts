@@ -3,7 +3,7 @@
  * The CLI (`tide schedule|backfill|runs`) is a thin layer over it.
  */
 import { Client, Connection, WorkflowNotFoundError, ScheduleOverlapPolicy, ScheduleNotFoundError, WorkflowIdConflictPolicy, WorkflowIdReusePolicy, type WorkflowHandle } from '@temporalio/client';
-import type { PipelineDefinition, ScheduleEvery, ScheduleSpec } from '../pipeline/define.ts';
+import type { PipelineDefinition, ScheduleEvery, ScheduleOverlap, ScheduleSpec } from '../pipeline/define.ts';
 import type { IsoInterval } from '../pipeline/interval.ts';
 import type { backfill, pipelineRun, scheduledRun } from '../workflows/index.ts';
 import { temporalAddress, temporalNamespace, temporalUiUrl } from '../temporal/connection.ts';
@@ -83,6 +83,41 @@ function innermostMessage(e: unknown): string {
   return x?.message ?? String(e);
 }
 
+const OVERLAP: Record<ScheduleOverlap, ScheduleOverlapPolicy> = {
+  skip: ScheduleOverlapPolicy.SKIP,
+  buffer_one: ScheduleOverlapPolicy.BUFFER_ONE,
+  buffer_all: ScheduleOverlapPolicy.BUFFER_ALL,
+  cancel_other: ScheduleOverlapPolicy.CANCEL_OTHER,
+  terminate_other: ScheduleOverlapPolicy.TERMINATE_OTHER,
+  allow_all: ScheduleOverlapPolicy.ALLOW_ALL,
+};
+
+/** Local midnight (days, weeks: Monday) or the top of the hour, for `every` with a time zone. */
+const CALENDAR: Record<ScheduleEvery, object> = {
+  hour: { hour: { start: 0, end: 23 }, minute: 0 },
+  day: { hour: 0, minute: 0 },
+  week: { dayOfWeek: 'MONDAY', hour: 0, minute: 0 },
+};
+
+/**
+ * The Temporal spec of a tide schedule and its action's input. `every` in UTC is a fixed interval
+ * whose run computes its interval from the grid; with a time zone (and for cron) the spec is a
+ * calendar and the run asks the schedule for its previous matching time (23- and 25-hour days).
+ */
+function scheduleSpecOf(pipeline: string, id: string, spec: ScheduleSpec) {
+  const when = {
+    ...(spec.startAt !== undefined ? { startAt: new Date(spec.startAt) } : {}),
+    ...(spec.endAt !== undefined ? { endAt: new Date(spec.endAt) } : {}),
+    ...(spec.jitter ? { jitter: spec.jitter as '1m' } : {}),
+  };
+  if ('every' in spec && !spec.timezone) {
+    const offsetMs = EVERY_OFFSET_MS[spec.every];
+    return { temporalSpec: { intervals: [{ every: EVERY_MS[spec.every], offset: offsetMs }], ...when }, args: { pipeline, every: spec.every, offsetMs } };
+  }
+  const calendar = 'every' in spec ? { calendars: [CALENDAR[spec.every]] } : { cronExpressions: [spec.cron] };
+  return { temporalSpec: { ...calendar, ...(spec.timezone ? { timezone: spec.timezone } : {}), ...when }, args: { pipeline, scheduleId: id } };
+}
+
 export class TideClient {
   readonly client: Client;
   readonly namespace: string;
@@ -140,33 +175,23 @@ export class TideClient {
   /** Creates the pipeline's schedule, or updates it when it exists (idempotent). */
   async createSchedule(pipeline: string, spec: ScheduleSpec, opts: ScheduleOptions = {}): Promise<{ scheduleId: string; created: boolean }> {
     const id = scheduleId(pipeline);
-    let every: ScheduleEvery | undefined;
-    let offsetMs = 0;
-    let temporalSpec;
-    if ('every' in spec) {
-      every = spec.every;
-      offsetMs = EVERY_OFFSET_MS[spec.every];
-      temporalSpec = { intervals: [{ every: EVERY_MS[spec.every], offset: offsetMs }] };
-    } else {
-      temporalSpec = { cronExpressions: [spec.cron] };
-    }
+    const { temporalSpec, args } = scheduleSpecOf(pipeline, id, spec);
     const action = {
       type: 'startWorkflow' as const,
       workflowType: 'scheduledRun' as unknown as typeof scheduledRun,
-      args: [{ ...(every !== undefined ? { pipeline, every, offsetMs } : { pipeline, scheduleId: id }), ...(spec.settle ? { settle: spec.settle } : {}) }] as Parameters<typeof scheduledRun>,
+      args: [{ ...args, ...(spec.settle ? { settle: spec.settle } : {}) }] as Parameters<typeof scheduledRun>,
       taskQueue: this.taskQueue,
       workflowId: scheduledRunWorkflowId(pipeline),
       typedSearchAttributes: runAttributes(pipeline, 'scheduled'),
-      staticSummary: `${pipeline}: scheduled run (${'every' in spec ? `every ${spec.every}` : `cron ${spec.cron}`})`,
+      staticSummary: `${pipeline}: scheduled run (${'every' in spec ? `every ${spec.every}` : `cron ${spec.cron}`}${spec.timezone ? ` ${spec.timezone}` : ''})`,
     };
     const policies = {
-      catchupWindow: opts.catchupWindow ?? '7 days',
-      overlap: opts.overlap ?? ScheduleOverlapPolicy.BUFFER_ALL,
+      catchupWindow: spec.catchupWindow ?? opts.catchupWindow ?? (spec.catchup === false ? '1 minute' : '7 days'),
+      overlap: spec.overlap ? OVERLAP[spec.overlap] : (opts.overlap ?? ScheduleOverlapPolicy.BUFFER_ALL),
       pauseOnFailure: false,
     };
     try {
       await this.client.schedule.create({ scheduleId: id, spec: temporalSpec, action, policies, state: { paused: opts.paused ?? false, note: 'created by tide' } });
-      return { scheduleId: id, created: true };
     } catch (e) {
       if ((e as Error).name !== 'ScheduleAlreadyRunning') throw e;
       const h = this.client.schedule.getHandle(id);
@@ -174,6 +199,13 @@ export class TideClient {
       if (opts.paused !== undefined) await (opts.paused ? h.pause('paused by tide') : h.unpause('unpaused by tide'));
       return { scheduleId: id, created: false };
     }
+    // catchup from a past startAt: every tick since then, once, when the schedule is created
+    const start = spec.startAt === undefined ? undefined : new Date(spec.startAt);
+    if (spec.catchup && start && start.getTime() < Date.now()) {
+      const end = spec.endAt !== undefined && new Date(spec.endAt).getTime() < Date.now() ? new Date(spec.endAt) : new Date();
+      await this.client.schedule.getHandle(id).backfill({ start, end, overlap: ScheduleOverlapPolicy.BUFFER_ALL });
+    }
+    return { scheduleId: id, created: true };
   }
 
   async listSchedules(): Promise<{ pipeline: string; scheduleId: string; paused: boolean; next?: Date; spec: string }[]> {
@@ -187,7 +219,14 @@ export class TideClient {
         scheduleId: s.scheduleId,
         paused: s.state.paused,
         next: s.info.nextActionTimes?.[0],
-        spec: iv ? `every ${Number(iv.every) / 3_600_000}h` : (s.spec?.calendars?.length ? 'calendar' : ''),
+        spec: [
+          iv ? `every ${Number(iv.every) / 3_600_000}h` : s.spec?.calendars?.length ? 'calendar' : '',
+          s.spec?.timezone ? `tz ${s.spec.timezone}` : '',
+          s.spec?.startAt ? `from ${s.spec.startAt.toISOString()}` : '',
+          s.spec?.endAt ? `until ${s.spec.endAt.toISOString()}` : '',
+        ]
+          .filter(Boolean)
+          .join(' '),
       });
     }
     return out;

@@ -7,8 +7,28 @@ import type { RunOptions } from './options.ts';
 import type { Destination } from './destination.ts';
 
 export type ScheduleEvery = 'hour' | 'day' | 'week';
-/** `settle`: on each tick, also re-run the previous N intervals (late-arriving data; interval replace keeps them exact). */
-export type ScheduleSpec = ({ every: ScheduleEvery } | { cron: string }) & { settle?: number };
+/**
+ * When a pipeline runs on Temporal. `settle`: on each tick, also re-run the previous N intervals
+ * (late-arriving data; interval replace keeps them exact). `timezone` (IANA): `every` ticks at local
+ * midnight (days, weeks) and cron reads local time; a day is then 23 or 25 hours across a DST change.
+ * `startAt` / `endAt`: the schedule's first and last possible ticks; with `catchup: true` (default
+ * false) a `startAt` in the past runs every interval since then when the schedule is created.
+ * `catchupWindow`: ticks missed during downtime are run within it (default 7 days; `catchup: false`
+ * keeps only a minute). `overlap`: what a tick does while the previous run still runs (default
+ * 'buffer_all'). `jitter`: each tick starts up to that much later ('5m').
+ */
+export type ScheduleSpec = ({ every: ScheduleEvery } | { cron: string }) & {
+  settle?: number;
+  timezone?: string;
+  startAt?: string | Date;
+  endAt?: string | Date;
+  catchup?: boolean;
+  catchupWindow?: string;
+  overlap?: ScheduleOverlap;
+  jitter?: string;
+};
+
+export type ScheduleOverlap = 'skip' | 'buffer_one' | 'buffer_all' | 'cancel_other' | 'terminate_other' | 'allow_all';
 
 export interface PipelineDefinition {
   /** The pipeline name (state key, CLI argument, schedule id part). */
@@ -78,6 +98,7 @@ export function definePipeline(def: PipelineDefinition): Readonly<PipelineDefini
   }
   checkDecompose(def);
   checkPolicy(def);
+  if (def.schedule) checkSchedule(def.name, def.schedule);
   return Object.freeze({ ...def });
 }
 
@@ -113,5 +134,27 @@ function checkPolicy(def: PipelineDefinition): void {
   for (const [k, v] of Object.entries(def.timeouts ?? {})) {
     if (!['extract', 'load', 'heartbeat'].includes(k)) throw new ConfigurationError(`${where}: timeouts has extract, load and heartbeat, not "${k}"`);
     duration(`timeouts.${k}`, v);
+  }
+}
+
+function checkSchedule(name: string, s: ScheduleSpec): void {
+  const where = `definePipeline("${name}"): schedule`;
+  if (s.timezone !== undefined) {
+    try {
+      new Intl.DateTimeFormat('en-US', { timeZone: s.timezone });
+    } catch {
+      throw new ConfigurationError(`${where}.timezone "${s.timezone}" is not an IANA time zone (e.g. 'Europe/Berlin')`);
+    }
+  }
+  for (const k of ['startAt', 'endAt'] as const) {
+    const v = s[k];
+    if (v !== undefined && Number.isNaN(new Date(v).getTime())) throw new ConfigurationError(`${where}.${k} is not a date: ${JSON.stringify(v)}`);
+  }
+  for (const k of ['catchupWindow', 'jitter'] as const) {
+    const v = s[k];
+    if (v !== undefined && !(typeof v === 'string' && DURATION.test(v.trim()))) throw new ConfigurationError(`${where}.${k} must be a duration such as '5m' or '7 days', got ${JSON.stringify(v)}`);
+  }
+  if (s.overlap !== undefined && !['skip', 'buffer_one', 'buffer_all', 'cancel_other', 'terminate_other', 'allow_all'].includes(s.overlap)) {
+    throw new ConfigurationError(`${where}.overlap must be skip, buffer_one, buffer_all, cancel_other, terminate_other or allow_all, got "${s.overlap}"`);
   }
 }

@@ -129,6 +129,54 @@ describe('Temporal orchestration', () => {
     });
   });
 
+  async function waitLoads(ds: string, n: number) {
+    for (const deadline = Date.now() + 60_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 300))) {
+      const got = await loadsOf(ds).catch(() => ({ loads: [] as unknown[] }));
+      if (got.loads.length >= n) break;
+    }
+    return loadsOf(ds);
+  }
+
+  it('a daily schedule in a time zone ticks at local midnight: a 23-hour day across the DST change', async () => {
+    const base = eventsSource(`tz_${Date.now()}`);
+    const def = definePipeline({ ...base, schedule: { every: 'day', timezone: 'Europe/Berlin' } });
+    await withWorker([def], async (client) => {
+      await client.createSchedule(def.name, def.schedule!, { paused: true });
+      const h = client.client.schedule.getHandle(`tide/${def.name}`);
+      // Berlin midnights: 2026-03-28T23:00Z (CET), then 2026-03-29T22:00Z and 2026-03-30T22:00Z (CEST)
+      await h.backfill({ start: new Date('2026-03-28T22:30:00Z'), end: new Date('2026-03-30T22:30:00Z'), overlap: ScheduleOverlapPolicy.ALLOW_ALL });
+      const r = await waitLoads(def.datasetName!, 3);
+      expect(r.loads.map(({ start, end }) => [start, end])).toEqual([
+        ['2026-03-27T23:00:00Z', '2026-03-28T23:00:00Z'],
+        ['2026-03-28T23:00:00Z', '2026-03-29T22:00:00Z'],
+        ['2026-03-29T22:00:00Z', '2026-03-30T22:00:00Z'],
+      ]);
+      const [listed] = (await client.listSchedules()).filter((x) => x.pipeline === def.name);
+      expect(listed.spec).toBe('calendar tz Europe/Berlin');
+      await client.deleteSchedule(def.name);
+    });
+  });
+
+  it('startAt in the past with catchup: creating the schedule runs every interval since then, up to endAt', async () => {
+    const base = eventsSource(`catchup_${Date.now()}`);
+    const def = definePipeline({ ...base, schedule: { every: 'day', startAt: '2026-01-04T12:00:00Z', endAt: '2026-01-08T12:00:00Z', catchup: true } });
+    await withWorker([def], async (client) => {
+      expect(await client.createSchedule(def.name, def.schedule!, { paused: true })).toMatchObject({ created: true });
+      const r = await waitLoads(def.datasetName!, 4);
+      expect(r.loads.map(({ start, end }) => [start, end])).toEqual([
+        ['2026-01-04T00:00:00Z', '2026-01-05T00:00:00Z'],
+        ['2026-01-05T00:00:00Z', '2026-01-06T00:00:00Z'],
+        ['2026-01-06T00:00:00Z', '2026-01-07T00:00:00Z'],
+        ['2026-01-07T00:00:00Z', '2026-01-08T00:00:00Z'],
+      ]);
+      // created again (updated): no second catch-up
+      expect(await client.createSchedule(def.name, def.schedule!, { paused: true })).toMatchObject({ created: false });
+      await new Promise((r2) => setTimeout(r2, 1500));
+      expect((await loadsOf(def.datasetName!)).loads).toHaveLength(4);
+      await client.deleteSchedule(def.name);
+    });
+  });
+
   it('a cron schedule gives [previous match, this match) from the schedule itself', async () => {
     const def = eventsSource(`cron_${Date.now()}`);
     await withWorker([def], async (client) => {
