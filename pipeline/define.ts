@@ -5,6 +5,7 @@ import { ConfigurationError } from './errors.ts';
 import type { Resource, Source } from './resource.ts';
 import type { RunOptions } from './options.ts';
 import type { Destination } from './destination.ts';
+import { checkParamSpecs, type ParamSpecs } from './params.ts';
 
 export type ScheduleEvery = 'hour' | 'day' | 'week';
 /** `settle`: on each tick, also re-run the previous N intervals (late-arriving data; interval replace keeps them exact). */
@@ -19,7 +20,12 @@ export interface PipelineDefinition {
   /** When the pipeline runs on Temporal. */
   schedule?: ScheduleSpec;
   /** Options passed to every run (write disposition, table name …). */
-  runOptions?: Omit<RunOptions, 'interval' | 'onProgress'>;
+  runOptions?: Omit<RunOptions, 'interval' | 'onProgress' | 'params'>;
+  /**
+   * The params a run takes (`tide trigger … --param name=value`, the workflow input's `params`),
+   * validated before the run starts and handed to resources as `ctx.params` (see `pipeline/params.ts`).
+   */
+  params?: ParamSpecs;
   destination?: Destination | 'postgres';
   /**
    * How a run is split (dlt's Airflow `decompose`). `'none'` (default): one extract-and-load task, one
@@ -56,6 +62,7 @@ export function definePipeline(def: PipelineDefinition): Readonly<PipelineDefini
     throw new ConfigurationError(`definePipeline("${def.name}"): schedule.settle must be a whole number ≥ 0, got ${def.schedule.settle}`);
   }
   checkDecompose(def);
+  checkParamSpecs(def.name, def.params);
   return Object.freeze({ ...def });
 }
 

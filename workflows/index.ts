@@ -47,6 +47,7 @@ import {
   type PipelineRunInput,
   type PipelineRunResult,
   type RunKind,
+  type RunSelection,
   type ScheduledRunInput,
 } from '../temporal/payloads.ts';
 import { activityRetryPolicy } from '../temporal/retry.ts';
@@ -82,7 +83,9 @@ const RUN_PLAN_PATCH = 'tide-run-plan';
  */
 export async function pipelineRun(input: PipelineRunInput): Promise<PipelineRunResult> {
   if (!patched(RUN_PLAN_PATCH)) return stagedRun(input);
-  const plan = await planRun({ pipeline: input.pipeline });
+  const plan = await planRun({ pipeline: input.pipeline, ...selectionOf(input) });
+  // the params as the worker validated them (defaults applied): in the memo from the start
+  if (plan.params) upsertMemo({ params: plan.params });
   const result = plan.decompose === 'none' ? await directRun(input, plan) : await decomposedRun(input, plan);
   upsertSearchAttributes(resultAttributes(result.rows, result.loadId));
   upsertMemo({ summary: summarize(input.pipeline, input.interval, result.tables, result.loadId, result.failed), tables: result.tables, attempts: result.attempts, failed: result.failed ?? [] });
@@ -96,16 +99,22 @@ export async function pipelineRun(input: PipelineRunInput): Promise<PipelineRunR
   return result;
 }
 
+/** The params, resources and refresh of a run, as its activities take them (only those given). */
+function selectionOf(input: PipelineRunInput, plan?: RunPlanResult): RunSelection {
+  const params = plan?.params ?? input.params;
+  return { ...(params ? { params } : {}), ...(input.resources ? { resources: input.resources } : {}), ...(input.refresh ? { refresh: input.refresh } : {}) };
+}
+
 async function directRun(input: PipelineRunInput, plan: RunPlanResult): Promise<PipelineRunResult> {
-  const r = await run({ pipeline: input.pipeline, interval: input.interval, kind: input.kind, loadId: plan.loadId, ...(input.handover ? { handover: true } : {}) });
+  const r = await run({ pipeline: input.pipeline, interval: input.interval, kind: input.kind, loadId: plan.loadId, ...(input.handover ? { handover: true } : {}), ...selectionOf(input, plan) });
   const tables = readTableCounts(r.tables);
   return { pipeline: input.pipeline, interval: input.interval, loadId: r.loadId, applied: r.applied, tables, rows: totalRows(tables), attempts: { extract: r.attempt } };
 }
 
 /** The extract activity of one component, named after it in the Web UI. */
-function extractComponent(input: PipelineRunInput, loadId: string, component: Component): Promise<ExtractResult> {
+function extractComponent(input: PipelineRunInput, plan: RunPlanResult, component: Component): Promise<ExtractResult> {
   const { extract: ex } = proxyActivities<TideActivities>({ ...EXTRACT_OPTIONS, summary: `extract ${component.name}` });
-  return ex({ pipeline: input.pipeline, interval: input.interval, kind: input.kind, loadId, component, ...(input.handover ? { handover: true } : {}) });
+  return ex({ pipeline: input.pipeline, interval: input.interval, kind: input.kind, loadId: plan.loadId, component, ...(input.handover ? { handover: true } : {}), ...selectionOf(input, plan) });
 }
 
 type ComponentOutcome = { component: Component; result?: ExtractResult; error?: string; failure?: unknown };
@@ -121,7 +130,7 @@ async function extractComponents(input: PipelineRunInput, plan: RunPlanResult, o
     while (!stop && next < todo.length) {
       const component = todo[next++];
       try {
-        outcomes.push({ component, result: await extractComponent(input, plan.loadId, component) });
+        outcomes.push({ component, result: await extractComponent(input, plan, component) });
       } catch (e) {
         outcomes.push({ component, error: failureMessage(e), failure: e });
         if (plan.triggerRule !== 'all_done') stop = true;
