@@ -25,7 +25,8 @@ import type {
   ScheduleIntervalInput,
 } from '../temporal/payloads.ts';
 import { AlreadyLoadedError } from '../pipeline/errors.ts';
-import { componentData, componentsOf } from '../pipeline/plan.ts';
+import { componentData, componentsOf, selectResources } from '../pipeline/plan.ts';
+import { resolveParams } from '../pipeline/params.ts';
 import { DEFAULT_MAX_PARALLEL, packageIdOf } from '../pipeline/decompose.ts';
 import { newLoadId } from '../pipeline/load-id.ts';
 import type { CheckpointInfo, RunProgress } from '../pipeline/options.ts';
@@ -90,13 +91,17 @@ export function createActivities(defs: readonly PipelineDefinition[], opts: Acti
 /** How a run of the pipeline goes (its definition's decompose options) and its load id. */
 function planRun(withPipeline: WithPipeline, input: RunPlanInput): Promise<RunPlanResult> {
   return withPipeline(input.pipeline, { planning: true }, async (def, p) => {
+    // bad params (a run started from the Web UI with JSON input, too) fail here, before anything runs
+    const params = resolveParams(def.params, input.params, def.name);
     const decompose = def.decompose ?? 'none';
-    const components = decompose === 'none' ? [] : componentsOf(await def.source(), p.pipelineName);
+    const data = input.resources?.length || decompose !== 'none' ? selectResources(await def.source(), input.resources) : undefined;
+    const components = decompose === 'none' ? [] : componentsOf(data, p.pipelineName);
     return {
       loadId: newLoadId(), decompose, maxParallel: def.maxParallel ?? DEFAULT_MAX_PARALLEL, triggerRule: def.triggerRule ?? 'all_success', components,
       ...(def.pool ? { pool: def.pool } : {}),
       ...(def.retries ? { retries: def.retries } : {}),
       ...(def.timeouts ? { timeouts: def.timeouts } : {}),
+      ...(def.params || input.params ? { params: { ...params } } : {}),
     };
   });
 }
@@ -124,8 +129,10 @@ function run(withPipeline: WithPipeline, input: RunInput): Promise<RunResult> {
     if (attempt > 1 && (await p.isLoaded(input.loadId))) return { loadId: input.loadId, attempt, applied: false, tables: {}, items: 0 };
     const progress = progressReporter(ctx);
     try {
-      const info = await p.run(await def.source(), {
+      const info = await p.run(selectResources(await def.source(), input.resources), {
         ...def.runOptions,
+        ...(input.refresh ? { refresh: input.refresh } : {}),
+        params: resolveParams(def.params, input.params, def.name),
         interval: input.interval,
         loadId: input.loadId,
         handover: input.handover,
@@ -146,12 +153,14 @@ function run(withPipeline: WithPipeline, input: RunInput): Promise<RunResult> {
  */
 function extract(withPipeline: WithPipeline, input: ExtractInput): Promise<ExtractResult> {
   return withPipeline(input.pipeline, { waiting: true }, async (def, p, ctx) => {
-    const data = await def.source();
+    const data = selectResources(await def.source(), input.resources);
     const c = input.component;
     const packageId = c && input.loadId ? packageIdOf(input.loadId, c.name) : undefined;
     const progress = progressReporter(ctx, packageId);
     const info = await p.extract(c ? componentData(data, p.pipelineName, c) : data, {
       ...def.runOptions,
+      ...(input.refresh ? { refresh: input.refresh } : {}),
+      params: resolveParams(def.params, input.params, def.name),
       interval: input.interval,
       loadId: input.loadId,
       packageId,

@@ -13,7 +13,10 @@ import { TideClient } from './temporal.ts';
 import { withDataset } from './dataset.ts';
 import { pollProgress } from './progress.ts';
 import { backfillPlan, countStatuses, formatGrid, formatPlan, readIntervals, type Reprocess } from './intervals.ts';
-import { TideError } from '../pipeline/errors.ts';
+import { ParamError, TideError } from '../pipeline/errors.ts';
+import { parseParamArgs, resolveParams, type Params } from '../pipeline/params.ts';
+import { REFRESH_MODES, type RefreshMode } from '../pipeline/options.ts';
+import { toInterval, toIsoInterval, type IsoInterval } from '../pipeline/interval.ts';
 import { tideHome } from '../common/home.ts';
 import { portOr } from '../common/net.ts';
 import { EVERY_OFFSET_MS, intervalEndingAt } from '../temporal/grid.ts';
@@ -21,6 +24,11 @@ import { DEFAULT_TASK_QUEUE, intervalWorkflowId, scheduleId } from '../temporal/
 
 /** The pipelines module used when `--pipelines` is not given. */
 const DEFAULT_PIPELINES_FILES = ['tide.pipelines.ts', 'tide.pipelines.js'];
+
+/** A repeatable option's values. */
+function collect(v: string, prev: string[]): string[] {
+  return [...prev, v];
+}
 
 async function loadPipelines(file?: string): Promise<PipelineDefinition[]> {
   const candidates = file ? [file] : DEFAULT_PIPELINES_FILES;
@@ -64,9 +72,15 @@ function printInfo(info: RunInfo): void {
   for (const t of names) out.write(`  ${t.padEnd(w)}  ${info.tables[t].rows}\n`);
 }
 
-async function runCommand(name: string, o: { pipelines?: string; from?: string; to?: string; show?: boolean }): Promise<void> {
+/** `--param k=v …` checked against the definition's params: a bad one is a usage error (exit 2), nothing starts. */
+function paramsOf(def: PipelineDefinition, args: string[] | undefined): Params {
+  return resolveParams(def.params, parseParamArgs(args), def.name);
+}
+
+async function runCommand(name: string, o: { pipelines?: string; from?: string; to?: string; show?: boolean; param?: string[] }): Promise<void> {
   const def = await findPipeline(name, o.pipelines);
   if ((o.from && !o.to) || (!o.from && o.to)) throw new TideError('Give both --from and --to, or neither');
+  const params = paramsOf(def, o.param);
   // log lines such as "Bind incremental on <resource> …" go to stderr, like dlt's INFO log
   const p = pipelineOf(def, (m) => process.stderr.write(`${m}\n`));
   try {
@@ -75,6 +89,7 @@ async function runCommand(name: string, o: { pipelines?: string; from?: string; 
     const opts: RunOptions = {
       ...def.runOptions,
       interval: o.from && o.to ? { start: o.from, end: o.to } : undefined,
+      params,
       onProgress: (pr) => {
         const rate = pr.items / Math.max(0.001, pr.elapsedMs / 1000);
         const rows = Object.entries(pr.rows).map(([t, n]) => `${t}=${n.rows}`).join(' ');
@@ -361,6 +376,71 @@ async function backfillCommand(
   });
 }
 
+/**
+ * `tide trigger`: a manual run on the workers. Pipeline name, interval and params are checked before
+ * anything starts; without --from/--to the run gets the last complete interval of the pipeline's
+ * `every` schedule (as a schedule trigger would), or none (cursor state) without one.
+ */
+async function triggerCommand(
+  name: string,
+  o: { pipelines?: string; from?: string; to?: string; resources?: string; param?: string[]; refresh?: RefreshMode; wait?: boolean; address?: string; namespace?: string; taskQueue?: string },
+): Promise<void> {
+  const def = await findPipeline(name, o.pipelines);
+  if ((o.from && !o.to) || (!o.from && o.to)) throw new UsageError('Give both --from and --to, or neither');
+  let interval: IsoInterval | undefined;
+  if (o.from && o.to) {
+    try {
+      interval = toIsoInterval(toInterval({ start: o.from, end: o.to }, '--from/--to'));
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  } else if (def.schedule && 'every' in def.schedule) {
+    interval = intervalEndingAt(Date.now(), def.schedule.every, EVERY_OFFSET_MS[def.schedule.every]);
+  }
+  const params = paramsOf(def, o.param);
+  const resources = o.resources?.split(',').map((r) => r.trim()).filter(Boolean);
+  await withClient(o, async (c) => {
+    const h = await c.startRun(def.name, interval, {
+      ...(def.params || Object.keys(params).length ? { params: { ...params } } : {}),
+      ...(resources?.length ? { resources } : {}),
+      ...(o.refresh ? { refresh: o.refresh } : {}),
+    });
+    const iv = interval ? `[${interval.start} → ${interval.end})` : '(cursor state)';
+    process.stdout.write(`run ${h.workflowId} ${iv}${Object.keys(params).length ? ` params ${JSON.stringify(params)}` : ''}
+  ${c.workflowUrl(h.workflowId, h.firstExecutionRunId)}
+`);
+    if (o.wait === false) return;
+    const tty = process.stderr.isTTY;
+    const progress = pollProgress(
+      () => c.runProgress(h),
+      (acts) => {
+        const line = acts.map((a) => `  ${a.activity}: ${a.items ?? 0} items ${Object.entries(a.rows ?? {}).map(([t, n]) => `${t}=${n.rows}`).join(' ')}`).join('\n');
+        process.stderr.write(tty ? `\r${line.slice(0, 160)}` : `${line}\n`);
+      },
+      1000,
+    );
+    let r: Awaited<ReturnType<typeof h.result>>;
+    try {
+      r = await h.result();
+    } catch (e) {
+      throw new TideError(`run ${h.workflowId} failed: ${innermost(e)}`);
+    } finally {
+      progress.stop();
+      if (tty) process.stderr.write('\n');
+    }
+    if (!r.loadId) return void process.stdout.write(`Pipeline ${def.name}: nothing new to load.\n`);
+    process.stdout.write(`Pipeline ${def.name} load ${r.loadId} committed: ${r.rows} rows${r.applied ? '' : ' (by an earlier attempt)'}\n`);
+    for (const [t, n] of Object.entries(r.tables).sort()) process.stdout.write(`  ${t}  ${n.rows}\n`);
+  });
+}
+
+/** The message of a workflow failure without its wrappers (the activity's own error). */
+function innermost(e: unknown): string {
+  let x = e as { cause?: unknown; message?: string } | undefined;
+  while (x?.cause && typeof x.cause === 'object') x = x.cause as typeof x;
+  return x?.message ?? String(e);
+}
+
 async function intervalsCommand(name: string, o: { from: string; to: string; every?: string; json?: boolean; pipelines?: string; address?: string; namespace?: string; taskQueue?: string }): Promise<void> {
   const def = await findPipeline(name, o.pipelines);
   const every = (o.every ?? (def.schedule && 'every' in def.schedule ? def.schedule.every : 'day')) as ScheduleEvery;
@@ -408,7 +488,21 @@ export async function main(argv: string[]): Promise<void> {
     .option('--from <T>', 'data interval start (ISO-8601) for resources with allowExternalSchedulers')
     .option('--to <T>', 'data interval end (exclusive)')
     .option('--no-show', 'do not print sample rows of the loaded tables')
+    .option('--param <name=value>', "a run param (definePipeline's params; repeatable)", collect, [])
     .action(runCommand);
+
+  temporalOpts(
+    program
+      .command('trigger <pipeline>')
+      .description('start a manual run on the workers (params, resources, refresh), print its Web UI link and follow it')
+      .addOption(pipelinesOpt())
+      .option('--from <T>', "data interval start (ISO-8601); default: the last complete interval of the pipeline's schedule")
+      .option('--to <T>', 'data interval end (exclusive)')
+      .option('--resources <a,b>', 'only these resources of the source')
+      .option('--param <name=value>', "a run param (definePipeline's params; repeatable)", collect, [])
+      .addOption(new Option('--refresh <mode>', 'drop before loading (RunOptions.refresh)').choices(REFRESH_MODES as string[]))
+      .option('--no-wait', 'print the link and exit; do not follow the run'),
+  ).action(triggerCommand);
 
   program
     .command('pipeline <pipeline> <action>')
@@ -484,6 +578,6 @@ export async function main(argv: string[]): Promise<void> {
     await program.parseAsync(argv);
   } catch (e) {
     process.stderr.write(`tide: ${e instanceof Error ? e.message : String(e)}\n`);
-    process.exitCode = e instanceof UsageError ? 2 : 1;
+    process.exitCode = e instanceof UsageError || e instanceof ParamError ? 2 : 1;
   }
 }

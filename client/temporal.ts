@@ -2,7 +2,7 @@
  * The programmatic client: schedules, backfills, manual runs and run listings on Temporal.
  * The CLI (`tide schedule|backfill|runs`) is a thin layer over it.
  */
-import { Client, Connection, WorkflowNotFoundError, ScheduleOverlapPolicy, ScheduleNotFoundError, WorkflowIdConflictPolicy, WorkflowIdReusePolicy, type WorkflowHandle } from '@temporalio/client';
+import { Client, Connection, WorkflowNotFoundError, ScheduleOverlapPolicy, ScheduleNotFoundError, WorkflowIdConflictPolicy, WorkflowIdReusePolicy, type WorkflowHandle, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import type { PipelineDefinition, ScheduleEvery, ScheduleOverlap, ScheduleSpec } from '../pipeline/define.ts';
 import type { IsoInterval } from '../pipeline/interval.ts';
 import type { backfill, pipelineRun, scheduledRun } from '../workflows/index.ts';
@@ -22,7 +22,7 @@ import {
   scheduleId,
   scheduledRunWorkflowId,
 } from '../temporal/ids.ts';
-import type { BackfillProgress, PipelineRunResult } from '../temporal/payloads.ts';
+import type { BackfillProgress, PipelineRunResult, RunSelection } from '../temporal/payloads.ts';
 import { SA, runAttributes, runsQuery } from '../temporal/search-attributes.ts';
 
 export interface TideClientOptions {
@@ -257,19 +257,54 @@ export class TideClient {
 
   // ------------------------------------------------------------------ runs
   /** Runs one pipeline now on the workers, over an interval or on its cursor state, and waits. */
-  async runNow(pipeline: string, interval?: IsoInterval): Promise<PipelineRunResult> {
+  async runNow(pipeline: string, interval?: IsoInterval, selection: RunSelection = {}): Promise<PipelineRunResult> {
+    return (await this.startRun(pipeline, interval, selection)).result();
+  }
+
+  /**
+   * Starts a manual run of one pipeline on the workers (over an interval, or on its cursor state)
+   * with params, a resource selection or a refresh; the worker validates the params again. The same
+   * interval already running (a retry, a backfill): the handle of that run.
+   */
+  async startRun(pipeline: string, interval?: IsoInterval, selection: RunSelection = {}): Promise<WorkflowHandleWithFirstExecutionRunId<typeof pipelineRun>> {
     const workflowId = interval ? intervalWorkflowId(pipeline, interval) : manualRunWorkflowId(pipeline, Date.now());
-    return this.client.workflow.execute('pipelineRun' as unknown as typeof pipelineRun, {
+    const extra = [
+      selection.params && Object.keys(selection.params).length ? `params ${JSON.stringify(selection.params)}` : '',
+      selection.resources?.length ? `resources ${selection.resources.join(',')}` : '',
+      selection.refresh ? `refresh ${selection.refresh}` : '',
+    ].filter(Boolean);
+    return this.client.workflow.start('pipelineRun' as unknown as typeof pipelineRun, {
       taskQueue: this.taskQueue,
       workflowId,
-      args: [{ pipeline, interval, kind: 'manual' }],
+      args: [{ pipeline, interval, kind: 'manual', ...selection }],
       workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
       priority: { priorityKey: RUN_PRIORITY.manual },
       // the same interval already running (a retry, a backfill): wait for that run instead of failing
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
       typedSearchAttributes: runAttributes(pipeline, 'manual', interval),
-      staticSummary: `${pipeline}${interval ? ` [${interval.start} → ${interval.end})` : ''} manual`,
+      ...(selection.params ? { memo: { params: selection.params } } : {}),
+      staticSummary: `${pipeline}${interval ? ` [${interval.start} → ${interval.end})` : ''} manual${extra.length ? ` (${extra.join('; ')})` : ''}`,
     });
+  }
+
+  /**
+   * What a running run's activities last reported (their heartbeats: items and rows per table), or
+   * undefined when none has yet.
+   */
+  async runProgress(handle: WorkflowHandle<typeof pipelineRun>): Promise<{ activity: string; items?: number; rows?: Record<string, { rows: number }> }[] | undefined> {
+    const d = await handle.describe();
+    const out = [];
+    for (const a of d.raw.pendingActivities ?? []) {
+      const payload = a.heartbeatDetails?.payloads?.[0]?.data;
+      let details: { items?: number; rows?: Record<string, { rows: number }> } = {};
+      try {
+        if (payload) details = JSON.parse(new TextDecoder().decode(payload));
+      } catch {
+        details = {};
+      }
+      out.push({ activity: a.activityType?.name ?? '?', items: details.items, rows: details.rows });
+    }
+    return out.length ? out : undefined;
   }
 
   /**

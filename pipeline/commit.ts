@@ -36,6 +36,8 @@ export interface CommitInput {
   /** With `interval`: the append tables whose rows of earlier loads of the interval this load replaces. */
   intervalReplace?: string[];
   session: Pick<LoadSession, 'rowCounts'>;
+  /** The run's params, recorded in the ledger row. */
+  params?: Readonly<Record<string, unknown>>;
 }
 
 /** The commit request, or undefined when there is nothing to load. Finishes `draft` in place. */
@@ -56,6 +58,7 @@ export function decideCommit(c: CommitInput): CommitRequest | undefined {
     schemaVersionHash,
     interval: c.interval && toIsoInterval(c.interval),
     ...(c.interval && c.intervalReplace?.length ? { intervalReplace: c.intervalReplace } : {}),
+    ...(c.params && Object.keys(c.params).length ? { params: { ...c.params } } : {}),
     state: stateChanged || c.refresh.forceState ? { base: c.committed, draft: c.draft, sourceName: c.sourceName, touched: c.touched } : undefined,
   };
 }
@@ -112,6 +115,8 @@ export function combineCommits(requests: CommitRequest[], pipeline: string): Com
     schemaChanged: requests.some((r) => r.schemaChanged) || schemaVersionHash !== first.schemaVersionHash,
     schemaVersionHash,
     interval: first.interval,
+    // every component of one run has the run's params
+    ...(first.params ? { params: first.params } : {}),
     ...(requests.some((r) => r.intervalReplace?.length) ? { intervalReplace: [...new Set(requests.flatMap((r) => r.intervalReplace ?? []))].sort() } : {}),
     state: combineStates(requests),
   };

@@ -5,6 +5,7 @@ import { ConfigurationError } from './errors.ts';
 import type { Resource, Source } from './resource.ts';
 import type { RunOptions } from './options.ts';
 import type { Destination } from './destination.ts';
+import { checkParamSpecs, type ParamSpecs } from './params.ts';
 
 export type ScheduleEvery = 'hour' | 'day' | 'week';
 /**
@@ -39,7 +40,12 @@ export interface PipelineDefinition {
   /** When the pipeline runs on Temporal. */
   schedule?: ScheduleSpec;
   /** Options passed to every run (write disposition, table name …). */
-  runOptions?: Omit<RunOptions, 'interval' | 'onProgress'>;
+  runOptions?: Omit<RunOptions, 'interval' | 'onProgress' | 'params'>;
+  /**
+   * The params a run takes (`tide trigger … --param name=value`, the workflow input's `params`),
+   * validated before the run starts and handed to resources as `ctx.params` (see `pipeline/params.ts`).
+   */
+  params?: ParamSpecs;
   destination?: Destination | 'postgres';
   /**
    * How a run is split (dlt's Airflow `decompose`). `'none'` (default): one extract-and-load task, one
@@ -99,6 +105,7 @@ export function definePipeline(def: PipelineDefinition): Readonly<PipelineDefini
   checkDecompose(def);
   checkPolicy(def);
   if (def.schedule) checkSchedule(def.name, def.schedule);
+  checkParamSpecs(def.name, def.params);
   return Object.freeze({ ...def });
 }
 

@@ -42,6 +42,8 @@ export interface CommitRequest {
   interval?: { start: string; end: string };
   /** Components of a decomposed run that failed: the ledger row names them. */
   failedComponents?: string[];
+  /** The run's params (`ctx.params`), recorded in the ledger row as JSON. */
+  params?: Record<string, unknown>;
   /**
    * A run over `interval`: the append root tables (with their nested tables) whose rows from earlier
    * loads of this pipeline over the same interval, or intervals inside it, are deleted in this load.
@@ -91,6 +93,8 @@ export interface LoadRecord {
   interval?: Interval;
   /** Components of a decomposed run that failed while this load committed the others. */
   failedComponents?: string[];
+  /** The params of the run (`ctx.params`), when it had any. */
+  params?: Record<string, unknown>;
 }
 
 /** A data table of the dataset and how many rows it holds. */

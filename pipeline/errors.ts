@@ -165,6 +165,15 @@ export class SchemaError extends TideError {}
 /** Configuration (config.toml, env, options) is invalid. */
 export class ConfigurationError extends TideError {}
 
+/** A run param that is unknown, missing (required) or not of its declared type: names it. Not retryable. */
+export class ParamError extends TideError {
+  readonly param: string;
+  constructor(message: string, param: string, fields: TideErrorFields = {}) {
+    super(message, fields);
+    this.param = param;
+  }
+}
+
 /** Incremental cursor path missing from an item with onCursorValueMissing: 'raise'. */
 export class IncrementalCursorPathMissing extends TideError {
   readonly cursorPath: string;

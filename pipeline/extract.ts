@@ -9,6 +9,7 @@ import { ExtractError, TideError, withContext } from './errors.ts';
 import { Incremental, type BindContext } from './incremental/index.ts';
 import type { DedupHashForm } from './normalize/hash.ts';
 import type { Resource, ResourceContext } from './resource.ts';
+import { NO_PARAMS } from './params.ts';
 import { resourceProps } from './resource.ts';
 import { currentStorage, type CurrentContext, type SourceState, type StateObject } from './state.ts';
 import { Window } from './parallel.ts';
@@ -38,6 +39,8 @@ export interface ExtractOptions {
    * finished.
    */
   sink: (node: ExtractNode, items: unknown[]) => void | Promise<void>;
+  /** The run's params (`ctx.params`). */
+  params?: Readonly<Record<string, string | number | boolean>>;
   /** A backfill's last interval with `--handover` (see BindContext.handover). */
   handover?: boolean;
   /** `ctx.resumeFrom` per resource: the last checkpoint an earlier attempt of this extract kept. */
@@ -177,6 +180,7 @@ export class Extractor {
       interval: o.interval && luxonInterval(o.interval),
       resourceName: name,
       pipelineName: o.pipelineName,
+      params: o.params ?? NO_PARAMS,
       log: (m: string) => o.log(`[${name}] ${m}`),
     });
     const current: CurrentContext = {

@@ -77,6 +77,11 @@ export interface RunOptions {
    * (`allowExternalSchedulers`) to its end, in this load (a backfill's last interval, `--handover`).
    */
   handover?: boolean;
+  /**
+   * The run's params (`ctx.params`), recorded in the ledger (`_dlt_loads.tide_params`). Validate them
+   * against the definition first (`resolveParams` in `pipeline/params.ts`).
+   */
+  params?: Readonly<Record<string, string | number | boolean>>;
 }
 
 /** Orchestrators: a staged extract of one package of a run (a decomposed run's component). */

@@ -232,7 +232,7 @@ export class Pipeline {
       if (resumed) stage.resume(resumed.tables, resumed.items);
       const extractor = new Extractor({
         pipelineName: this.pipelineName, sourceName: plan.sourceName, interval, dedupHashForm: dedupHashFormFor(committed, this.#o.dltVersion),
-        config: configLookupFor(tideHome()), log: this.#o.log, warn: this.#o.warn, sink: stage.sink, handover: opts.handover,
+        config: configLookupFor(tideHome()), log: this.#o.log, warn: this.#o.warn, sink: stage.sink, handover: opts.handover, params: opts.params,
         resumeFrom: resumed?.checkpoints, onCheckpoint: this.#checkpointer(session, stage, draft, schema, resumed?.checkpoints, opts.onCheckpoint),
       });
       await extractor.runAll(plan.roots);
@@ -242,7 +242,7 @@ export class Pipeline {
       const request = decideCommit({
         pipelineName: this.pipelineName, datasetName: this.datasetName, schema, schemaHashBefore: schemaHash(stored),
         committed: structuredClone(committed), draft, sourceName: plan.sourceName, touched: plan.all.map((n) => n.resource.name),
-        tables: stage.tablePlans(), truncate, refresh, interval, session, intervalReplace: interval && intervalReplaceTables(plan, schema, stage.tablesByResource()),
+        tables: stage.tablePlans(), truncate, refresh, interval, session, params: opts.params, intervalReplace: interval && intervalReplaceTables(plan, schema, stage.tablesByResource()),
       });
       if (!request) {
         await session.rollback();

@@ -156,3 +156,14 @@ export function componentsOf(data: unknown, pipelineName: string): Component[] {
 export function componentData(data: unknown, pipelineName: string, c: Component): unknown {
   return data instanceof Source ? data.withResources(...c.resources) : toSource(data, pipelineName, undefined);
 }
+
+/**
+ * A run over only some resources (`tide trigger --resources a,b`, the workflow input's `resources`):
+ * the source with those selected. Unknown names fail (ResourceDefinitionError, not retryable).
+ */
+export function selectResources(data: unknown, names: readonly string[] | undefined): unknown {
+  if (!names?.length) return data;
+  if (data instanceof Source) return data.withResources(...names);
+  if (data instanceof Resource && names.every((n) => n === data.name)) return data;
+  throw new ResourceDefinitionError(`Only a source's resources can be selected: the pipeline's data has no resources ${names.map((n) => `"${n}"`).join(', ')}`);
+}

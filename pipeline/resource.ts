@@ -22,6 +22,11 @@ export interface ResourceContext {
   readonly interval?: { start: DateTime; end: DateTime };
   readonly resourceName: string;
   readonly pipelineName: string;
+  /**
+   * The run's params (`definePipeline({ params })`), validated, defaults applied, frozen; `{}` when
+   * there are none. A `date` param is an ISO-8601 string.
+   */
+  readonly params: Readonly<Record<string, string | number | boolean>>;
   /** Writes a line to the run's log. */
   log(message: string): void;
   /**

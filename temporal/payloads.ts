@@ -8,16 +8,30 @@ import type { TableCounts } from '../pipeline/counts.ts';
 import type { Decompose, RetrySpec, TriggerRule } from '../pipeline/define.ts';
 import type { FailedComponent } from '../pipeline/errors.ts';
 import type { Component } from '../pipeline/plan.ts';
+import type { RefreshMode } from '../pipeline/options.ts';
 
 // workflows reach the engine's pure helpers and types through this module only (they import nothing of pipeline/)
 export { readTableCounts, totalRows } from '../pipeline/counts.ts';
-export type { IsoInterval, TableCounts, Decompose, TriggerRule, FailedComponent, Component };
+export type { IsoInterval, TableCounts, Decompose, TriggerRule, FailedComponent, Component, RefreshMode };
+
+/** Run params as JSON (`ctx.params`): validated by the worker against the definition (`pipeline/params.ts`). */
+export type RunParams = Record<string, string | number | boolean>;
+
+/** What a run was asked for beyond its interval (a manual run: `tide trigger`, the Web UI's JSON input). All optional. */
+export interface RunSelection {
+  /** The run's params (`definePipeline({ params })`); a `date` is an ISO-8601 string. */
+  params?: RunParams;
+  /** Only these resources of the source (`Source.withResources`). */
+  resources?: string[];
+  /** RunOptions.refresh for this run. */
+  refresh?: RefreshMode;
+}
 
 /** Why a run happened: a schedule tick, one interval of a backfill, or by hand. */
 export type RunKind = 'scheduled' | 'backfill' | 'manual';
 
 /** How a run of a pipeline goes, as its definition on the worker says (activity `planRun`). */
-export interface RunPlanInput {
+export interface RunPlanInput extends RunSelection {
   pipeline: string;
 }
 
@@ -34,10 +48,12 @@ export interface RunPlanResult {
   /** The definition's retries and timeouts, read at each run's start: a change applies from the next run on. */
   retries?: { extract?: RetrySpec; load?: RetrySpec };
   timeouts?: { extract?: string; load?: string; heartbeat?: string };
+  /** The run's params as validated by the worker, defaults applied (absent from older runs). */
+  params?: RunParams;
 }
 
 /** Extract and load in one activity and one transaction (decompose 'none'). */
-export interface RunInput {
+export interface RunInput extends RunSelection {
   pipeline: string;
   interval?: IsoInterval;
   kind?: RunKind;
@@ -56,7 +72,7 @@ export interface RunResult {
   items: number;
 }
 
-export interface ExtractInput {
+export interface ExtractInput extends RunSelection {
   pipeline: string;
   interval?: IsoInterval;
   kind?: RunKind;
@@ -107,7 +123,7 @@ export interface ScheduleIntervalInput {
   nominal: string;
 }
 
-export interface PipelineRunInput {
+export interface PipelineRunInput extends RunSelection {
   pipeline: string;
   interval?: IsoInterval;
   kind?: RunKind;

@@ -47,6 +47,7 @@ import {
   type PipelineRunInput,
   type PipelineRunResult,
   type RunKind,
+  type RunSelection,
   type ScheduledRunInput,
 } from '../temporal/payloads.ts';
 import { activityOptionsFor, activityRetryPolicy } from '../temporal/retry.ts';
@@ -83,7 +84,9 @@ const RUN_PLAN_PATCH = 'tide-run-plan';
  */
 export async function pipelineRun(input: PipelineRunInput): Promise<PipelineRunResult> {
   if (!patched(RUN_PLAN_PATCH)) return stagedRun(input);
-  const plan = await planRun({ pipeline: input.pipeline });
+  const plan = await planRun({ pipeline: input.pipeline, ...selectionOf(input) });
+  // the params as the worker validated them (defaults applied): in the memo from the start
+  if (plan.params) upsertMemo({ params: plan.params });
   const result = plan.decompose === 'none' ? await directRun(input, plan) : await decomposedRun(input, plan);
   upsertSearchAttributes(resultAttributes(result.rows, result.loadId));
   upsertMemo({ summary: summarize(input.pipeline, input.interval, result.tables, result.loadId, result.failed), tables: result.tables, attempts: result.attempts, failed: result.failed ?? [] });
@@ -95,6 +98,12 @@ export async function pipelineRun(input: PipelineRunInput): Promise<PipelineRunR
     );
   }
   return result;
+}
+
+/** The params, resources and refresh of a run, as its activities take them (only those given). */
+function selectionOf(input: PipelineRunInput, plan?: RunPlanResult): RunSelection {
+  const params = plan?.params ?? input.params;
+  return { ...(params ? { params } : {}), ...(input.resources ? { resources: input.resources } : {}), ...(input.refresh ? { refresh: input.refresh } : {}) };
 }
 
 /** A run's load activity, with the definition's retries and timeouts. */
@@ -113,7 +122,7 @@ function extracting(plan: RunPlanResult, summary?: string) {
 
 async function directRun(input: PipelineRunInput, plan: RunPlanResult): Promise<PipelineRunResult> {
   const { run } = plan.pool || plan.retries || plan.timeouts ? extracting(plan) : defaultExtracting;
-  const r = await run({ pipeline: input.pipeline, interval: input.interval, kind: input.kind, loadId: plan.loadId, ...(input.handover ? { handover: true } : {}) });
+  const r = await run({ pipeline: input.pipeline, interval: input.interval, kind: input.kind, loadId: plan.loadId, ...(input.handover ? { handover: true } : {}), ...selectionOf(input, plan) });
   const tables = readTableCounts(r.tables);
   return { pipeline: input.pipeline, interval: input.interval, loadId: r.loadId, applied: r.applied, tables, rows: totalRows(tables), attempts: { extract: r.attempt } };
 }
@@ -121,8 +130,7 @@ async function directRun(input: PipelineRunInput, plan: RunPlanResult): Promise<
 /** The extract activity of one component, named after it in the Web UI. */
 function extractComponent(input: PipelineRunInput, plan: RunPlanResult, component: Component): Promise<ExtractResult> {
   const { extract: ex } = extracting(plan, `extract ${component.name}`);
-  const loadId = plan.loadId;
-  return ex({ pipeline: input.pipeline, interval: input.interval, kind: input.kind, loadId, component, ...(input.handover ? { handover: true } : {}) });
+  return ex({ pipeline: input.pipeline, interval: input.interval, kind: input.kind, loadId: plan.loadId, component, ...(input.handover ? { handover: true } : {}), ...selectionOf(input, plan) });
 }
 
 type ComponentOutcome = { component: Component; result?: ExtractResult; error?: string; failure?: unknown };

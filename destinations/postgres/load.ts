@@ -61,6 +61,7 @@ export async function applyLoad(tx: Tx, step: LoadStep): Promise<void> {
     interval: req.interval,
     rows: totalRows(step.rowCounts),
     failedComponents: req.failedComponents,
+    params: req.params,
   });
   await analyzeGrown(tx, step.rowCounts);
 }

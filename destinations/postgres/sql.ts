@@ -166,6 +166,8 @@ export const LEDGER_COLUMNS: Columns = [
   ['tide_rows', 'bigint'],
   // components of a decomposed run that failed while the others loaded (comma-separated)
   ['tide_failed_components', 'varchar'],
+  // the run's params (`ctx.params`) as JSON; null when it had none
+  ['tide_params', 'jsonb'],
 ];
 
 /** dlt's `_dlt_loads`, with tide's ledger columns after dlt's. */

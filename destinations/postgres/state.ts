@@ -67,14 +67,15 @@ export interface LedgerEntry {
   interval?: { start: string; end: string };
   rows: number;
   failedComponents?: string[];
+  params?: Record<string, unknown>;
 }
 
 /** The `_dlt_loads` row of a load: written last, it is what makes the load (and its state row) count. */
 export async function writeLoad(tx: Tx, e: LedgerEntry): Promise<void> {
   await ensureLedgerColumns(tx);
   await tx.q(
-    `INSERT INTO ${qualified(tx.ds, LOADS_TABLE)} (load_id, schema_name, status, inserted_at, schema_version_hash, tide_pipeline_name, tide_interval_start, tide_interval_end, tide_rows, tide_failed_components) VALUES ($1, $2, 0, now(), $3, $4, $5, $6, $7, $8)`,
-    [e.loadId, e.schemaName, e.schemaVersionHash, e.pipeline, e.interval?.start ?? null, e.interval?.end ?? null, e.rows, e.failedComponents?.length ? e.failedComponents.join(',') : null],
+    `INSERT INTO ${qualified(tx.ds, LOADS_TABLE)} (load_id, schema_name, status, inserted_at, schema_version_hash, tide_pipeline_name, tide_interval_start, tide_interval_end, tide_rows, tide_failed_components, tide_params) VALUES ($1, $2, 0, now(), $3, $4, $5, $6, $7, $8, $9)`,
+    [e.loadId, e.schemaName, e.schemaVersionHash, e.pipeline, e.interval?.start ?? null, e.interval?.end ?? null, e.rows, e.failedComponents?.length ? e.failedComponents.join(',') : null, e.params && Object.keys(e.params).length ? JSON.stringify(e.params) : null],
   );
 }
 
@@ -102,12 +103,14 @@ interface LedgerRow {
   tide_interval_start: Date | null;
   tide_interval_end: Date | null;
   tide_failed_components: string | null;
+  /** jsonb: parsed by the driver */
+  tide_params: Record<string, unknown> | null;
 }
 
 /** The newest `limit` loads of `pipeline`, newest first. */
 export async function recentLoads(db: Queryable, ds: string, pipeline: string, limit: number): Promise<LoadRecord[]> {
   const r = await db.q(
-    `SELECT load_id, inserted_at, tide_rows, tide_interval_start, tide_interval_end, tide_failed_components FROM ${qualified(ds, LOADS_TABLE)} WHERE tide_pipeline_name = $1 ORDER BY load_id DESC LIMIT $2`,
+    `SELECT load_id, inserted_at, tide_rows, tide_interval_start, tide_interval_end, tide_failed_components, tide_params FROM ${qualified(ds, LOADS_TABLE)} WHERE tide_pipeline_name = $1 ORDER BY load_id DESC LIMIT $2`,
     [pipeline, limit],
   );
   return r.rows.map(toLoadRecord);
@@ -121,6 +124,7 @@ function toLoadRecord(x: LedgerRow): LoadRecord {
     rows: x.tide_rows === null ? null : Number(x.tide_rows),
     ...(x.tide_interval_start && x.tide_interval_end ? { interval: { start: x.tide_interval_start, end: x.tide_interval_end } } : {}),
     ...(x.tide_failed_components ? { failedComponents: x.tide_failed_components.split(',') } : {}),
+    ...(x.tide_params ? { params: x.tide_params } : {}),
   };
 }
 
@@ -130,7 +134,7 @@ function toLoadRecord(x: LedgerRow): LoadRecord {
  */
 export async function intervalLoads(db: Queryable, ds: string, pipeline: string, from: string, to: string): Promise<LoadRecord[]> {
   const r = await db.q(
-    `SELECT load_id, inserted_at, tide_rows, tide_interval_start, tide_interval_end, tide_failed_components FROM ${qualified(ds, LOADS_TABLE)}
+    `SELECT load_id, inserted_at, tide_rows, tide_interval_start, tide_interval_end, tide_failed_components, tide_params FROM ${qualified(ds, LOADS_TABLE)}
       WHERE tide_pipeline_name = $1 AND status = 0 AND tide_interval_start < $3 AND tide_interval_end > $2 ORDER BY load_id`,
     [pipeline, from, to],
   );

@@ -46,7 +46,7 @@ describe('destination client: loads, table counts, preview', () => {
     expect(statements).toEqual([
       { text: 'SELECT to_regclass($1) AS t0', params: [`${q}."_dlt_loads"`] },
       {
-        text: `SELECT load_id, inserted_at, tide_rows, tide_interval_start, tide_interval_end, tide_failed_components FROM ${q}."_dlt_loads" WHERE tide_pipeline_name = $1 ORDER BY load_id DESC LIMIT $2`,
+        text: `SELECT load_id, inserted_at, tide_rows, tide_interval_start, tide_interval_end, tide_failed_components, tide_params FROM ${q}."_dlt_loads" WHERE tide_pipeline_name = $1 ORDER BY load_id DESC LIMIT $2`,
         params: ['reader', 5],
       },
     ]);

@@ -31,7 +31,7 @@ const ledgerColumns = async (ds: string) =>
   (await db.query(`SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = '_dlt_loads' ORDER BY ordinal_position`, [ds])).rows.map((r) => r.column_name);
 
 const DLT_COLUMNS = ['load_id', 'schema_name', 'status', 'inserted_at', 'schema_version_hash'];
-const TIDE_COLUMNS = ['tide_pipeline_name', 'tide_interval_start', 'tide_interval_end', 'tide_rows', 'tide_failed_components'];
+const TIDE_COLUMNS = ['tide_pipeline_name', 'tide_interval_start', 'tide_interval_end', 'tide_rows', 'tide_failed_components', 'tide_params'];
 
 describe("a dataset dlt created", () => {
   it('takes a tide load: the ledger columns are added after dlt\'s, the load is recorded in them', async () => {
