@@ -37,7 +37,7 @@ export type { PipelineOptions, RunOptions, ExtractOptions, CheckpointInfo, RunIn
 export type { TableCounts } from './pipeline/counts.ts';
 export type { Interval, IntervalInput } from './pipeline/interval.ts';
 export { definePipeline } from './pipeline/define.ts';
-export type { PipelineDefinition, ScheduleSpec, ScheduleEvery, Decompose, TriggerRule } from './pipeline/define.ts';
+export type { PipelineDefinition, ScheduleSpec, ScheduleEvery, Decompose, TriggerRule, RunEvent, NotifyEvent, RetrySpec, ScheduleOverlap } from './pipeline/define.ts';
 export { runDecomposed } from './pipeline/decompose.ts';
 export type { DecomposedRun } from './pipeline/decompose.ts';
 

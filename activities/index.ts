@@ -14,6 +14,7 @@ import { tideHome } from '../common/home.ts';
 import { totalRows } from '../pipeline/counts.ts';
 import type {
   DiscardInput,
+  NotifyInput,
   ExtractInput,
   ExtractResult,
   LoadInput,
@@ -25,6 +26,8 @@ import type {
   ScheduleIntervalInput,
 } from '../temporal/payloads.ts';
 import { AlreadyLoadedError } from '../pipeline/errors.ts';
+import { deliver, notifyEventsOf } from './notify.ts';
+import { temporalAddress, temporalNamespace, temporalUiUrl } from '../temporal/connection.ts';
 import { componentData, componentsOf, selectResources } from '../pipeline/plan.ts';
 import { resolveParams } from '../pipeline/params.ts';
 import { DEFAULT_MAX_PARALLEL, packageIdOf } from '../pipeline/decompose.ts';
@@ -84,6 +87,11 @@ export function createActivities(defs: readonly PipelineDefinition[], opts: Acti
     run: (input: RunInput) => run(withPipeline, input),
     extract: (input: ExtractInput) => extract(withPipeline, input),
     load: (input: LoadInput) => load(withPipeline, input),
+    notify: (input: NotifyInput) =>
+      withPipeline(input.pipeline, { notifying: input.event.event }, async (def, p) => {
+        const url = `${temporalUiUrl(temporalAddress())}/namespaces/${encodeURIComponent(temporalNamespace())}/workflows/${encodeURIComponent(input.event.workflowId)}/${input.event.runId}/history`;
+        return deliver(def, p, { ...input.event, url });
+      }),
     discard: (input: DiscardInput) => withPipeline(input.pipeline, { discarding: true }, (_def, p) => p.discardPackages(input.packages)),
   };
 }
@@ -101,6 +109,7 @@ function planRun(withPipeline: WithPipeline, input: RunPlanInput): Promise<RunPl
       ...(def.pool ? { pool: def.pool } : {}),
       ...(def.retries ? { retries: def.retries } : {}),
       ...(def.timeouts ? { timeouts: def.timeouts } : {}),
+      ...(notifyEventsOf(def).length ? { notify: notifyEventsOf(def) } : {}),
       ...(def.params || input.params ? { params: { ...params } } : {}),
     };
   });

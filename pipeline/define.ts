@@ -69,6 +69,15 @@ export interface PipelineDefinition {
    * `tide worker --pool NAME=N[,rate=R/s]` serves N at a time (and at most R per second).
    */
   pool?: string;
+  /**
+   * Alerts: a JSON POST to `webhook` for the run events in `on` (default `['failure']`), sent by an
+   * activity once per run and event (header `Idempotency-Key: <workflow id>/<run id>/<event>`).
+   */
+  notify?: { webhook?: string; on?: NotifyEvent[] };
+  /** Called on the worker after a run failed (its retries exhausted); a hook that throws never fails the run. */
+  onFailure?: (event: RunEvent) => void | Promise<void>;
+  /** Called on the worker after a run committed. */
+  onSuccess?: (event: RunEvent) => void | Promise<void>;
   /** Retry policies of the extracting (`run` / `extract`) and `load` activities; unset fields keep tide's defaults. */
   retries?: { extract?: RetrySpec; load?: RetrySpec };
   /** Start-to-close timeouts of the extracting and load activities, and their heartbeat timeout ('2h', '30s', …). */
@@ -84,6 +93,26 @@ export interface RetrySpec {
 }
 
 export type Decompose = 'none' | 'serialize' | 'parallel';
+
+/** Run events a pipeline can be notified of (those implemented: 'failure', 'success'). */
+export type NotifyEvent = 'failure' | 'success';
+
+/** What a notification carries. */
+export interface RunEvent {
+  event: NotifyEvent;
+  pipeline: string;
+  kind?: string;
+  interval?: { start: string; end: string };
+  loadId?: string | null;
+  /** rows per table of the committed load */
+  tables?: Record<string, { rows: number }>;
+  error?: { type?: string; message: string; resource?: string; table?: string; column?: string };
+  attempts?: Record<string, unknown>;
+  /** the run in the Temporal Web UI */
+  url?: string;
+  workflowId: string;
+  runId: string;
+}
 export type TriggerRule = 'all_success' | 'all_done';
 
 /** Declares a pipeline for the CLI and the Temporal worker. */
@@ -104,6 +133,7 @@ export function definePipeline(def: PipelineDefinition): Readonly<PipelineDefini
   }
   checkDecompose(def);
   checkPolicy(def);
+  checkNotify(def);
   if (def.schedule) checkSchedule(def.name, def.schedule);
   checkParamSpecs(def.name, def.params);
   return Object.freeze({ ...def });
@@ -164,4 +194,14 @@ function checkSchedule(name: string, s: ScheduleSpec): void {
   if (s.overlap !== undefined && !['skip', 'buffer_one', 'buffer_all', 'cancel_other', 'terminate_other', 'allow_all'].includes(s.overlap)) {
     throw new ConfigurationError(`${where}.overlap must be skip, buffer_one, buffer_all, cancel_other, terminate_other or allow_all, got "${s.overlap}"`);
   }
+}
+
+export const NOTIFY_EVENTS: readonly NotifyEvent[] = ['failure', 'success'];
+
+function checkNotify(def: PipelineDefinition): void {
+  const where = `definePipeline("${def.name}")`;
+  const n = def.notify;
+  if (n?.webhook !== undefined && !/^https?:\/\//.test(n.webhook)) throw new ConfigurationError(`${where}: notify.webhook must be an http(s) URL, got ${JSON.stringify(n.webhook)}`);
+  for (const e of n?.on ?? []) if (!NOTIFY_EVENTS.includes(e)) throw new ConfigurationError(`${where}: notify.on has ${NOTIFY_EVENTS.join(', ')}, not "${e}"`);
+  for (const h of ['onFailure', 'onSuccess'] as const) if (def[h] !== undefined && typeof def[h] !== 'function') throw new ConfigurationError(`${where}: ${h} must be a function`);
 }

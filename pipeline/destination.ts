@@ -146,6 +146,9 @@ export interface DestinationClient {
   discardPackages(packageIds: string[]): Promise<void>;
   /** Whether a load id is in the ledger. */
   isLoaded(loadId: string): Promise<boolean>;
+  /** Whether a notification (by its idempotency key) was delivered; `markNotified` records that it was. */
+  wasNotified(key: string): Promise<boolean>;
+  markNotified(key: string): Promise<void>;
   /** Drops staged packages older than the given age that no load step will apply (their extract's worker died). */
   dropStalePackages(olderThanHours: number): Promise<number>;
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;

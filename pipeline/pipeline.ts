@@ -83,6 +83,15 @@ export class Pipeline {
     return (await this.#clientFor()).isLoaded(loadId);
   }
 
+  /** Whether a notification (idempotency key) was delivered; `markNotified` records it. */
+  async wasNotified(key: string): Promise<boolean> {
+    return (await this.#clientFor()).wasNotified(key);
+  }
+
+  async markNotified(key: string): Promise<void> {
+    await (await this.#clientFor()).markNotified(key);
+  }
+
   /** Drops staged packages that will not be loaded (the other components of a run that failed). */
   async discardPackages(packageIds: string[]): Promise<void> {
     if (packageIds.length) await (await this.#clientFor()).discardPackages(packageIds);

@@ -5,14 +5,14 @@
 import type { IsoInterval } from '../pipeline/interval.ts';
 import type { ScheduleEvery } from '../pipeline/define.ts';
 import type { TableCounts } from '../pipeline/counts.ts';
-import type { Decompose, RetrySpec, TriggerRule } from '../pipeline/define.ts';
+import type { Decompose, NotifyEvent, RetrySpec, RunEvent, TriggerRule } from '../pipeline/define.ts';
 import type { FailedComponent } from '../pipeline/errors.ts';
 import type { Component } from '../pipeline/plan.ts';
 import type { RefreshMode } from '../pipeline/options.ts';
 
 // workflows reach the engine's pure helpers and types through this module only (they import nothing of pipeline/)
 export { readTableCounts, totalRows } from '../pipeline/counts.ts';
-export type { IsoInterval, TableCounts, Decompose, TriggerRule, FailedComponent, Component, RefreshMode };
+export type { IsoInterval, TableCounts, Decompose, TriggerRule, FailedComponent, Component, RefreshMode, RunEvent, NotifyEvent };
 
 /** Run params as JSON (`ctx.params`): validated by the worker against the definition (`pipeline/params.ts`). */
 export type RunParams = Record<string, string | number | boolean>;
@@ -48,6 +48,8 @@ export interface RunPlanResult {
   /** The definition's retries and timeouts, read at each run's start: a change applies from the next run on. */
   retries?: { extract?: RetrySpec; load?: RetrySpec };
   timeouts?: { extract?: string; load?: string; heartbeat?: string };
+  /** The run events the definition is notified of (webhook, hooks). */
+  notify?: NotifyEvent[];
   /** The run's params as validated by the worker, defaults applied (absent from older runs). */
   params?: RunParams;
 }
@@ -102,6 +104,12 @@ export interface LoadInput {
   packages?: string[];
   /** Components that failed (`triggerRule: 'all_done'`), recorded in the ledger row. */
   failed?: FailedComponent[];
+}
+
+/** A run event for the notify activity (the activity adds the Web UI link). */
+export interface NotifyInput {
+  pipeline: string;
+  event: RunEvent;
 }
 
 export interface DiscardInput {

@@ -17,6 +17,7 @@ import {
   WorkflowIdReusePolicy,
   condition,
   continueAsNew,
+  isCancellation as isCancellationFailure,
   defineQuery,
   defineSignal,
   executeChild,
@@ -40,6 +41,7 @@ import {
   type FailedComponent,
   type LoadResult,
   type RunPlanResult,
+  type RunEvent,
   type IsoInterval,
   type TableCounts,
   type BackfillProgress,
@@ -87,7 +89,16 @@ export async function pipelineRun(input: PipelineRunInput): Promise<PipelineRunR
   const plan = await planRun({ pipeline: input.pipeline, ...selectionOf(input) });
   // the params as the worker validated them (defaults applied): in the memo from the start
   if (plan.params) upsertMemo({ params: plan.params });
-  const result = plan.decompose === 'none' ? await directRun(input, plan) : await decomposedRun(input, plan);
+  let result: PipelineRunResult;
+  try {
+    result = plan.decompose === 'none' ? await directRun(input, plan) : await decomposedRun(input, plan);
+  } catch (e) {
+    if (!isCancellation(e)) await notifyQuietly(plan, failureEvent(input, e));
+    throw e;
+  }
+  if (result.failed?.length) {
+    await notifyQuietly(plan, { ...runEvent(input, 'failure'), loadId: result.loadId, tables: result.tables, error: { type: 'ComponentsFailed', message: result.failed.map((f) => `${f.component}: ${f.error}`).join('; ') } });
+  } else await notifyQuietly(plan, { ...runEvent(input, 'success'), loadId: result.loadId, tables: result.tables, attempts: result.attempts });
   upsertSearchAttributes(resultAttributes(result.rows, result.loadId));
   upsertMemo({ summary: summarize(input.pipeline, input.interval, result.tables, result.loadId, result.failed), tables: result.tables, attempts: result.attempts, failed: result.failed ?? [] });
   if (result.failed?.length) {
@@ -104,6 +115,44 @@ export async function pipelineRun(input: PipelineRunInput): Promise<PipelineRunR
 function selectionOf(input: PipelineRunInput, plan?: RunPlanResult): RunSelection {
   const params = plan?.params ?? input.params;
   return { ...(params ? { params } : {}), ...(input.resources ? { resources: input.resources } : {}), ...(input.refresh ? { refresh: input.refresh } : {}) };
+}
+
+const { notify } = proxyActivities<TideActivities>({ startToCloseTimeout: '1 minute', retry: activityRetryPolicy(5) });
+
+/** Sends a run event when the definition wants it; a notifier that keeps failing never fails the run. */
+async function notifyQuietly(plan: RunPlanResult, event: RunEvent): Promise<void> {
+  if (!plan.notify?.includes(event.event)) return;
+  try {
+    await notify({ pipeline: event.pipeline, event });
+  } catch {
+    // its attempts are in the history; the run's outcome stands
+  }
+}
+
+function runEvent(input: PipelineRunInput, event: RunEvent['event']): RunEvent {
+  const info = workflowInfo();
+  return { event, pipeline: input.pipeline, kind: input.kind, ...(input.interval ? { interval: input.interval } : {}), workflowId: info.workflowId, runId: info.runId };
+}
+
+/** The failure event of a run whose activity failed after its retries: the error's type and where. */
+function failureEvent(input: PipelineRunInput, e: unknown): RunEvent {
+  const cause = e instanceof ActivityFailure ? (e.cause ?? e) : e;
+  const app = cause instanceof ApplicationFailure ? cause : undefined;
+  const where = (app?.details?.[0] ?? {}) as { resource?: string; table?: string; column?: string };
+  return {
+    ...runEvent(input, 'failure'),
+    error: { type: app?.type ?? (cause as Error)?.name, message: (cause as Error)?.message ?? String(cause), ...pick(where) },
+    ...(e instanceof ActivityFailure ? { attempts: { activity: e.activityType } } : {}),
+  };
+}
+
+function pick(w: { resource?: string; table?: string; column?: string }) {
+  return { ...(w.resource ? { resource: w.resource } : {}), ...(w.table ? { table: w.table } : {}), ...(w.column ? { column: w.column } : {}) };
+}
+
+/** A run cancelled (its backfill was) is not a failure to report. */
+function isCancellation(e: unknown): boolean {
+  return isCancellationFailure(e);
 }
 
 /** A run's load activity, with the definition's retries and timeouts. */

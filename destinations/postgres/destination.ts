@@ -10,7 +10,7 @@ import { ensureEmbeddedPostgres } from './embedded.ts';
 import { applyPackages, discardPackages, dropStalePackages, stagedPackage, type AppliedPackage } from './package.ts';
 import { PostgresLoadSession, type SessionOptions } from './session.ts';
 import { createDatasetSql, dropDatasetSql, dropTablesSql, PACKAGES_TABLE, qualified, stagingSchemaOf } from './sql.ts';
-import { intervalLoads, isLoaded, latestSchema, latestState, recentLoads } from './state.ts';
+import { intervalLoads, isLoaded, latestSchema, latestState, markNotified, recentLoads, wasNotified } from './state.ts';
 import { datasetLock, poolQueryable, Tx, type Queryable } from './transaction.ts';
 
 export interface PostgresOptions {
@@ -95,6 +95,14 @@ class PostgresClient implements DestinationClient {
 
   async discardPackages(packageIds: string[]): Promise<void> {
     await discardPackages(this.#pool, this.datasetName, packageIds);
+  }
+
+  async wasNotified(key: string): Promise<boolean> {
+    return wasNotified(this.#db, this.datasetName, key);
+  }
+
+  async markNotified(key: string): Promise<void> {
+    await markNotified(this.#db, this.datasetName, key);
   }
 
   async isLoaded(loadId: string): Promise<boolean> {

@@ -10,7 +10,7 @@ import { SCHEMA_ENGINE_VERSION } from '../../pipeline/schema-dlt.ts';
 import { compressState, decompressState, mergeConcurrentState, STATE_ENGINE_VERSION, type PipelineState } from '../../pipeline/state.ts';
 import { uniqueId } from '../../pipeline/normalize/hash.ts';
 import { stateLock, type Queryable, type Tx } from './transaction.ts';
-import { addLedgerColumnsSql, LEDGER_COLUMNS, qualified } from './sql.ts';
+import { addLedgerColumnsSql, ident, LEDGER_COLUMNS, qualified, stagingSchemaOf } from './sql.ts';
 
 
 /** The newest state of `pipeline` whose load completed: a state row counts only once its `_dlt_loads` row exists. */
@@ -139,4 +139,24 @@ export async function intervalLoads(db: Queryable, ds: string, pipeline: string,
     [pipeline, from, to],
   );
   return r.rows.map(toLoadRecord);
+}
+
+/**
+ * Delivered notifications, by idempotency key (`<workflow id>/<run id>/<event>:<channel>`): a notify
+ * activity retried after a delivery does not deliver again. In the staging schema, tide's own.
+ */
+const NOTIFIED_TABLE = '_tide_notified';
+
+export async function wasNotified(db: Queryable, ds: string, key: string): Promise<boolean> {
+  const t = qualified(stagingSchemaOf(ds), NOTIFIED_TABLE);
+  const exists = await db.q('SELECT to_regclass($1) IS NOT NULL AS e', [t]);
+  if (!exists.rows[0].e) return false;
+  return ((await db.q(`SELECT 1 FROM ${t} WHERE key = $1`, [key])).rowCount ?? 0) > 0;
+}
+
+export async function markNotified(db: Queryable, ds: string, key: string): Promise<void> {
+  const t = qualified(stagingSchemaOf(ds), NOTIFIED_TABLE);
+  await db.q(`CREATE SCHEMA IF NOT EXISTS ${ident(stagingSchemaOf(ds))}`);
+  await db.q(`CREATE TABLE IF NOT EXISTS ${t} (key varchar PRIMARY KEY, notified_at timestamp with time zone NOT NULL DEFAULT now())`);
+  await db.q(`INSERT INTO ${t} (key) VALUES ($1) ON CONFLICT (key) DO NOTHING`, [key]);
 }
