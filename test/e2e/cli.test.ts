@@ -4,7 +4,6 @@
  * pipeline name the module does not define is a usage error (exit 2, the known names listed) and
  * nothing is started on the server, and `tide backfill` exits when the backfill ends.
  */
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -15,50 +14,12 @@ import type { PipelineDefinition } from 'tide';
 import { TideClient } from '../../client/temporal.ts';
 import { backfillWorkflowId, scheduleId } from '../../temporal/ids.ts';
 import { splitInterval } from '../../temporal/grid.ts';
-import { cleanup, datasetName, pgUrl, tempDir } from '../helpers/pipelines.ts';
+import { cleanup, datasetName, tempDir } from '../helpers/pipelines.ts';
 import { taskQueue, temporalAddress, withWorker } from '../helpers/temporal.ts';
+import { runTide } from '../helpers/cli.ts';
 
-interface Exit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-  /** Milliseconds from the first "backfill done" on stdout to the exit (undefined: never printed). */
-  afterDoneMs?: number;
-}
-
-/**
- * Runs `tide …` with stdout and stderr piped. A process still alive `graceMs` after printing
- * "backfill done" (or `timeoutMs` after its start) is killed, and the result says so.
- */
-function tide(home: string, args: string[], { timeoutMs = 60_000, graceMs = 10_000 } = {}): Promise<Exit> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['bin/tide.js', ...args], {
-      cwd: process.cwd(),
-      env: { ...process.env, TIDE_POSTGRES_URL: pgUrl(), TIDE_HOME: home, TIDE_LOG: '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    let doneAt: number | undefined;
-    let grace: NodeJS.Timeout | undefined;
-    const overall = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.stdout.on('data', (b: Buffer) => {
-      stdout += b.toString();
-      if (doneAt === undefined && stdout.includes('backfill done')) {
-        doneAt = Date.now();
-        grace = setTimeout(() => child.kill('SIGKILL'), graceMs);
-      }
-    });
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(overall);
-      clearTimeout(grace);
-      resolve({ code, signal, stdout, stderr, afterDoneMs: doneAt === undefined ? undefined : Date.now() - doneAt });
-    });
-  });
-}
+/** `tide` with stdout piped; a process still alive 10 s after printing "backfill done" is killed. */
+const tide = (home: string, args: string[], { timeoutMs = 60_000, graceMs = 10_000 } = {}) => runTide(home, args, { timeoutMs, graceMs });
 
 /**
  * A pipelines module with no imports (the CLI and the test's worker load the same file): `name`

@@ -3,17 +3,15 @@
  * them, against a real Temporal dev server and worker: statuses from the ledger and Temporal, the
  * exit code, exactly which intervals run and in which order, and that a dry run starts nothing.
  */
-import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { ConfigurationError, definePipeline, incremental, resource, source } from 'tide';
 import type { TideClient } from '../../client/temporal.ts';
 import { datasetName, pgUrl, tempDir } from '../helpers/pipelines.ts';
 import { recordHistory, temporalAddress, withWorker } from '../helpers/temporal.ts';
+import { runTide } from '../helpers/cli.ts';
 
-const exec = promisify(execFile);
 const HOUR = 3_600_000;
 const FROM = '2026-01-01T00:00:00Z';
 const TO = '2026-01-06T00:00:00Z';
@@ -23,19 +21,7 @@ const day = (d: number) => `2026-01-0${d}T00:00:00Z`;
 const ALL: { id: number; created_at: string }[] = [];
 for (let t = Date.parse(FROM); t < Date.parse(TO); t += 6 * HOUR) ALL.push({ id: t / HOUR, created_at: new Date(t).toISOString().replace('.000Z', 'Z') });
 
-async function tide(home: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await exec(process.execPath, ['bin/tide.js', ...args], {
-      cwd: process.cwd(),
-      env: { ...process.env, TIDE_POSTGRES_URL: pgUrl(), TIDE_HOME: home, TIDE_LOG: '' },
-      timeout: 120_000,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const x = e as { code?: number; stdout: string; stderr: string };
-    return { code: x.code ?? -1, stdout: x.stdout, stderr: x.stderr };
-  }
-}
+const tide = (home: string, args: string[]) => runTide(home, args, { timeoutMs: 120_000 });
 
 /** All workflows of the pipeline on Temporal: type, id, start time, status. */
 async function workflows(c: TideClient, name: string) {

@@ -5,7 +5,6 @@
  * started with the Temporal client directly (the Web UI's "Start workflow" with JSON input) is
  * validated by the worker and fails non-retryably naming the param.
  */
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -16,27 +15,10 @@ import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
 import { pipeline, postgres, type PipelineDefinition } from 'tide';
 import { datasetName, pgUrl, tempDir } from '../helpers/pipelines.ts';
 import { temporalAddress, withWorker } from '../helpers/temporal.ts';
+import { runTide } from '../helpers/cli.ts';
 import { runsQuery } from '../../temporal/search-attributes.ts';
 
-function tide(home: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((done, reject) => {
-    const child = spawn(process.execPath, ['bin/tide.js', ...args], {
-      cwd: process.cwd(),
-      env: { ...process.env, TIDE_POSTGRES_URL: pgUrl(), TIDE_HOME: home, TIDE_LOG: '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    const kill = setTimeout(() => child.kill('SIGKILL'), 90_000);
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(kill);
-      done({ code, stdout, stderr });
-    });
-  });
-}
+const tide = (home: string, args: string[]) => runTide(home, args, { timeoutMs: 90_000 });
 
 /** A pipelines module (the CLI and the test's worker load the same file): source `gh`, resources `issues` (n rows) and `pulls`. */
 function pipelinesModule(name: string, ds: string): { home: string; mod: string } {

@@ -4,28 +4,13 @@
  * pipeline name the pipelines module does not define is a usage error (exit code 2) naming the
  * ones it does, and touches no dataset.
  */
-import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { datasetName, pgUrl, tempDir } from '../helpers/pipelines.ts';
+import { runTide } from '../helpers/cli.ts';
 
-const exec = promisify(execFile);
-
-async function tide(home: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await exec(process.execPath, ['bin/tide.js', ...args], {
-      cwd: process.cwd(),
-      env: { ...process.env, TIDE_POSTGRES_URL: pgUrl(), TIDE_HOME: home, TIDE_LOG: '' },
-      timeout: 60_000,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const x = e as { code?: number; stdout: string; stderr: string };
-    return { code: x.code ?? -1, stdout: x.stdout, stderr: x.stderr };
-  }
-}
+const tide = (home: string, args: string[]) => runTide(home, args, { timeoutMs: 60_000 });
 
 /** A pipelines module defining `demo` (rows into table `items`) and `other`. */
 function pipelinesModule(ds: string): { home: string; mod: string } {
