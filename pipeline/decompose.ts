@@ -8,6 +8,7 @@ import { ComponentsFailedError, type FailedComponent } from './errors.ts';
 import { newLoadId } from './load-id.ts';
 import type { RunInfo, RunOptions } from './options.ts';
 import type { Pipeline } from './pipeline.ts';
+import { eachInLanes } from './parallel.ts';
 import { componentData, componentsOf, type Component } from './plan.ts';
 
 export interface DecomposedRun {
@@ -38,11 +39,14 @@ export async function runDecomposed(open: () => Pipeline, data: () => unknown, h
   const components = componentsOf(await data(), main.pipelineName);
   const allDone = how.triggerRule === 'all_done';
   const limit = how.decompose === 'parallel' ? (how.maxParallel ?? DEFAULT_MAX_PARALLEL) : 1;
-  const outcomes = await eachBounded(components, limit, allDone, async (c) => {
-    const packageId = packageIdOf(loadId, c.name);
-    const info = await open().extract(componentData(await data(), main.pipelineName, c), { ...opts, loadId, packageId });
-    return info.loadId ? packageId : undefined;
-  });
+  // definition order, whatever order they finished in: the load combines their schemas in this order
+  const outcomes = (
+    await eachInLanes(components, limit, allDone, async (c) => {
+      const packageId = packageIdOf(loadId, c.name);
+      const info = await open().extract(componentData(await data(), main.pipelineName, c), { ...opts, loadId, packageId });
+      return info.loadId ? packageId : undefined;
+    })
+  ).map((o): Outcome => ({ component: o.item, packageId: o.result, error: o.error }));
   const failed: FailedComponent[] = outcomes.filter((o) => o.error !== undefined).map((o) => ({ component: o.component.name, error: String((o.error as Error)?.message ?? o.error) }));
   const packages = outcomes.flatMap((o) => (o.packageId ? [o.packageId] : []));
   if (failed.length && !allDone) {
@@ -61,26 +65,3 @@ export async function runDecomposed(open: () => Pipeline, data: () => unknown, h
   return info;
 }
 
-/**
- * Runs `fn` for each component, at most `limit` at once. Without `keepGoing`, the first failure
- * starts nothing new (the running ones finish).
- */
-async function eachBounded(components: Component[], limit: number, keepGoing: boolean, fn: (c: Component) => Promise<string | undefined>): Promise<Outcome[]> {
-  const outcomes: Outcome[] = [];
-  let next = 0;
-  let stop = false;
-  const lane = async () => {
-    while (!stop && next < components.length) {
-      const component = components[next++];
-      try {
-        outcomes.push({ component, packageId: await fn(component) });
-      } catch (error) {
-        outcomes.push({ component, error });
-        if (!keepGoing) stop = true;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, components.length) }, lane));
-  // definition order, whatever order they finished in: the load combines their schemas in this order
-  return outcomes.sort((a, b) => components.indexOf(a.component) - components.indexOf(b.component));
-}

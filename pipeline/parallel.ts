@@ -40,3 +40,30 @@ export class Window {
     this.#onFailure();
   }
 }
+
+/** What `eachInLanes` did with one item: its result, or the error it failed with. */
+export type LaneOutcome<T, R> = { item: T; result: R; error?: undefined } | { item: T; result?: undefined; error: unknown };
+
+/**
+ * Runs `fn` for each item in order, at most `limit` at once; unless `keepGoing`, the first failure
+ * starts nothing new (the running ones finish). The outcomes come back in the items' order, whatever
+ * order they finished in. Pure: a decomposed run's components use it in-process and in the workflow.
+ */
+export async function eachInLanes<T, R>(items: readonly T[], limit: number, keepGoing: boolean, fn: (item: T) => Promise<R>): Promise<LaneOutcome<T, R>[]> {
+  const outcomes: LaneOutcome<T, R>[] = [];
+  let next = 0;
+  let stop = false;
+  const lane = async () => {
+    while (!stop && next < items.length) {
+      const item = items[next++];
+      try {
+        outcomes.push({ item, result: await fn(item) });
+      } catch (error) {
+        outcomes.push({ item, error });
+        if (!keepGoing) stop = true;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  return outcomes.sort((a, b) => items.indexOf(a.item) - items.indexOf(b.item));
+}

@@ -12,6 +12,7 @@ import type { RefreshMode } from '../pipeline/options.ts';
 
 // workflows reach the engine's pure helpers and types through this module only (they import nothing of pipeline/)
 export { readTableCounts, totalRows } from '../pipeline/counts.ts';
+export { eachInLanes } from '../pipeline/parallel.ts';
 export type { IsoInterval, TableCounts, Decompose, TriggerRule, FailedComponent, Component, RefreshMode, RunEvent, NotifyEvent };
 
 /** Run params as JSON (`ctx.params`): validated by the worker against the definition (`pipeline/params.ts`). */
