@@ -191,7 +191,8 @@ async function workerCommand(o: { pipelines?: string; address?: string; namespac
   const pools = Object.fromEntries((o.pool ?? []).map(parsePool));
   const { createWorker } = await import('../worker/index.ts');
   const { worker, close } = await createWorker({ pipelines: defs, address: o.address, namespace: o.namespace, taskQueue: o.taskQueue, pools });
-  const served = worker.pools.length ? `; pools ${[...new Set([...defs.flatMap((d) => (d.pool ? [d.pool] : [])), ...Object.keys(pools)])].sort().map((n) => `${n}=${pools[n]?.concurrency ?? 4}`).join(', ')}` : '';
+  // the pool workers createWorker made, as they poll (queue and concurrency)
+  const served = worker.pools.length ? `; pools ${worker.pools.map((w) => `${w.options.taskQueue} (${w.options.maxConcurrentActivityTaskExecutions} at once)`).join(', ')}` : '';
   process.stderr.write(`tide worker: ${defs.length} pipeline(s) [${defs.map((d) => d.name).join(', ')}] on task queue "${o.taskQueue ?? DEFAULT_TASK_QUEUE}"${served}; Ctrl-C stops\n`);
   const running = worker.run();
   await Promise.race([untilSignal().then(() => worker.getState() === 'RUNNING' && worker.shutdown()), running]);

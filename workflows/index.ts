@@ -17,7 +17,7 @@ import {
   WorkflowIdReusePolicy,
   condition,
   continueAsNew,
-  isCancellation as isCancellationFailure,
+  isCancellation,
   defineQuery,
   defineSignal,
   executeChild,
@@ -34,6 +34,7 @@ import type { TideActivities } from '../activities/index.ts';
 import { intervalEndingAt, nominalTime, splitInterval } from '../temporal/grid.ts';
 import { BACKFILL_PROGRESS_QUERY, PAUSE_SIGNAL, RESUME_SIGNAL, RUN_PRIORITY, SET_PARALLEL_SIGNAL, intervalWorkflowId, poolTaskQueue, scheduleId } from '../temporal/ids.ts';
 import {
+  eachInLanes,
   readTableCounts,
   totalRows,
   type BackfillInput,
@@ -55,23 +56,14 @@ import {
 import { activityOptionsFor, activityRetryPolicy } from '../temporal/retry.ts';
 import { SCHEDULED_START_TIME, resultAttributes, runAttributes } from '../temporal/search-attributes.ts';
 
-// the extracting activities heartbeat every 5 s from a timer: a killed worker's attempt is retried after 30 s
-const EXTRACT_OPTIONS = {
-  startToCloseTimeout: '2 hours',
-  heartbeatTimeout: '30 seconds',
-  retry: activityRetryPolicy(5),
-} as const;
-const defaultExtracting = proxyActivities<TideActivities>(EXTRACT_OPTIONS);
-const { extract } = defaultExtracting;
+// run, extract and load heartbeat every 5 s from a timer: a killed worker's attempt is retried after 30 s
+// (activityOptionsFor: tide's defaults, with a definition's retries and timeouts over them)
+const { extract } = proxyActivities<TideActivities>(activityOptionsFor('extract'));
 const { scheduleInterval } = proxyActivities<TideActivities>({
   startToCloseTimeout: '1 minute',
   retry: activityRetryPolicy(5),
 });
-const { load, discard } = proxyActivities<TideActivities>({
-  startToCloseTimeout: '2 hours',
-  heartbeatTimeout: '30 seconds',
-  retry: activityRetryPolicy(10),
-});
+const { load, discard } = proxyActivities<TideActivities>(activityOptionsFor('load'));
 const { planRun } = proxyActivities<TideActivities>({
   startToCloseTimeout: '5 minutes',
   retry: activityRetryPolicy(5),
@@ -93,6 +85,7 @@ export async function pipelineRun(input: PipelineRunInput): Promise<PipelineRunR
   try {
     result = plan.decompose === 'none' ? await directRun(input, plan) : await decomposedRun(input, plan);
   } catch (e) {
+    // a run cancelled (its backfill was) is not a failure to report
     if (!isCancellation(e)) await notifyQuietly(plan, failureEvent(input, e));
     throw e;
   }
@@ -150,14 +143,9 @@ function pick(w: { resource?: string; table?: string; column?: string }) {
   return { ...(w.resource ? { resource: w.resource } : {}), ...(w.table ? { table: w.table } : {}), ...(w.column ? { column: w.column } : {}) };
 }
 
-/** A run cancelled (its backfill was) is not a failure to report. */
-function isCancellation(e: unknown): boolean {
-  return isCancellationFailure(e);
-}
-
 /** A run's load activity, with the definition's retries and timeouts. */
 function loading(plan: RunPlanResult) {
-  return plan.retries || plan.timeouts ? proxyActivities<TideActivities>(activityOptionsFor('load', plan)) : { load };
+  return proxyActivities<TideActivities>(activityOptionsFor('load', plan));
 }
 
 /** Where a run's extracting activities go: the pool's task queue, when the pipeline has a pool. */
@@ -170,7 +158,7 @@ function extracting(plan: RunPlanResult, summary?: string) {
 }
 
 async function directRun(input: PipelineRunInput, plan: RunPlanResult): Promise<PipelineRunResult> {
-  const { run } = plan.pool || plan.retries || plan.timeouts ? extracting(plan) : defaultExtracting;
+  const { run } = extracting(plan);
   const r = await run({ pipeline: input.pipeline, interval: input.interval, kind: input.kind, loadId: plan.loadId, ...(input.handover ? { handover: true } : {}), ...selectionOf(input, plan) });
   const tables = readTableCounts(r.tables);
   return { pipeline: input.pipeline, interval: input.interval, loadId: r.loadId, applied: r.applied, tables, rows: totalRows(tables), attempts: { extract: r.attempt } };
@@ -188,22 +176,8 @@ type ComponentOutcome = { component: Component; result?: ExtractResult; error?: 
 async function extractComponents(input: PipelineRunInput, plan: RunPlanResult, only?: Set<string>): Promise<ComponentOutcome[]> {
   const todo = plan.components.filter((c) => !only || only.has(c.name));
   const limit = plan.decompose === 'parallel' ? plan.maxParallel : 1;
-  const outcomes: ComponentOutcome[] = [];
-  let next = 0;
-  let stop = false;
-  const lane = async () => {
-    while (!stop && next < todo.length) {
-      const component = todo[next++];
-      try {
-        outcomes.push({ component, result: await extractComponent(input, plan, component) });
-      } catch (e) {
-        outcomes.push({ component, error: failureMessage(e), failure: e });
-        if (plan.triggerRule !== 'all_done') stop = true;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, todo.length) }, lane));
-  return outcomes.sort((a, b) => plan.components.indexOf(a.component) - plan.components.indexOf(b.component));
+  const outcomes = await eachInLanes(todo, limit, plan.triggerRule === 'all_done', (component) => extractComponent(input, plan, component));
+  return outcomes.map((o) => (o.error === undefined ? { component: o.item, result: o.result } : { component: o.item, error: failureMessage(o.error), failure: o.error }));
 }
 
 function failureMessage(e: unknown): string {
