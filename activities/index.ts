@@ -104,12 +104,13 @@ function planRun(withPipeline: WithPipeline, input: RunPlanInput): Promise<RunPl
     const decompose = def.decompose ?? 'none';
     const data = input.resources?.length || decompose !== 'none' ? selectResources(await def.source(), input.resources) : undefined;
     const components = decompose === 'none' ? [] : componentsOf(data, p.pipelineName);
+    const notify = notifyEventsOf(def);
     return {
       loadId: newLoadId(), decompose, maxParallel: def.maxParallel ?? DEFAULT_MAX_PARALLEL, triggerRule: def.triggerRule ?? 'all_success', components,
       ...(def.pool ? { pool: def.pool } : {}),
       ...(def.retries ? { retries: def.retries } : {}),
       ...(def.timeouts ? { timeouts: def.timeouts } : {}),
-      ...(notifyEventsOf(def).length ? { notify: notifyEventsOf(def) } : {}),
+      ...(notify.length ? { notify } : {}),
       ...(def.params || input.params ? { params: { ...params } } : {}),
     };
   });
