@@ -9,12 +9,13 @@ import type { Pipeline } from '../pipeline/pipeline.ts';
 import { pipeline } from '../destinations/default.ts';
 import type { PipelineDefinition } from '../pipeline/define.ts';
 import type { Destination } from '../pipeline/destination.ts';
-import { formatInstant, parseInstant, type IsoInterval } from '../pipeline/interval.ts';
 import { tideHome } from '../common/home.ts';
 import { totalRows } from '../pipeline/counts.ts';
 import type {
   DiscardInput,
+  IntervalLoadedInput,
   NotifyInput,
+  RecordOutcomeInput,
   ExtractInput,
   ExtractResult,
   LoadInput,
@@ -23,18 +24,16 @@ import type {
   RunPlanInput,
   RunPlanResult,
   RunResult,
-  ScheduleIntervalInput,
 } from '../temporal/payloads.ts';
 import { AlreadyLoadedError } from '../pipeline/errors.ts';
-import { deliver, notifyEventsOf } from './notify.ts';
-import { temporalAddress, temporalNamespace, temporalUiUrl } from '../temporal/connection.ts';
+import { announcingRetry, deliver, notifyEventsOf, runUrl } from './notify.ts';
+import { intervalLoaded, pauseSchedule, scheduleInterval } from './schedule.ts';
 import { componentData, componentsOf, selectResources } from '../pipeline/plan.ts';
 import { resolveParams } from '../pipeline/params.ts';
 import { DEFAULT_MAX_PARALLEL, packageIdOf } from '../pipeline/decompose.ts';
 import { newLoadId } from '../pipeline/load-id.ts';
 import type { CheckpointInfo, RunProgress } from '../pipeline/options.ts';
 import { toFailure } from './failure.ts';
-import { msToTs, tsToMs } from '@temporalio/common/lib/time.js';
 
 export interface ActivityOptions {
   /** One destination (connection pool) shared by every activity of the worker. */
@@ -88,10 +87,11 @@ export function createActivities(defs: readonly PipelineDefinition[], opts: Acti
     extract: (input: ExtractInput) => extract(withPipeline, input),
     load: (input: LoadInput) => load(withPipeline, input),
     notify: (input: NotifyInput) =>
-      withPipeline(input.pipeline, { notifying: input.event.event }, async (def, p) => {
-        const url = `${temporalUiUrl(temporalAddress())}/namespaces/${encodeURIComponent(temporalNamespace())}/workflows/${encodeURIComponent(input.event.workflowId)}/${input.event.runId}/history`;
-        return deliver(def, p, { ...input.event, url });
-      }),
+      withPipeline(input.pipeline, { notifying: input.event.event }, (def, p) => deliver(def, p, { ...input.event, url: runUrl(input.event.workflowId, input.event.runId) })),
+    recordOutcome: (input: RecordOutcomeInput) =>
+      withPipeline(input.pipeline, { recording: input.outcome }, (_def, p) => p.recordOutcome(input.runKey, input.outcome)),
+    pauseSchedule,
+    intervalLoaded: (input: IntervalLoadedInput) => withPipeline(input.pipeline, { checking: input.interval }, (_def, p) => intervalLoaded(p, input.interval)),
     discard: (input: DiscardInput) => withPipeline(input.pipeline, { discarding: true }, (_def, p) => p.discardPackages(input.packages)),
   };
 }
@@ -111,6 +111,7 @@ function planRun(withPipeline: WithPipeline, input: RunPlanInput): Promise<RunPl
       ...(def.retries ? { retries: def.retries } : {}),
       ...(def.timeouts ? { timeouts: def.timeouts } : {}),
       ...(notify.length ? { notify } : {}),
+      ...(def.schedule?.pauseOnFailure ? { pauseOnFailure: def.schedule.pauseOnFailure } : {}),
       ...(def.params || input.params ? { params: { ...params } } : {}),
     };
   });
@@ -139,7 +140,7 @@ function run(withPipeline: WithPipeline, input: RunInput): Promise<RunResult> {
     if (attempt > 1 && (await p.isLoaded(input.loadId))) return { loadId: input.loadId, attempt, applied: false, tables: {}, items: 0 };
     const progress = progressReporter(ctx);
     try {
-      const info = await p.run(selectResources(await def.source(), input.resources), {
+      const info = await announcingRetry(def, p, ctx, 'extract', input, async () => p.run(selectResources(await def.source(), input.resources), {
         ...def.runOptions,
         ...(input.refresh ? { refresh: input.refresh } : {}),
         params: resolveParams(def.params, input.params, def.name),
@@ -148,7 +149,7 @@ function run(withPipeline: WithPipeline, input: RunInput): Promise<RunResult> {
         handover: input.handover,
         onProgress: progress.onProgress,
         onCheckpoint: progress.onCheckpoint,
-      });
+      }));
       return { loadId: info.loadId, attempt, applied: info.loadId !== null, tables: info.tables, items: progress.items || totalRows(info.tables) };
     } catch (e) {
       if (e instanceof AlreadyLoadedError) return { loadId: input.loadId, attempt, applied: false, tables: {}, items: progress.items };
@@ -167,7 +168,7 @@ function extract(withPipeline: WithPipeline, input: ExtractInput): Promise<Extra
     const c = input.component;
     const packageId = c && input.loadId ? packageIdOf(input.loadId, c.name) : undefined;
     const progress = progressReporter(ctx, packageId);
-    const info = await p.extract(c ? componentData(data, p.pipelineName, c) : data, {
+    const info = await announcingRetry(def, p, ctx, 'extract', input, async () => p.extract(c ? componentData(data, p.pipelineName, c) : data, {
       ...def.runOptions,
       ...(input.refresh ? { refresh: input.refresh } : {}),
       params: resolveParams(def.params, input.params, def.name),
@@ -177,7 +178,7 @@ function extract(withPipeline: WithPipeline, input: ExtractInput): Promise<Extra
       handover: input.handover,
       onProgress: progress.onProgress,
       onCheckpoint: progress.onCheckpoint,
-    });
+    }));
     const items = progress.items || totalRows(info.tables);
     return { loadId: info.loadId, attempt: ctx.info.attempt, datasetName: info.datasetName, tables: info.tables, items, ...(info.loadId && packageId ? { packageId } : {}) };
   });
@@ -185,32 +186,10 @@ function extract(withPipeline: WithPipeline, input: ExtractInput): Promise<Extra
 
 /** Applies the staged package(s) of a load in one transaction; a retry after a commit is a no-op. */
 function load(withPipeline: WithPipeline, input: LoadInput): Promise<LoadResult> {
-  return withPipeline(input.pipeline, { loading: input.loadId }, async (_def, p, ctx) => {
-    const r = await p.load(input.loadId, input.packages, input.failed?.map((f) => f.component));
+  return withPipeline(input.pipeline, { loading: input.loadId }, async (def, p, ctx) => {
+    const r = await announcingRetry(def, p, ctx, 'load', {}, () => p.load(input.loadId, input.packages, input.failed?.map((f) => f.component)));
     return { loadId: r.loadId, attempt: ctx.info.attempt, applied: r.applied, tables: r.tables };
   });
 }
 
-/**
- * The interval of a cron-scheduled run: `[previous matching time, this one)` of the schedule's
- * spec, read from Temporal (`ListScheduleMatchingTimes`). A time off the spec (a manual trigger)
- * is floored to the last matching time first.
- */
-async function scheduleInterval(input: ScheduleIntervalInput): Promise<IsoInterval> {
-  const client = Context.current().client;
-  const nominal = parseInstant(input.nominal, 'nominal time').getTime();
-  const DAY = 86_400_000;
-  for (const back of [DAY, 8 * DAY, 32 * DAY, 367 * DAY, 4 * 367 * DAY]) {
-    const res = await client.workflowService.listScheduleMatchingTimes({
-      namespace: client.options.namespace,
-      scheduleId: input.scheduleId,
-      startTime: msToTs(nominal - back),
-      endTime: msToTs(nominal),
-    });
-    const times = (res.startTime ?? []).map((t) => tsToMs(t)).filter((t) => t <= nominal).sort((a, b) => a - b);
-    if (times.length >= 2) return { start: formatInstant(new Date(times[times.length - 2])), end: formatInstant(new Date(times[times.length - 1])) };
-  }
-  throw ApplicationFailure.nonRetryable(`Schedule ${input.scheduleId} has no two matching times before ${input.nominal}`, 'NoScheduleInterval');
-}
-
-export type TideActivities = ReturnType<typeof createActivities> & { scheduleInterval: typeof scheduleInterval };
+export type TideActivities = ReturnType<typeof createActivities>;

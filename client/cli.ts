@@ -271,7 +271,10 @@ async function scheduleCommand(action: string, name: string | undefined, o: { pi
     if (!def) {
       const list = await c.listSchedules();
       if (!list.length) process.stdout.write('no tide schedules\n');
-      for (const s of list) process.stdout.write(`${s.pipeline.padEnd(24)} ${s.paused ? 'paused ' : 'active '} ${s.spec.padEnd(12)} next ${s.next?.toISOString() ?? '-'}  ${c.scheduleUrl(s.pipeline)}\n`);
+      for (const s of list) {
+        process.stdout.write(`${s.pipeline.padEnd(24)} ${s.paused ? 'paused ' : 'active '} ${s.spec.padEnd(12)} next ${s.next?.toISOString() ?? '-'}  ${c.scheduleUrl(s.pipeline)}\n`);
+        if (s.note) process.stdout.write(`${''.padEnd(24)} ${s.note}\n`);
+      }
       return;
     }
     const name = def.name;
@@ -282,7 +285,7 @@ async function scheduleCommand(action: string, name: string | undefined, o: { pi
         else if (o.every) spec = { every: o.every as ScheduleEvery };
         else spec = def.schedule;
         if (!spec) throw new TideError(`Pipeline "${name}" has no schedule: pass --every hour|day|week or --cron EXPR`);
-        const r = await c.createSchedule(name, spec, { catchupWindow: o.catchupWindow, paused: o.paused });
+        const r = await c.createSchedule(name, spec, { catchupWindow: o.catchupWindow, paused: o.paused, ...(def.sla ? { sla: def.sla } : {}) });
         process.stdout.write(`schedule ${r.scheduleId} ${r.created ? 'created' : 'updated'}: ${c.scheduleUrl(name)}\n`);
         return;
       }

@@ -40,6 +40,8 @@ export interface ScheduleOptions {
   /** What happens when a run is still going at the next tick (default BUFFER_ALL: runs queue, none is skipped — Airflow's max_active_runs=1 with catchup). */
   overlap?: ScheduleOverlapPolicy;
   paused?: boolean;
+  /** The definition's `sla`: each scheduled interval is watched for a committed load by then. */
+  sla?: string;
 }
 
 export interface RunRow {
@@ -179,7 +181,7 @@ export class TideClient {
     const action = {
       type: 'startWorkflow' as const,
       workflowType: 'scheduledRun' as unknown as typeof scheduledRun,
-      args: [{ ...args, ...(spec.settle ? { settle: spec.settle } : {}) }] as Parameters<typeof scheduledRun>,
+      args: [{ ...args, ...(spec.settle ? { settle: spec.settle } : {}), ...(opts.sla ? { sla: opts.sla } : {}) }] as Parameters<typeof scheduledRun>,
       taskQueue: this.taskQueue,
       workflowId: scheduledRunWorkflowId(pipeline),
       typedSearchAttributes: runAttributes(pipeline, 'scheduled'),
@@ -208,7 +210,8 @@ export class TideClient {
     return { scheduleId: id, created: true };
   }
 
-  async listSchedules(): Promise<{ pipeline: string; scheduleId: string; paused: boolean; next?: Date; spec: string }[]> {
+  /** tide's schedules; `note` says why one is paused (by `pauseOnFailure`, or by hand). */
+  async listSchedules(): Promise<{ pipeline: string; scheduleId: string; paused: boolean; note?: string; next?: Date; spec: string }[]> {
     const out = [];
     for await (const s of this.client.schedule.list()) {
       const pipeline = pipelineOfScheduleId(s.scheduleId);
@@ -218,6 +221,7 @@ export class TideClient {
         pipeline,
         scheduleId: s.scheduleId,
         paused: s.state.paused,
+        ...(s.state.paused && s.state.note ? { note: s.state.note } : {}),
         next: s.info.nextActionTimes?.[0],
         spec: [
           iv ? `every ${Number(iv.every) / 3_600_000}h` : s.spec?.calendars?.length ? 'calendar' : '',
@@ -434,7 +438,7 @@ export class TideClient {
     const out = [];
     for (const d of defs) {
       if (!d.schedule) continue;
-      const r = await this.createSchedule(d.name, d.schedule, opts);
+      const r = await this.createSchedule(d.name, d.schedule, { ...opts, ...(d.sla ? { sla: d.sla } : {}) });
       out.push({ pipeline: d.name, created: r.created });
     }
     return out;

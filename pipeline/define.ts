@@ -16,7 +16,9 @@ export type ScheduleEvery = 'hour' | 'day' | 'week';
  * false) a `startAt` in the past runs every interval since then when the schedule is created.
  * `catchupWindow`: ticks missed during downtime are run within it (default 7 days; `catchup: false`
  * keeps only a minute). `overlap`: what a tick does while the previous run still runs (default
- * 'buffer_all'). `jitter`: each tick starts up to that much later ('5m').
+ * 'buffer_all'). `jitter`: each tick starts up to that much later ('5m'). `pauseOnFailure: N`: after N
+ * consecutive failed runs of the pipeline (any kind) the schedule is paused, with a note saying why
+ * (shown by `tide schedule list` and in the failure notification); unpausing it starts the count anew.
  */
 export type ScheduleSpec = ({ every: ScheduleEvery } | { cron: string }) & {
   settle?: number;
@@ -27,6 +29,7 @@ export type ScheduleSpec = ({ every: ScheduleEvery } | { cron: string }) & {
   catchupWindow?: string;
   overlap?: ScheduleOverlap;
   jitter?: string;
+  pauseOnFailure?: number;
 };
 
 export type ScheduleOverlap = 'skip' | 'buffer_one' | 'buffer_all' | 'cancel_other' | 'terminate_other' | 'allow_all';
@@ -71,13 +74,20 @@ export interface PipelineDefinition {
   pool?: string;
   /**
    * Alerts: a JSON POST to `webhook` for the run events in `on` (default `['failure']`), sent by an
-   * activity once per run and event (header `Idempotency-Key: <workflow id>/<run id>/<event>`).
+   * activity once per run and event (header `Idempotency-Key: <workflow id>/<run id>/<event>`; a
+   * retry event's key also names the failed activity attempt).
    */
   notify?: { webhook?: string; on?: NotifyEvent[] };
   /** Called on the worker after a run failed (its retries exhausted); a hook that throws never fails the run. */
   onFailure?: (event: RunEvent) => void | Promise<void>;
   /** Called on the worker after a run committed. */
   onSuccess?: (event: RunEvent) => void | Promise<void>;
+  /**
+   * A scheduled interval is due loaded this long after its end ('2h'); when it has no committed load
+   * by then, `sla_miss` is sent once (checked by a workflow the scheduled run starts; read when the
+   * schedule is created or updated).
+   */
+  sla?: string;
   /** Retry policies of the extracting (`run` / `extract`) and `load` activities; unset fields keep tide's defaults. */
   retries?: { extract?: RetrySpec; load?: RetrySpec };
   /** Start-to-close timeouts of the extracting and load activities, and their heartbeat timeout ('2h', '30s', …). */
@@ -94,8 +104,14 @@ export interface RetrySpec {
 
 export type Decompose = 'none' | 'serialize' | 'parallel';
 
-/** Run events a pipeline can be notified of (those implemented: 'failure', 'success'). */
-export type NotifyEvent = 'failure' | 'success';
+/**
+ * Run events a pipeline can be notified of. `failure`: a run failed, its retries exhausted.
+ * `success`: a run committed. `retry`: an attempt of a run's extracting or load activity failed and
+ * will be retried. `sla_miss`: an interval had no committed load `sla` after its end. `recovered`:
+ * the first run that committed after failed ones. `schema_change`: a run's load changed the schema
+ * (new tables, columns or variant columns).
+ */
+export type NotifyEvent = 'failure' | 'success' | 'retry' | 'sla_miss' | 'recovered' | 'schema_change';
 
 /** What a notification carries. */
 export interface RunEvent {
@@ -108,6 +124,12 @@ export interface RunEvent {
   tables?: Record<string, { rows: number }>;
   error?: { type?: string; message: string; resource?: string; table?: string; column?: string };
   attempts?: Record<string, unknown>;
+  /** failure, recovered: failed runs of the pipeline in a row (up to this one; before this one for recovered) */
+  consecutiveFailures?: number;
+  /** failure: this failure paused the pipeline's schedule (`schedule.pauseOnFailure`) */
+  schedulePaused?: boolean;
+  /** sla_miss: the SLA and the time by which the interval was due */
+  sla?: { within: string; due: string };
   /** the run in the Temporal Web UI */
   url?: string;
   workflowId: string;
@@ -191,12 +213,15 @@ function checkSchedule(name: string, s: ScheduleSpec): void {
     const v = s[k];
     if (v !== undefined && !(typeof v === 'string' && DURATION.test(v.trim()))) throw new ConfigurationError(`${where}.${k} must be a duration such as '5m' or '7 days', got ${JSON.stringify(v)}`);
   }
+  if (s.pauseOnFailure !== undefined && !(Number.isInteger(s.pauseOnFailure) && s.pauseOnFailure >= 1)) {
+    throw new ConfigurationError(`${where}.pauseOnFailure must be a whole number ≥ 1 (failed runs in a row), got ${JSON.stringify(s.pauseOnFailure)}`);
+  }
   if (s.overlap !== undefined && !['skip', 'buffer_one', 'buffer_all', 'cancel_other', 'terminate_other', 'allow_all'].includes(s.overlap)) {
     throw new ConfigurationError(`${where}.overlap must be skip, buffer_one, buffer_all, cancel_other, terminate_other or allow_all, got "${s.overlap}"`);
   }
 }
 
-export const NOTIFY_EVENTS: readonly NotifyEvent[] = ['failure', 'success'];
+export const NOTIFY_EVENTS: readonly NotifyEvent[] = ['failure', 'success', 'retry', 'sla_miss', 'recovered', 'schema_change'];
 
 function checkNotify(def: PipelineDefinition): void {
   const where = `definePipeline("${def.name}")`;
@@ -204,4 +229,6 @@ function checkNotify(def: PipelineDefinition): void {
   if (n?.webhook !== undefined && !/^https?:\/\//.test(n.webhook)) throw new ConfigurationError(`${where}: notify.webhook must be an http(s) URL, got ${JSON.stringify(n.webhook)}`);
   for (const e of n?.on ?? []) if (!NOTIFY_EVENTS.includes(e)) throw new ConfigurationError(`${where}: notify.on has ${NOTIFY_EVENTS.join(', ')}, not "${e}"`);
   for (const h of ['onFailure', 'onSuccess'] as const) if (def[h] !== undefined && typeof def[h] !== 'function') throw new ConfigurationError(`${where}: ${h} must be a function`);
+  if (def.sla !== undefined && !(typeof def.sla === 'string' && DURATION.test(def.sla.trim()))) throw new ConfigurationError(`${where}: sla must be a duration such as '2h', got ${JSON.stringify(def.sla)}`);
+  if (def.sla !== undefined && !def.schedule) throw new ConfigurationError(`${where}: sla applies to scheduled intervals: the pipeline needs a schedule`);
 }

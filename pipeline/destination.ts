@@ -97,6 +97,18 @@ export interface LoadRecord {
   params?: Record<string, unknown>;
 }
 
+export type RunOutcome = 'success' | 'failure';
+
+/** A pipeline's run outcomes as of one run: what `pauseOnFailure` and the `recovered` event read. */
+export interface OutcomeStreak {
+  /** Failed runs in a row, ending with this run (0 when it succeeded). */
+  consecutiveFailures: number;
+  /** Failed runs in a row just before this run. */
+  failuresBefore: number;
+  /** The outcome recorded before this run's (none for the first run recorded). */
+  previous?: RunOutcome;
+}
+
 /** A data table of the dataset and how many rows it holds. */
 export interface TableCount {
   table: string;
@@ -149,6 +161,8 @@ export interface DestinationClient {
   /** Whether a notification (by its idempotency key) was delivered; `markNotified` records that it was. */
   wasNotified(key: string): Promise<boolean>;
   markNotified(key: string): Promise<void>;
+  /** Records how a run ended (once per run key) and reads the pipeline's failures in a row as of it. */
+  recordOutcome(pipelineName: string, runKey: string, outcome: RunOutcome): Promise<OutcomeStreak>;
   /** Drops staged packages older than the given age that no load step will apply (their extract's worker died). */
   dropStalePackages(olderThanHours: number): Promise<number>;
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;

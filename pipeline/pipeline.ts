@@ -7,7 +7,7 @@
  * and one destination transaction commits the data, the new state and the `_dlt_loads` row, or
  * nothing. `extract()` / `load()` are the same run split in two for orchestrators.
  */
-import type { Destination, DestinationClient, LoadSession } from './destination.ts';
+import type { Destination, DestinationClient, LoadRecord, LoadSession, OutcomeStreak, RunOutcome } from './destination.ts';
 import { TideError, withContext } from './errors.ts';
 import { Extractor } from './extract.ts';
 import { configLookupFor } from './incremental/config.ts';
@@ -90,6 +90,16 @@ export class Pipeline {
 
   async markNotified(key: string): Promise<void> {
     await (await this.#clientFor()).markNotified(key);
+  }
+
+  /** Records how a run of this pipeline ended (once per run key) and reads its failures in a row. */
+  async recordOutcome(runKey: string, outcome: RunOutcome): Promise<OutcomeStreak> {
+    return (await this.#clientFor()).recordOutcome(this.pipelineName, runKey, outcome);
+  }
+
+  /** The committed loads of this pipeline whose data interval meets `[from, to)`, oldest first. */
+  async intervalLoads(from: string, to: string): Promise<LoadRecord[]> {
+    return (await this.#clientFor()).intervalLoads(this.pipelineName, from, to);
   }
 
   /** Drops staged packages that will not be loaded (the other components of a run that failed). */

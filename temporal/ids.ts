@@ -37,6 +37,11 @@ export function manualRunWorkflowId(pipeline: string, atMs: number): string {
   return `${PREFIX}${pipeline}/manual/${atMs}`;
 }
 
+/** The SLA watch of one scheduled interval: started once, whatever runs the interval. */
+export function slaWorkflowId(pipeline: string, interval: IsoInterval): string {
+  return `${PREFIX}${pipeline}/sla/${interval.start}/${interval.end}`;
+}
+
 /** The pipeline's one schedule. */
 export function scheduleId(pipeline: string): string {
   return `${PREFIX}${pipeline}`;

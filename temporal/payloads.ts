@@ -9,11 +9,12 @@ import type { Decompose, NotifyEvent, RetrySpec, RunEvent, TriggerRule } from '.
 import type { FailedComponent } from '../pipeline/errors.ts';
 import type { Component } from '../pipeline/plan.ts';
 import type { RefreshMode } from '../pipeline/options.ts';
+import type { OutcomeStreak, RunOutcome } from '../pipeline/destination.ts';
 
 // workflows reach the engine's pure helpers and types through this module only (they import nothing of pipeline/)
 export { readTableCounts, totalRows } from '../pipeline/counts.ts';
 export { eachInLanes } from '../pipeline/parallel.ts';
-export type { IsoInterval, TableCounts, Decompose, TriggerRule, FailedComponent, Component, RefreshMode, RunEvent, NotifyEvent };
+export type { IsoInterval, TableCounts, Decompose, TriggerRule, FailedComponent, Component, RefreshMode, RunEvent, NotifyEvent, OutcomeStreak, RunOutcome };
 
 /** Run params as JSON (`ctx.params`): validated by the worker against the definition (`pipeline/params.ts`). */
 export type RunParams = Record<string, string | number | boolean>;
@@ -51,6 +52,8 @@ export interface RunPlanResult {
   timeouts?: { extract?: string; load?: string; heartbeat?: string };
   /** The run events the definition is notified of (webhook, hooks). */
   notify?: NotifyEvent[];
+  /** The schedule pauses after this many failed runs in a row (`schedule.pauseOnFailure`). */
+  pauseOnFailure?: number;
   /** The run's params as validated by the worker, defaults applied (absent from older runs). */
   params?: RunParams;
 }
@@ -113,6 +116,31 @@ export interface NotifyInput {
   event: RunEvent;
 }
 
+/** How a run ended, recorded once by its key (`<workflow id>/<run id>`). */
+export interface RecordOutcomeInput {
+  pipeline: string;
+  runKey: string;
+  outcome: RunOutcome;
+}
+
+export interface PauseScheduleInput {
+  pipeline: string;
+  /** Why, as the schedule's note shows it. */
+  note: string;
+}
+
+export interface IntervalLoadedInput {
+  pipeline: string;
+  interval: IsoInterval;
+}
+
+/** An SLA watch: `sla_miss` unless `interval` is loaded `sla` after its end. */
+export interface SlaWatchInput {
+  pipeline: string;
+  interval: IsoInterval;
+  sla: string;
+}
+
 export interface DiscardInput {
   pipeline: string;
   packages: string[];
@@ -164,6 +192,8 @@ export interface ScheduledRunInput {
   scheduleId?: string;
   /** Late data: also re-run the previous `settle` intervals on each tick (interval replace keeps them exact). */
   settle?: number;
+  /** The definition's `sla`: each tick's interval is watched for a committed load by then. */
+  sla?: string;
 }
 
 /** An interval of a backfill that failed, and why. */

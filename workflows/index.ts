@@ -25,14 +25,16 @@ import {
   proxyActivities,
   setHandler,
   sleep,
+  startChild,
   upsertMemo,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import { msToNumber } from '@temporalio/common/lib/time.js';
 import type { TideActivities } from '../activities/index.ts';
 import { intervalEndingAt, nominalTime, splitInterval } from '../temporal/grid.ts';
-import { BACKFILL_PROGRESS_QUERY, PAUSE_SIGNAL, RESUME_SIGNAL, RUN_PRIORITY, SET_PARALLEL_SIGNAL, intervalWorkflowId, poolTaskQueue, scheduleId } from '../temporal/ids.ts';
+import { BACKFILL_PROGRESS_QUERY, PAUSE_SIGNAL, RESUME_SIGNAL, RUN_PRIORITY, SET_PARALLEL_SIGNAL, intervalWorkflowId, poolTaskQueue, scheduleId, slaWorkflowId } from '../temporal/ids.ts';
 import {
   eachInLanes,
   readTableCounts,
@@ -52,6 +54,9 @@ import {
   type RunKind,
   type RunSelection,
   type ScheduledRunInput,
+  type SlaWatchInput,
+  type OutcomeStreak,
+  type RunOutcome,
 } from '../temporal/payloads.ts';
 import { activityOptionsFor, activityRetryPolicy } from '../temporal/retry.ts';
 import { SCHEDULED_START_TIME, resultAttributes, runAttributes } from '../temporal/search-attributes.ts';
@@ -86,12 +91,12 @@ export async function pipelineRun(input: PipelineRunInput): Promise<PipelineRunR
     result = plan.decompose === 'none' ? await directRun(input, plan) : await decomposedRun(input, plan);
   } catch (e) {
     // a run cancelled (its backfill was) is not a failure to report
-    if (!isCancellation(e)) await notifyQuietly(plan, failureEvent(input, e));
+    if (!isCancellation(e)) await reportFailure(plan, failureEvent(input, e));
     throw e;
   }
   if (result.failed?.length) {
-    await notifyQuietly(plan, { ...runEvent(input, 'failure'), loadId: result.loadId, tables: result.tables, error: { type: 'ComponentsFailed', message: result.failed.map((f) => `${f.component}: ${f.error}`).join('; ') } });
-  } else await notifyQuietly(plan, { ...runEvent(input, 'success'), loadId: result.loadId, tables: result.tables, attempts: result.attempts });
+    await reportFailure(plan, { ...runEvent(input, 'failure'), loadId: result.loadId, tables: result.tables, error: { type: 'ComponentsFailed', message: result.failed.map((f) => `${f.component}: ${f.error}`).join('; ') } });
+  } else await reportSuccess(plan, { ...runEvent(input, 'success'), loadId: result.loadId, tables: result.tables, attempts: result.attempts });
   upsertSearchAttributes(resultAttributes(result.rows, result.loadId));
   upsertMemo({ summary: summarize(input.pipeline, input.interval, result.tables, result.loadId, result.failed), tables: result.tables, attempts: result.attempts, failed: result.failed ?? [] });
   if (result.failed?.length) {
@@ -110,7 +115,36 @@ function selectionOf(input: PipelineRunInput, plan?: RunPlanResult): RunSelectio
   return { ...(params ? { params } : {}), ...(input.resources ? { resources: input.resources } : {}), ...(input.refresh ? { refresh: input.refresh } : {}) };
 }
 
-const { notify } = proxyActivities<TideActivities>({ startToCloseTimeout: '1 minute', retry: activityRetryPolicy(5) });
+const { notify, recordOutcome, pauseSchedule, intervalLoaded } = proxyActivities<TideActivities>({ startToCloseTimeout: '1 minute', retry: activityRetryPolicy(5) });
+
+/**
+ * A failed run: recorded (when the pipeline pauses on failures or is told of recoveries), its
+ * schedule paused on every `pauseOnFailure`-th failure in a row, then the failure event, which says both.
+ */
+async function reportFailure(plan: RunPlanResult, event: RunEvent): Promise<void> {
+  const streak = await recordQuietly(plan, event.pipeline, 'failure');
+  const n = plan.pauseOnFailure;
+  let paused = false;
+  if (streak && n && streak.consecutiveFailures % n === 0) {
+    const note = `paused by tide: ${streak.consecutiveFailures} failed runs in a row (pauseOnFailure: ${n}); the last: ${event.workflowId}`;
+    paused = await pauseSchedule({ pipeline: event.pipeline, note }).catch(() => false);
+  }
+  await notifyQuietly(plan, { ...event, ...(streak ? { consecutiveFailures: streak.consecutiveFailures } : {}), ...(paused ? { schedulePaused: true } : {}) });
+}
+
+/** A committed run: recorded as above; the first success after failures is also `recovered`. */
+async function reportSuccess(plan: RunPlanResult, event: RunEvent): Promise<void> {
+  const streak = await recordQuietly(plan, event.pipeline, 'success');
+  if (streak?.previous === 'failure') await notifyQuietly(plan, { ...event, event: 'recovered', consecutiveFailures: streak.failuresBefore });
+  await notifyQuietly(plan, event);
+}
+
+/** The run's outcome recorded, when anything reads it; undefined when not (or the record failed). */
+async function recordQuietly(plan: RunPlanResult, pipeline: string, outcome: RunOutcome): Promise<OutcomeStreak | undefined> {
+  if (!plan.pauseOnFailure && !plan.notify?.includes('recovered')) return undefined;
+  const { workflowId, runId } = workflowInfo();
+  return recordOutcome({ pipeline, runKey: `${workflowId}/${runId}`, outcome }).catch(() => undefined);
+}
 
 /** Sends a run event when the definition wants it; a notifier that keeps failing never fails the run. */
 async function notifyQuietly(plan: RunPlanResult, event: RunEvent): Promise<void> {
@@ -296,6 +330,7 @@ export async function scheduledRun(input: ScheduledRunInput): Promise<PipelineRu
   }
   const interval = await intervalBefore(input, nominalTime(raw));
   upsertSearchAttributes(runAttributes(input.pipeline, 'scheduled', interval));
+  if (input.sla) await startSlaWatch({ pipeline: input.pipeline, interval, sla: input.sla });
   const result = await runInterval(input.pipeline, interval, 'scheduled');
   // late-arriving rows: the previous `settle` intervals again, newest first; interval replace keeps them exact
   let earlier = interval;
@@ -304,6 +339,36 @@ export async function scheduledRun(input: ScheduledRunInput): Promise<PipelineRu
     await runInterval(input.pipeline, earlier, 'scheduled');
   }
   return result;
+}
+
+/** Starts the interval's SLA watch, once: it outlives this run (a failed run still has its SLA). */
+async function startSlaWatch(input: SlaWatchInput): Promise<void> {
+  try {
+    await startChild(slaWatch, {
+      workflowId: slaWorkflowId(input.pipeline, input.interval),
+      args: [input],
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+      workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+      staticSummary: `${input.pipeline} [${input.interval.start} → ${input.interval.end}) due loaded within ${input.sla} of its end`,
+    });
+  } catch (e) {
+    if (!(e instanceof WorkflowExecutionAlreadyStartedError)) throw e;
+  }
+}
+
+/**
+ * Waits until `sla` after the interval's end, then sends `sla_miss` (once: this workflow's id is the
+ * interval's) unless the interval is loaded by then, by whatever run.
+ */
+export async function slaWatch(input: SlaWatchInput): Promise<{ missed: boolean; due: string }> {
+  const due = Date.parse(input.interval.end) + msToNumber(input.sla as '1 hour');
+  if (due > Date.now()) await sleep(due - Date.now());
+  const dueIso = new Date(due).toISOString();
+  if (await intervalLoaded({ pipeline: input.pipeline, interval: input.interval })) return { missed: false, due: dueIso };
+  const info = workflowInfo();
+  const event: RunEvent = { event: 'sla_miss', pipeline: input.pipeline, kind: 'scheduled', interval: input.interval, sla: { within: input.sla, due: dueIso }, workflowId: info.workflowId, runId: info.runId };
+  await notify({ pipeline: input.pipeline, event }).catch(() => undefined);
+  return { missed: true, due: dueIso };
 }
 
 /** The schedule's interval that ends at `nominal` (a tick, or the start of a later interval). */

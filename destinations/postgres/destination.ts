@@ -4,13 +4,13 @@
  * (`<dataset>_staging`) for staged loads.
  */
 import pg from 'pg';
-import type { Destination, DestinationClient, LoadRecord, LoadSession, RestoredState, Row, StagedPackage, TableCount } from '../../pipeline/destination.ts';
+import type { Destination, DestinationClient, LoadRecord, LoadSession, OutcomeStreak, RestoredState, RunOutcome, Row, StagedPackage, TableCount } from '../../pipeline/destination.ts';
 import { LOADS_TABLE, STATE_TABLE, VERSION_TABLE } from '../../pipeline/schema.ts';
 import { ensureEmbeddedPostgres } from './embedded.ts';
 import { applyPackages, discardPackages, dropStalePackages, stagedPackage, type AppliedPackage } from './package.ts';
 import { PostgresLoadSession, type SessionOptions } from './session.ts';
 import { createDatasetSql, dropDatasetSql, dropTablesSql, PACKAGES_TABLE, qualified, stagingSchemaOf } from './sql.ts';
-import { intervalLoads, isLoaded, latestSchema, latestState, markNotified, recentLoads, wasNotified } from './state.ts';
+import { intervalLoads, isLoaded, latestSchema, latestState, markNotified, recentLoads, recordOutcome, wasNotified } from './state.ts';
 import { datasetLock, poolQueryable, Tx, type Queryable } from './transaction.ts';
 
 export interface PostgresOptions {
@@ -103,6 +103,10 @@ class PostgresClient implements DestinationClient {
 
   async markNotified(key: string): Promise<void> {
     await markNotified(this.#db, this.datasetName, key);
+  }
+
+  recordOutcome(pipelineName: string, runKey: string, outcome: RunOutcome): Promise<OutcomeStreak> {
+    return recordOutcome(this.#db, this.datasetName, pipelineName, runKey, outcome);
   }
 
   async isLoaded(loadId: string): Promise<boolean> {

@@ -2,7 +2,7 @@
  * The bookkeeping rows of a dataset: pipeline state (`_dlt_pipeline_state`), stored schema versions
  * (`_dlt_version`) and the ledger of committed loads (`_dlt_loads`), read and written here only.
  */
-import type { LoadRecord, StateCommit } from '../../pipeline/destination.ts';
+import type { LoadRecord, OutcomeStreak, RunOutcome, StateCommit } from '../../pipeline/destination.ts';
 import type { Schema } from '../../pipeline/schema.ts';
 import { LOADS_TABLE, STATE_TABLE, VERSION_TABLE } from '../../pipeline/schema.ts';
 import { fromStoredSchema, toStoredSchema } from '../../pipeline/schema-store.ts';
@@ -159,4 +159,35 @@ export async function markNotified(db: Queryable, ds: string, key: string): Prom
   await db.q(`CREATE SCHEMA IF NOT EXISTS ${ident(stagingSchemaOf(ds))}`);
   await db.q(`CREATE TABLE IF NOT EXISTS ${t} (key varchar PRIMARY KEY, notified_at timestamp with time zone NOT NULL DEFAULT now())`);
   await db.q(`INSERT INTO ${t} (key) VALUES ($1) ON CONFLICT (key) DO NOTHING`, [key]);
+}
+
+/**
+ * The outcome of each finished run of a pipeline, by run key (`<workflow id>/<run id>`), in the order
+ * recorded: what `pauseOnFailure` and the `recovered` event count. In the staging schema, tide's own.
+ */
+const OUTCOMES_TABLE = '_tide_run_outcomes';
+
+/**
+ * Records a run's outcome (once: a retried record keeps the first) and reads, as of that record, the
+ * failed runs in a row ending with it and the outcome recorded just before it.
+ */
+export async function recordOutcome(db: Queryable, ds: string, pipeline: string, key: string, outcome: RunOutcome): Promise<OutcomeStreak> {
+  const t = qualified(stagingSchemaOf(ds), OUTCOMES_TABLE);
+  await db.q(`CREATE SCHEMA IF NOT EXISTS ${ident(stagingSchemaOf(ds))}`);
+  await db.q(
+    `CREATE TABLE IF NOT EXISTS ${t} (seq bigserial, key varchar PRIMARY KEY, pipeline_name varchar NOT NULL, outcome varchar NOT NULL, recorded_at timestamp with time zone NOT NULL DEFAULT now())`,
+  );
+  await db.q(`INSERT INTO ${t} (key, pipeline_name, outcome) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING`, [key, pipeline, outcome]);
+  // the failed runs recorded after the last success before this one
+  const r = await db.q(
+    `WITH me AS (SELECT seq, outcome FROM ${t} WHERE key = $1)
+     SELECT me.outcome,
+            (SELECT o.outcome FROM ${t} o WHERE o.pipeline_name = $2 AND o.seq < me.seq ORDER BY o.seq DESC LIMIT 1) AS previous,
+            (SELECT count(*) FROM ${t} o WHERE o.pipeline_name = $2 AND o.outcome = 'failure' AND o.seq < me.seq
+               AND o.seq > coalesce((SELECT max(s.seq) FROM ${t} s WHERE s.pipeline_name = $2 AND s.outcome = 'success' AND s.seq < me.seq), 0))::int AS before
+       FROM me`,
+    [key, pipeline],
+  );
+  const row = r.rows[0] as { outcome: RunOutcome; previous: RunOutcome | null; before: number };
+  return { consecutiveFailures: row.outcome === 'failure' ? row.before + 1 : 0, failuresBefore: row.before, ...(row.previous ? { previous: row.previous } : {}) };
 }

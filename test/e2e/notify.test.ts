@@ -3,37 +3,22 @@
  * exactly once, also when the notify activity is retried after delivering it (a hook that throws
  * once); a webhook that keeps failing never fails the run.
  */
-import { createServer, type Server } from 'node:http';
-import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WorkflowFailedError } from '@temporalio/client';
-import { definePipeline, incremental, resource, type RunEvent } from 'tide';
+import { definePipeline, incremental, resource } from 'tide';
 import { datasetName } from '../helpers/pipelines.ts';
 import { withWorker } from '../helpers/temporal.ts';
+import { startWebhook, type Webhook } from '../helpers/webhook.ts';
 
-let server: Server;
+let hook: Webhook;
 let base = '';
-const received: { path: string; key: string | undefined; body: RunEvent }[] = [];
 
 beforeAll(async () => {
-  server = createServer((req, res) => {
-    let text = '';
-    req.on('data', (c) => (text += c));
-    req.on('end', () => {
-      if (req.url === '/down') {
-        res.statusCode = 500;
-        return res.end('down');
-      }
-      received.push({ path: req.url!, key: req.headers['idempotency-key'] as string | undefined, body: JSON.parse(text) });
-      res.end('ok');
-    });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  hook = await startWebhook();
+  base = hook.base;
 });
 
-afterAll(() => server?.close());
+afterAll(() => hook?.close());
 
 describe('run notifications', () => {
   it('a failure and a success reach the webhook exactly once each, with what happened', async () => {
@@ -53,7 +38,7 @@ describe('run notifications', () => {
     await withWorker([failing, passing], async (client) => {
       await expect(client.runNow(failing.name)).rejects.toBeInstanceOf(WorkflowFailedError);
       const ok = await client.runNow(passing.name);
-      const byPipeline = (name: string) => received.filter((r) => r.body.pipeline === name);
+      const byPipeline = hook.of;
       expect(byPipeline(failing.name)).toHaveLength(1);
       const [f] = byPipeline(failing.name);
       expect(f.body).toMatchObject({ event: 'failure', pipeline: failing.name, kind: 'manual', error: { type: 'IncrementalCursorPathMissing', resource: 'broken' }, attempts: { activity: 'run' } });
