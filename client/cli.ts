@@ -12,14 +12,13 @@ import type { PipelineDefinition, ScheduleEvery, ScheduleSpec } from '../pipelin
 import { TideClient } from './temporal.ts';
 import { withDataset } from './dataset.ts';
 import { pollProgress } from './progress.ts';
-import { backfillPlan, countStatuses, formatGrid, formatPlan, readIntervals, type Reprocess } from './intervals.ts';
+import { backfillPlan, countStatuses, formatGrid, formatPlan, lastCompleteInterval, readIntervals, type Reprocess } from './intervals.ts';
 import { ParamError, TideError } from '../pipeline/errors.ts';
 import { parseParamArgs, resolveParams, type Params } from '../pipeline/params.ts';
 import { REFRESH_MODES, type RefreshMode } from '../pipeline/options.ts';
 import { toInterval, toIsoInterval, type IsoInterval } from '../pipeline/interval.ts';
 import { tideHome } from '../common/home.ts';
 import { portOr } from '../common/net.ts';
-import { EVERY_OFFSET_MS, intervalEndingAt } from '../temporal/grid.ts';
 import { DEFAULT_TASK_QUEUE, intervalWorkflowId, scheduleId } from '../temporal/ids.ts';
 
 /** The pipelines module used when `--pipelines` is not given. */
@@ -224,14 +223,14 @@ async function devCommand(o: { pipelines?: string; port?: string; uiPort?: strin
     out.write(`  Postgres:        ${redact(process.env.TIDE_POSTGRES_URL!)}\n`);
     for (const d of defs) {
       const a = applied.find((x) => x.pipeline === d.name);
-      out.write(`\n  pipeline ${d.name}: ${a ? `schedule ${a.created ? 'created' : 'updated'} (${'every' in d.schedule! ? `every ${d.schedule!['every' as never]}` : 'cron'})` : 'no schedule'}\n`);
+      out.write(`\n  pipeline ${d.name}: ${a ? `schedule ${a.created ? 'created' : 'updated'} (${'every' in d.schedule! ? `every ${d.schedule!['every' as never]}` : 'cron'}${d.schedule!.timezone ? ` in ${d.schedule!.timezone}` : ''})` : 'no schedule'}\n`);
       if (a) out.write(`    schedule: ${client.scheduleUrl(d.name)}\n`);
       for (const [k, url] of Object.entries(client.pipelineFilters(d.name))) out.write(`    ${k.padEnd(9)} runs: ${url}\n`);
     }
     // a first run of each scheduled pipeline right away, over its last complete interval
     for (const d of defs) {
-      if (!d.schedule || !('every' in d.schedule)) continue;
-      const iv = intervalEndingAt(Date.now(), d.schedule.every, EVERY_OFFSET_MS[d.schedule.every]);
+      const iv = d.schedule && lastCompleteInterval(d.schedule, Date.now());
+      if (!iv) continue;
       out.write(`\n  first run of ${d.name} over its last complete interval [${iv.start} → ${iv.end}) …\n`);
       try {
         const r = await client.runNow(d.name, iv);
@@ -398,8 +397,8 @@ async function triggerCommand(
     } catch (e) {
       throw new UsageError((e as Error).message);
     }
-  } else if (def.schedule && 'every' in def.schedule) {
-    interval = intervalEndingAt(Date.now(), def.schedule.every, EVERY_OFFSET_MS[def.schedule.every]);
+  } else if (def.schedule) {
+    interval = lastCompleteInterval(def.schedule, Date.now());
   }
   const params = paramsOf(def, o.param);
   const resources = o.resources?.split(',').map((r) => r.trim()).filter(Boolean);

@@ -22,10 +22,11 @@
  * `loaded` and `missing` need only the ledger, so a plan is right after Temporal's history is gone.
  */
 import type { LoadRecord } from '../pipeline/destination.ts';
-import type { PipelineDefinition, ScheduleEvery } from '../pipeline/define.ts';
+import type { PipelineDefinition, ScheduleEvery, ScheduleSpec } from '../pipeline/define.ts';
+import { DateTime } from 'luxon';
 import { formatInstant, type IsoInterval } from '../pipeline/interval.ts';
 import { TideError } from '../pipeline/errors.ts';
-import { splitInterval } from '../temporal/grid.ts';
+import { EVERY_OFFSET_MS, intervalEndingAt, splitInterval } from '../temporal/grid.ts';
 import { intervalWorkflowId } from '../temporal/ids.ts';
 import { withDataset } from './dataset.ts';
 import { FAILED_STATUSES, type IntervalRun, type TideClient } from './temporal.ts';
@@ -121,6 +122,19 @@ export function intervalStatuses(pipeline: string, grid: readonly IsoInterval[],
     if (partial) return { ...base, status: 'failed', error: `load ${partial.l.loadId} committed without its failed components: ${partial.l.failedComponents!.join(', ')}` };
     return base;
   });
+}
+
+/**
+ * The last complete interval of an `every` schedule at `nowMs`, as a schedule trigger would load it:
+ * on the UTC grid, or, with a time zone, between local midnights (weeks from Monday), so a day across
+ * a DST change is 23 or 25 hours. Undefined for a cron schedule (its interval comes from the
+ * schedule's matching times on the server).
+ */
+export function lastCompleteInterval(schedule: ScheduleSpec, nowMs: number): IsoInterval | undefined {
+  if (!('every' in schedule)) return undefined;
+  if (!schedule.timezone) return intervalEndingAt(nowMs, schedule.every, EVERY_OFFSET_MS[schedule.every]);
+  const end = DateTime.fromMillis(nowMs, { zone: schedule.timezone }).startOf(schedule.every);
+  return { start: instant(end.minus({ [schedule.every]: 1 }).toJSDate()), end: instant(end.toJSDate()) };
 }
 
 export type Reprocess = 'missing' | 'failed' | 'all';

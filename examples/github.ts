@@ -22,9 +22,13 @@ async function getJson(url: string): Promise<{ body: unknown; next?: string }> {
   }
 }
 
-/** Issues of one repository, page by page, from the cursor's start value (and up to its end value). */
+/**
+ * Issues of one repository (the run's `repo` param, else the one bound), page by page, from the
+ * cursor's start value (and up to its end value).
+ */
 export const repoIssues = resource(
-  async function* (ctx, apiUrl: string, repository: string) {
+  async function* (ctx, apiUrl: string, bound: string) {
+    const repository = typeof ctx.params.repo === 'string' ? ctx.params.repo : bound;
     const inc = ctx.incremental!;
     const params = new URLSearchParams({ since: String(inc.startValue), per_page: '100' });
     if (inc.endValue !== undefined && inc.endValue !== null) params.set('until', String(inc.endValue));

@@ -3,7 +3,7 @@
  * backfill, and the terminal grid, exactly (client/intervals.ts).
  */
 import { describe, expect, it } from 'vitest';
-import { formatGrid, formatPlan, intervalStatuses, planBackfill } from '../../client/intervals.ts';
+import { formatGrid, formatPlan, intervalStatuses, lastCompleteInterval, planBackfill } from '../../client/intervals.ts';
 import type { IntervalRun } from '../../client/temporal.ts';
 import type { LoadRecord } from '../../pipeline/destination.ts';
 import { splitInterval } from '../../temporal/grid.ts';
@@ -85,5 +85,15 @@ describe('interval status', () => {
       '  skip  2026-01-07T00:00:00Z → 2026-01-08T00:00:00Z  running           http://ui/7',
       '  run   2026-01-06T00:00:00Z → 2026-01-07T00:00:00Z  failed            load 1.5 committed without its failed components: b',
     ]);
+  });
+});
+
+describe('the last complete interval of a schedule (tide trigger and tide dev without --from/--to)', () => {
+  it('is on the UTC grid, or between local midnights in a time zone (23 hours across the spring DST change)', () => {
+    expect(lastCompleteInterval({ every: 'day' }, Date.parse('2026-03-30T10:00:00Z'))).toEqual({ start: '2026-03-29T00:00:00Z', end: '2026-03-30T00:00:00Z' });
+    expect(lastCompleteInterval({ every: 'day', timezone: 'Europe/Berlin' }, Date.parse('2026-03-30T10:00:00Z'))).toEqual({ start: '2026-03-28T23:00:00Z', end: '2026-03-29T22:00:00Z' });
+    expect(lastCompleteInterval({ every: 'week', timezone: 'Europe/Berlin' }, Date.parse('2026-12-01T10:00:00Z'))).toEqual({ start: '2026-11-22T23:00:00Z', end: '2026-11-29T23:00:00Z' });
+    expect(lastCompleteInterval({ every: 'hour', timezone: 'Asia/Kolkata' }, Date.parse('2026-12-01T10:45:00Z'))).toEqual({ start: '2026-12-01T09:30:00Z', end: '2026-12-01T10:30:00Z' });
+    expect(lastCompleteInterval({ cron: '0 6 * * *' }, Date.now())).toBeUndefined();
   });
 });
