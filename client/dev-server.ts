@@ -1,4 +1,11 @@
 /**
+ * Task queues of one partition: priorities are kept per partition, so with the server's default of
+ * four a poller can take a lower-priority task from one partition while another holds a higher one.
+ * One partition serves a dev server's load and makes run priorities exact.
+ */
+const ONE_PARTITION = ['--dynamic-config-value', 'matching.numTaskqueueReadPartitions=1', '--dynamic-config-value', 'matching.numTaskqueueWritePartitions=1'];
+
+/**
  * The Temporal dev server (`temporal server start-dev`) for `tide dev` and the test suite: finding
  * the binary, starting it with a persistent database, waiting until it serves.
  */
@@ -104,7 +111,7 @@ export async function startDevServer(opts: DevServerOptions & { install?: boolea
   const namespace = opts.namespace ?? 'default';
   const ui = opts.ui ?? false;
   const uiPort = opts.uiPort ?? (ui ? port + 1000 : undefined);
-  const saArgs = devServerSearchAttributeFlags();
+  const saArgs = [...devServerSearchAttributeFlags(), ...ONE_PARTITION];
   if (!bin) {
     // last resort for users with internet: the SDK downloads the CLI
     const { TestWorkflowEnvironment } = await import('@temporalio/testing');
