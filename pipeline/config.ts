@@ -134,8 +134,30 @@ function narrowing(scope: Scope): string[][] {
 /** What a lookup found, and where. */
 interface Found {
   value: ConfigValue;
-  /** The provider's own kind of value: environment values are strings. */
+  /** An environment variable: a string, parsed only as asked. */
   fromEnv: boolean;
+  place: string;
+}
+
+/** The type a caller may ask a value to have: `ctx.config.require('page_size', 'number')`. */
+export type ConfigType = 'string' | 'number' | 'boolean';
+/** The TypeScript type of a `ConfigType`. */
+export type ConfigTypeOf<K extends ConfigType> = K extends 'string' ? string : K extends 'number' ? number : boolean;
+
+function kindOf(v: ConfigValue): string {
+  return v instanceof Date ? 'a date' : Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'a table' : `a ${typeof v}`;
+}
+
+/**
+ * The found value as `type` asks. An environment string is taken as written for 'string' (and for a
+ * secret asked no type), parsed for 'number' / 'boolean' (and for config asked no type). A mismatch
+ * is a ConfigurationError naming the key and the place, never the value.
+ */
+function typed(found: Found, key: string, type: ConfigType | undefined, secret: boolean): ConfigValue {
+  const raw = found.value;
+  const value = !found.fromEnv || type === 'string' || (secret && type === undefined) ? raw : parseEnvValue(raw as string);
+  if (type === undefined || typeof value === type) return value;
+  throw new ConfigurationError(`${secret ? 'Secret' : 'Config value'} "${key}" (${found.place}) is ${kindOf(value)}, expected a ${type}`);
 }
 
 /**
@@ -179,7 +201,7 @@ export class Configuration {
   #find(scope: Scope, key: string, secret: boolean): Found | undefined {
     for (const { provider, path } of this.#candidates(scope, key, secret)) {
       const value = provider.get(path);
-      if (value !== undefined) return { value, fromEnv: provider === this.#providers[0] };
+      if (value !== undefined) return { value, fromEnv: provider === this.#providers[0], place: provider.place(path) };
     }
     return undefined;
   }
@@ -189,16 +211,16 @@ export class Configuration {
     return [...this.#candidates(scope, key, secret)].map(({ provider, path }) => provider.place(path));
   }
 
-  /** A config value; environment strings are parsed as numbers and booleans where they look like one. */
-  value(scope: Scope, key: string): ConfigValue | undefined {
+  /** A config value of `type` (any when unset: environment strings then parsed as numbers and booleans where they look like one). */
+  value(scope: Scope, key: string, type?: ConfigType): ConfigValue | undefined {
     const found = this.#find(scope, key, false);
-    return found?.fromEnv ? parseEnvValue(found.value as string) : found?.value;
+    return found && typed(found, key, type, false);
   }
 
-  /** A secret value, looked for in the environment and secrets.toml only; environment strings stay strings. */
-  secret(scope: Scope, key: string): Secret | undefined {
+  /** A secret of `type` (any when unset: environment strings stay strings), from the environment and secrets.toml only. */
+  secret(scope: Scope, key: string, type?: ConfigType): Secret | undefined {
     const found = this.#find(scope, key, true);
-    return found && new Secret(found.value);
+    return found && new Secret(typed(found, key, type, true));
   }
 
   /**
@@ -221,20 +243,27 @@ export class Configuration {
   }
 }
 
-/** `ctx.config`: configuration values of one resource. */
+/**
+ * `ctx.config`: configuration values of one resource. With a type (`'string'`, `'number'`,
+ * `'boolean'`) the value is checked (a mismatch is a ConfigurationError) and typed.
+ */
 export interface ConfigReader {
   /** The value of `key`, or undefined when no provider has it. */
   get(key: string): ConfigValue | undefined;
+  get<K extends ConfigType>(key: string, type: K): ConfigTypeOf<K> | undefined;
   /** The value of `key`; missing → `ConfigFieldMissingError` naming the key and every place looked. */
   require(key: string): ConfigValue;
+  require<K extends ConfigType>(key: string, type: K): ConfigTypeOf<K>;
 }
 
-/** `ctx.secrets`: secret values of one resource, wrapped so they never print. */
+/** `ctx.secrets`: secret values of one resource, wrapped so they never print; typed as `ConfigReader`. */
 export interface SecretsReader {
   /** The secret `key`, or undefined when neither the environment nor secrets.toml has it. */
   get(key: string): Secret | undefined;
+  get<K extends ConfigType>(key: string, type: K): Secret<ConfigTypeOf<K>> | undefined;
   /** The secret `key`; missing → `ConfigFieldMissingError` naming the key and every place looked. */
   require(key: string): Secret;
+  require<K extends ConfigType>(key: string, type: K): Secret<ConfigTypeOf<K>>;
 }
 
 /** Who is asking, for errors. */
@@ -256,17 +285,17 @@ export function missingError(config: Configuration, scope: Scope, key: string, s
 export function resourceConfig(config: Configuration, names: { pipelineName: string; sourceName: string; resourceName: string }): { config: ConfigReader; secrets: SecretsReader } {
   const scope: Scope = { sections: ['sources', names.sourceName, names.resourceName], pipelineName: names.pipelineName };
   const asker: Asker = { pipeline: names.pipelineName, resource: names.resourceName, what: `resource "${names.resourceName}" of source "${names.sourceName}"` };
-  const reader = <T>(read: (key: string) => T | undefined, secret: boolean) =>
+  const reader = <T>(read: (key: string, type?: ConfigType) => T | undefined, secret: boolean) =>
     Object.freeze({
       get: read,
-      require(key: string): T {
-        const v = read(key);
+      require(key: string, type?: ConfigType): T {
+        const v = read(key, type);
         if (v === undefined) throw missingError(config, scope, key, secret, asker);
         return v;
       },
     });
   return {
-    config: reader((key) => config.value(scope, key), false),
-    secrets: reader((key) => config.secret(scope, key), true),
+    config: reader((key, type) => config.value(scope, key, type), false) as ConfigReader,
+    secrets: reader((key, type) => config.secret(scope, key, type), true) as SecretsReader,
   };
 }

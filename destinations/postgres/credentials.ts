@@ -23,8 +23,8 @@ export function configuredPostgresUrl(env: Readonly<Record<string, string | unde
 /** `postgresql://user:password@host:port/database` from the credential fields; undefined when none is set. */
 function urlFromFields(c: Configuration): string | undefined {
   const scope: Scope = { sections: SECTIONS, embedded: ['credentials'] };
-  const field = (key: string) => c.value(scope, key);
-  const password = c.secret(scope, 'password')?.reveal();
+  const field = (key: string) => c.value(scope, key, key === 'port' ? 'number' : 'string');
+  const password = c.secret(scope, 'password', 'string')?.reveal();
   const set = [...REQUIRED, 'port'].filter((k) => field(k) !== undefined);
   if (set.length === 0 && password === undefined) return undefined;
   for (const key of REQUIRED) if (field(key) === undefined) throw missingError(c, scope, key, false, ASKER);

@@ -90,6 +90,27 @@ api_url = "resource"
   });
 });
 
+describe('typed access', () => {
+  it('a type checks the value; environment strings are parsed only as asked', () => {
+    const dir = home({ config: '[sources.github]\npage_size = 50\nlabel = "x"\nsince = 2024-01-01\n' });
+    const env = { SOURCES__GITHUB__ZIP: '007', SOURCES__GITHUB__ISSUES__LIMIT: '25', SOURCES__GITHUB__FLAG: 'false' };
+    const r = readers(dir, env);
+    expect(r.config.get('zip')).toBe(7);
+    expect(r.config.get('zip', 'string')).toBe('007');
+    expect(r.config.require('limit', 'number')).toBe(25);
+    expect(r.config.require('flag', 'boolean')).toBe(false);
+    expect(r.config.require('page_size', 'number')).toBe(50);
+    expect(r.config.get('missing', 'string')).toBeUndefined();
+    expect(() => r.config.require('label', 'number')).toThrow(new ConfigurationError(`Config value "label" (${join(dir, 'config.toml')}: sources.github.label) is a string, expected a number`));
+    expect(() => r.config.require('since', 'string')).toThrow(/is a date, expected a string$/);
+    expect(() => r.config.require('zip', 'boolean')).toThrow('Config value "zip" (environment variable SOURCES__GITHUB__ZIP) is a number, expected a boolean');
+    const s = readers(dir, { SOURCES__GITHUB__PIN: '1234' }).secrets;
+    expect(s.require('pin').reveal()).toBe('1234');
+    expect(s.require('pin', 'number').reveal()).toBe(1234);
+    expect(() => s.require('pin', 'boolean')).toThrow('Secret "pin" (environment variable SOURCES__GITHUB__PIN) is a number, expected a boolean');
+  });
+});
+
 describe('missing values', () => {
   it('require() names the key and every place looked, in order', () => {
     const dir = home({});
@@ -186,9 +207,10 @@ describe('postgres credentials', () => {
   it('the environment wins: DESTINATION__POSTGRES__CREDENTIALS as a URL, or a field', () => {
     const dir = home({ secrets: TABLE });
     expect(url(dir, { DESTINATION__POSTGRES__CREDENTIALS: 'postgresql://env@h/db' })).toBe('postgresql://env@h/db');
-    expect(url(dir, { DESTINATION__POSTGRES__CREDENTIALS__PASSWORD: 'other', DESTINATION__POSTGRES__CREDENTIALS__HOST: 'h2' })).toBe(
-      'postgresql://loader:other@h2:6543/dwh',
+    expect(url(dir, { DESTINATION__POSTGRES__CREDENTIALS__PASSWORD: 'other', DESTINATION__POSTGRES__CREDENTIALS__HOST: 'h2', DESTINATION__POSTGRES__CREDENTIALS__PORT: '7000' })).toBe(
+      'postgresql://loader:other@h2:7000/dwh',
     );
+    expect(() => url(dir, { DESTINATION__POSTGRES__CREDENTIALS__PORT: 'x' })).toThrow('Config value "port" (environment variable DESTINATION__POSTGRES__CREDENTIALS__PORT) is a string, expected a number');
     // bare names are not credentials fields (HOST is set in many shells)
     expect(url(dir, { HOST: 'shell-host', PASSWORD: 'x' })).toBe('postgresql://loader:p%40ss%3Aw%2Frd@db.example:6543/dwh');
   });
