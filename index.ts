@@ -23,7 +23,7 @@ export type {
 
 // configuration and secrets (`ctx.config`, `ctx.secrets`; docs/configuration.md)
 export { Secret } from './pipeline/config.ts';
-export type { ConfigReader, SecretsReader, ConfigValue } from './pipeline/config.ts';
+export type { ConfigReader, SecretsReader, ConfigValue, ConfigType, ConfigTypeOf } from './pipeline/config.ts';
 
 // incremental
 export { incremental, Incremental, IncrementalDef } from './pipeline/incremental/index.ts';
