@@ -21,6 +21,10 @@ export type {
   PipeStep,
 } from './pipeline/resource.ts';
 
+// configuration and secrets (`ctx.config`, `ctx.secrets`; docs/configuration.md)
+export { Secret } from './pipeline/config.ts';
+export type { ConfigReader, SecretsReader, ConfigValue, ConfigType, ConfigTypeOf } from './pipeline/config.ts';
+
 // incremental
 export { incremental, Incremental, IncrementalDef } from './pipeline/incremental/index.ts';
 export type { IncrementalOptions } from './pipeline/incremental/index.ts';
@@ -60,6 +64,7 @@ export {
   LoadError,
   SchemaError,
   ConfigurationError,
+  ConfigFieldMissingError,
   IncrementalCursorPathMissing,
   IncrementalCursorValueNone,
   IncrementalCursorInvalidCoercion,

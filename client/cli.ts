@@ -205,8 +205,11 @@ async function devCommand(o: { pipelines?: string; port?: string; uiPort?: strin
   const { startDevServer } = await import('./dev-server.ts');
   const { createWorker } = await import('../worker/index.ts');
   const { join } = await import('node:path');
-  const pgHandle = process.env.TIDE_POSTGRES_URL ? undefined : await ensureEmbeddedPostgres();
+  const { configuredPostgresUrl } = await import('../destinations/postgres/credentials.ts');
+  const configured = configuredPostgresUrl();
+  const pgHandle = configured ? undefined : await ensureEmbeddedPostgres();
   if (pgHandle) process.env.TIDE_POSTGRES_URL = pgHandle.url;
+  const pgUrl = configured ?? pgHandle!.url;
   const port = o.port ? Number(o.port) : await portOr(7233);
   const uiPort = o.uiPort ? Number(o.uiPort) : await portOr(port + 1000);
   process.stderr.write(`tide dev: starting Temporal dev server (history in ${join(tideHome(), 'temporal.db')}) …\n`);
@@ -220,7 +223,7 @@ async function devCommand(o: { pipelines?: string; port?: string; uiPort?: strin
     out.write(`\ntide dev is running\n`);
     out.write(`  Temporal Web UI: ${server.uiUrl}\n`);
     out.write(`  Temporal:        ${server.address}   (TEMPORAL_ADDRESS=${server.address})\n`);
-    out.write(`  Postgres:        ${redact(process.env.TIDE_POSTGRES_URL!)}\n`);
+    out.write(`  Postgres:        ${redact(pgUrl)}\n`);
     for (const d of defs) {
       const a = applied.find((x) => x.pipeline === d.name);
       out.write(`\n  pipeline ${d.name}: ${a ? `schedule ${a.created ? 'created' : 'updated'} (${'every' in d.schedule! ? `every ${d.schedule!['every' as never]}` : 'cron'}${d.schedule!.timezone ? ` in ${d.schedule!.timezone}` : ''})` : 'no schedule'}\n`);
@@ -525,7 +528,7 @@ export async function main(argv: string[]): Promise<void> {
   temporalOpts(
     program
       .command('worker')
-      .description('run a worker against TEMPORAL_ADDRESS / TIDE_POSTGRES_URL')
+      .description('run a worker against TEMPORAL_ADDRESS / TIDE_POSTGRES_URL (or the configured destination credentials)')
       .addOption(pipelinesOpt())
       .option('--pool <NAME=N[,rate=R/s]>', "serve a pool's extracts N at a time (and at most R/s across workers); repeatable", (v: string, all: string[] = []) => [...all, v]),
   ).action(workerCommand);

@@ -165,6 +165,21 @@ export class SchemaError extends TideError {}
 /** Configuration (config.toml, env, options) is invalid. */
 export class ConfigurationError extends TideError {}
 
+/**
+ * A required config value or secret that no provider has (dlt's ConfigFieldMissingException): names
+ * the key and every place looked, in lookup order; never a value.
+ */
+export class ConfigFieldMissingError extends ConfigurationError {
+  readonly key: string;
+  readonly lookedIn: readonly string[];
+  constructor(message: string, fields: TideErrorFields & { key: string; lookedIn: readonly string[] }) {
+    super(message, fields);
+    this.key = fields.key;
+    this.lookedIn = Object.freeze([...fields.lookedIn]);
+    this.message += `\n  looked in, in this order:\n${fields.lookedIn.map((p) => `    ${p}`).join('\n')}`;
+  }
+}
+
 /** A run param that is unknown, missing (required) or not of its declared type: names it. Not retryable. */
 export class ParamError extends TideError {
   readonly param: string;

@@ -6,7 +6,8 @@
 import { DateTime } from 'luxon';
 import type { Interval } from './interval.ts';
 import { ExtractError, TideError, withContext } from './errors.ts';
-import { Incremental, type BindContext } from './incremental/index.ts';
+import { Incremental, incrementalSection } from './incremental/index.ts';
+import { Configuration, resourceConfig } from './config.ts';
 import type { DedupHashForm } from './normalize/hash.ts';
 import type { Resource, ResourceContext } from './resource.ts';
 import { NO_PARAMS } from './params.ts';
@@ -30,7 +31,8 @@ export interface ExtractOptions {
   interval?: Interval;
   /** The form of new boundary-dedup hashes. */
   dedupHashForm?: DedupHashForm;
-  config?: BindContext['config'];
+  /** `ctx.config`, `ctx.secrets` and `incremental.fromConfig()` read it. Default: empty (no files, no environment). */
+  config?: Configuration;
   log: (message: string) => void;
   warn: (message: string) => void;
   /**
@@ -50,6 +52,8 @@ export interface ExtractOptions {
   /** At most this many parallelized resources (or calls of parallelized transformers per parent) at once. Default PARALLEL_WORKERS. */
   workers?: number;
 }
+
+const EMPTY_CONFIG = new Configuration({ env: {} });
 
 /** Items of a data array are handed on in pages of this size. */
 const DATA_PAGE = 1000;
@@ -148,6 +152,7 @@ export class Extractor {
     const props = resourceProps(node.resource);
     const name = node.resource.name;
     const o = this.#opts;
+    const config = o.config ?? EMPTY_CONFIG;
     const incDef = node.resource.incremental;
     let inc: Incremental | undefined;
     if (incDef) {
@@ -161,7 +166,7 @@ export class Extractor {
         interval: o.interval,
         handover: o.handover,
         dedupHashForm: o.dedupHashForm,
-        config: o.config,
+        config: (p, res) => incrementalSection(config, p, res),
         log: o.log,
         warn: o.warn,
       });
@@ -181,6 +186,7 @@ export class Extractor {
       resourceName: name,
       pipelineName: o.pipelineName,
       params: o.params ?? NO_PARAMS,
+      ...resourceConfig(config, { pipelineName: o.pipelineName, sourceName: o.sourceName, resourceName: name }),
       log: (m: string) => o.log(`[${name}] ${m}`),
     });
     const current: CurrentContext = {

@@ -10,7 +10,7 @@
 import type { Destination, DestinationClient, LoadRecord, LoadSession, OutcomeStreak, RunOutcome } from './destination.ts';
 import { TideError, withContext } from './errors.ts';
 import { Extractor } from './extract.ts';
-import { configLookupFor } from './incremental/config.ts';
+import { Configuration } from './config.ts';
 import { intervalFromEnv, toInterval, toIsoInterval } from './interval.ts';
 import { newLoadId } from './load-id.ts';
 import { decideCommit, withEmptied } from './commit.ts';
@@ -25,7 +25,6 @@ import { Stage } from './stage.ts';
 import { emptyState, type PipelineState } from './state.ts';
 import { WorkingFolder } from './workdir.ts';
 import { dedupHashFormFor } from './incremental/hash-form.ts';
-import { tideHome } from '../common/home.ts';
 import { dirname } from 'node:path';
 
 /** Staged packages older than this are never going to be loaded (Temporal retries long gave up). */
@@ -251,7 +250,7 @@ export class Pipeline {
       if (resumed) stage.resume(resumed.tables, resumed.items);
       const extractor = new Extractor({
         pipelineName: this.pipelineName, sourceName: plan.sourceName, interval, dedupHashForm: dedupHashFormFor(committed, this.#o.dltVersion),
-        config: configLookupFor(tideHome()), log: this.#o.log, warn: this.#o.warn, sink: stage.sink, handover: opts.handover, params: opts.params,
+        config: Configuration.load(), log: this.#o.log, warn: this.#o.warn, sink: stage.sink, handover: opts.handover, params: opts.params,
         resumeFrom: resumed?.checkpoints, onCheckpoint: this.#checkpointer(session, stage, draft, schema, resumed?.checkpoints, opts.onCheckpoint),
       });
       await extractor.runAll(plan.roots);

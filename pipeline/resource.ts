@@ -7,6 +7,7 @@ import { parseWriteDisposition } from './hints.ts';
 import type { DateTime } from 'luxon';
 import { IncrementalUnboundError, ResourceDefinitionError } from './errors.ts';
 import type { IncrementalDef, Incremental } from './incremental/index.ts';
+import type { ConfigReader, SecretsReader } from './config.ts';
 import type { ColumnHint, WriteDisposition } from './schema.ts';
 import { MERGE_STRATEGIES } from './schema.ts';
 
@@ -27,6 +28,17 @@ export interface ResourceContext {
    * there are none. A `date` param is an ISO-8601 string.
    */
   readonly params: Readonly<Record<string, string | number | boolean>>;
+  /**
+   * This resource's configuration (docs/configuration.md): `ctx.config.get('api_url')`, or
+   * `require('api_url')` to fail with every place looked. Looked up in the environment
+   * (`SOURCES__<SOURCE>__<RESOURCE>__API_URL`, …), secrets.toml and config.toml, most specific section first.
+   */
+  readonly config: ConfigReader;
+  /**
+   * This resource's secrets, from the environment and secrets.toml only: `ctx.secrets.require('token').reveal()`.
+   * A `Secret` prints as `***` in logs, errors and JSON.
+   */
+  readonly secrets: SecretsReader;
   /** Writes a line to the run's log. */
   log(message: string): void;
   /**

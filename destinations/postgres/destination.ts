@@ -7,6 +7,7 @@ import pg from 'pg';
 import type { Destination, DestinationClient, LoadRecord, LoadSession, OutcomeStreak, RestoredState, RunOutcome, Row, StagedPackage, TableCount } from '../../pipeline/destination.ts';
 import { LOADS_TABLE, STATE_TABLE, VERSION_TABLE } from '../../pipeline/schema.ts';
 import { ensureEmbeddedPostgres } from './embedded.ts';
+import { configuredPostgresUrl } from './credentials.ts';
 import { applyPackages, discardPackages, dropStalePackages, stagedPackage, type AppliedPackage } from './package.ts';
 import { PostgresLoadSession, type SessionOptions } from './session.ts';
 import { createDatasetSql, dropDatasetSql, dropTablesSql, PACKAGES_TABLE, qualified, stagingSchemaOf } from './sql.ts';
@@ -14,7 +15,7 @@ import { intervalLoads, isLoaded, latestSchema, latestState, markNotified, recen
 import { datasetLock, poolQueryable, Tx, type Queryable } from './transaction.ts';
 
 export interface PostgresOptions {
-  /** A connection string; unset → `TIDE_POSTGRES_URL`, else the embedded server under `.tide/`. */
+  /** A connection string; unset → `TIDE_POSTGRES_URL`, else the configured credentials (docs/configuration.md), else the embedded server under `.tide/`. */
   connectionString?: string;
   /** Or an existing pool (tide does not end it). */
   pool?: pg.Pool;
@@ -164,7 +165,7 @@ class PostgresClient implements DestinationClient {
   async close(): Promise<void> {}
 }
 
-/** The Postgres destination. Connection: the argument, else `TIDE_POSTGRES_URL`, else an embedded server under `.tide/`. */
+/** The Postgres destination. Connection: the argument, else `TIDE_POSTGRES_URL`, else the configured credentials, else an embedded server under `.tide/`. */
 export function postgres(connection?: string | PostgresOptions): Destination {
   const opts: PostgresOptions = typeof connection === 'string' ? { connectionString: connection } : (connection ?? {});
   let pool: pg.Pool | undefined = opts.pool;
@@ -175,7 +176,7 @@ export function postgres(connection?: string | PostgresOptions): Destination {
   const getPool = async (): Promise<pg.Pool> => {
     if (pool) return pool;
     opening ??= (async () => {
-      let url = opts.connectionString ?? process.env.TIDE_POSTGRES_URL;
+      let url = opts.connectionString ?? configuredPostgresUrl();
       if (!url) {
         const embedded = await ensureEmbeddedPostgres();
         url = embedded.url;

@@ -13,13 +13,20 @@ export interface TideExit {
 
 /**
  * `tide <args>` with `TIDE_HOME=home` on the test's Postgres. Killed `timeoutMs` after its start, or
- * `graceMs` after printing "backfill done" when given (a backfill that does not exit).
+ * `graceMs` after printing "backfill done" when given (a backfill that does not exit). `env` changes
+ * the environment further (a variable set to undefined is removed, e.g. `TIDE_POSTGRES_URL`).
  */
-export function runTide(home: string, args: string[], { timeoutMs = 120_000, graceMs }: { timeoutMs?: number; graceMs?: number } = {}): Promise<TideExit> {
+export function runTide(
+  home: string,
+  args: string[],
+  { timeoutMs = 120_000, graceMs, env = {} }: { timeoutMs?: number; graceMs?: number; env?: Record<string, string | undefined> } = {},
+): Promise<TideExit> {
+  const childEnv: Record<string, string | undefined> = { ...process.env, TIDE_POSTGRES_URL: pgUrl(), TIDE_HOME: home, TIDE_LOG: '', ...env };
+  for (const [k, v] of Object.entries(childEnv)) if (v === undefined) delete childEnv[k];
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['bin/tide.js', ...args], {
       cwd: process.cwd(),
-      env: { ...process.env, TIDE_POSTGRES_URL: pgUrl(), TIDE_HOME: home, TIDE_LOG: '' },
+      env: childEnv,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
