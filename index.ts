@@ -43,6 +43,13 @@ export type { DecomposedRun } from './pipeline/decompose.ts';
 
 // schema
 export type { ColumnHint, ColumnSchema, DataType, MergeConfig, MergeStrategy, Schema, TableSchema, WriteDisposition } from './pipeline/schema.ts';
+/** What a run added to the schema (`RunInfo.schemaChanges`): new tables, new columns of existing tables, new variant columns. */
+export type { SchemaChanges, AddedColumn } from './pipeline/schema.ts';
+/**
+ * Schema contracts (dlt's `schema_contract`): `schemaContract` on a resource, a source or a run;
+ * `DiscardedCounts` is `RunInfo.discarded`.
+ */
+export type { SchemaContract, SchemaContractMode, SchemaContractEntity, DiscardedCounts } from './pipeline/contract.ts';
 
 // destinations
 export { postgres } from './destinations/postgres/destination.ts';
@@ -59,6 +66,7 @@ export {
   CannotCoerceNullError,
   LoadError,
   SchemaError,
+  DataContractViolation,
   ConfigurationError,
   IncrementalCursorPathMissing,
   IncrementalCursorValueNone,
