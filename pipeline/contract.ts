@@ -57,21 +57,3 @@ export function isNewTable(t: TableSchema | undefined): boolean {
   for (const c in t.columns) if (t.columns[c].dataType) return false;
   return true;
 }
-
-/** Rows and values a contract dropped, per table. */
-export type DiscardedCounts = Record<string, { rows: number; values: number }>;
-
-/** Counts one dropped row or value of `table`. */
-export function countDiscarded(counts: DiscardedCounts, table: string, what: 'rows' | 'values'): void {
-  (counts[table] ??= { rows: 0, values: 0 })[what]++;
-}
-
-/** Adds `from`'s counts to `into` (the components of one decomposed run). */
-export function addDiscarded(into: DiscardedCounts, from: DiscardedCounts): DiscardedCounts {
-  for (const [t, c] of Object.entries(from)) {
-    const x = (into[t] ??= { rows: 0, values: 0 });
-    x.rows += c.rows;
-    x.values += c.values;
-  }
-  return into;
-}

@@ -11,7 +11,7 @@ import type { Pipeline } from './pipeline.ts';
 import { eachInLanes } from './parallel.ts';
 import { componentData, componentsOf, type Component } from './plan.ts';
 import { mergeSchemaChanges, noSchemaChanges } from './schema.ts';
-import { addDiscarded, type DiscardedCounts } from './contract.ts';
+import { addDiscarded, type DiscardedCounts } from './counts.ts';
 
 export interface DecomposedRun {
   decompose: Exclude<Decompose, 'none'>;

@@ -8,8 +8,8 @@ import type { Destination } from './destination.ts';
 import { ConfigurationError } from './errors.ts';
 import type { IntervalInput } from './interval.ts';
 import type { ColumnHint, WriteDisposition } from './schema.ts';
-import type { TableCounts } from './counts.ts';
-import type { DiscardedCounts, SchemaContract } from './contract.ts';
+import type { DiscardedCounts, TableCounts } from './counts.ts';
+import type { SchemaContract } from './contract.ts';
 import type { SchemaChanges } from './schema.ts';
 
 export interface PipelineOptions {

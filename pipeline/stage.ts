@@ -3,7 +3,7 @@
  * of that table and its nested tables, and handed to the load session (which COPYs them to the
  * destination while extraction goes on). Hints are applied to a table the first time it is seen.
  */
-import { readTableCounts } from './counts.ts';
+import { readTableCounts, type DiscardedCounts } from './counts.ts';
 import type { LoadSession, TableLoadPlan } from './destination.ts';
 import { ExtractError } from './errors.ts';
 import type { ExtractNode } from './extract.ts';
@@ -15,7 +15,7 @@ import type { RunProgress } from './options.ts';
 import { isReplace, staticTableOf, type RunPlan } from './plan.ts';
 import { resourceProps } from './resource.ts';
 import type { Schema, TableSchema } from './schema.ts';
-import { resolveSchemaContract, type DiscardedCounts } from './contract.ts';
+import { resolveSchemaContract } from './contract.ts';
 
 export interface StageOptions {
   pipelineName: string;

@@ -16,7 +16,8 @@ import type { ColumnHint, ColumnSchema, DataType, Schema, TableSchema } from '..
 import { DLT_ID, DLT_LIST_IDX, DLT_LOAD_ID, DLT_PARENT_ID, DLT_ROOT_ID, markColumnsChanged } from '../schema.ts';
 import { CannotCoerceNullError, DataContractViolation, NormalizeError } from '../errors.ts';
 import { TideError } from '../errors.ts';
-import { countDiscarded, isNewTable, type DiscardedCounts, type SchemaContractEntity, type SchemaContractModes } from '../contract.ts';
+import { isNewTable, type SchemaContractEntity, type SchemaContractModes } from '../contract.ts';
+import { countDiscarded, type DiscardedCounts } from '../counts.ts';
 import { digest10, nestedRowId, sortedJson, uniqueId } from './hash.ts';
 import { EMPTY_KEY_IDENTIFIER, PATH_SEPARATOR, isBlank, normalizePath, shortenFragments } from './naming.ts';
 import { coerceValue, inferType, valueType } from './types.ts';
