@@ -2,8 +2,9 @@
 
 Run with a venv holding dlt (bench/.venv): `python test/interop/schema_contract_dlt.py`. It loads to
 the filesystem destination (jsonl) under /tmp/tide-contracts (contracts act in dlt's extract and
-normalize steps, before any destination) and prints, per case, each run's outcome, the rows of each
-table and the columns of the schema. The expectations of the tide test are these outputs.
+normalize steps, before any destination) and prints, per case, its inputs, each run's outcome, the
+rows of each table and the columns of the schema. test/interop/schema-contract.test.ts runs the same
+inputs through tide and compares; test/integration/schema-contract.test.ts holds the same expectations.
 """
 import glob, gzip, json, shutil
 
@@ -82,6 +83,12 @@ CASES = {
     "run_freeze": (None, "freeze", "run", FIRST, SECOND[:2], False),
 }
 
+def as_input(first_contract, second_contract, where, first=FIRST, second=SECOND, with_other=True):
+    return {"first_contract": first_contract, "second_contract": second_contract, "where": where, "first": first, "second": second, "with_other": with_other}
+
+
 if __name__ == "__main__":
+    # one JSON line per case after the marker (dlt may log before it): the inputs, and what dlt did with them
+    print("@@RESULT@@")
     for tag, args in CASES.items():
-        print(tag, json.dumps(run(tag, *args), default=str))
+        print(json.dumps({"case": tag, "input": as_input(*args), "dlt": run(tag, *args)}, default=str))
