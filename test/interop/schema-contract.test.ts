@@ -107,7 +107,7 @@ async function tideColumns(p: Pipeline): Promise<Record<string, string[]>> {
 describe('schema contracts: tide and dlt 1.26.0 on the same inputs', () => {
   it('fail, load and evolve the schema alike in every case', async () => {
     const cases = await dltCases();
-    expect(cases.length).toBeGreaterThanOrEqual(14);
+    expect(cases.length).toBeGreaterThanOrEqual(16);
     for (const c of cases) {
       const p = testPipeline({ pipelineName: `contract_${c.case}` });
       const first = await tideVerdict(runOnce(p, c.input, c.input.first, c.input.first_contract, false));

@@ -20,6 +20,8 @@ SECOND = [
     {"id": 7, "name": "g", "tags": [{"t": "u"}]},
 ]
 
+# a first run that creates a nested table too
+NESTED_FIRST = [{"id": 0, "tags": [{"t": "a"}]}]
 
 def run(tag, first_contract, second_contract, where, first=FIRST, second=SECOND, with_other=True):
     bucket = f"{ROOT}/fs_{tag}"
@@ -79,6 +81,8 @@ CASES = {
     "first_run_freeze": ("freeze", "freeze", "resource", FIRST, SECOND, False),
     "first_run_columns_freeze": ({"columns": "freeze"}, {"columns": "freeze"}, "resource", [{"id": 1}, {"id": 2, "name": "b"}], [{"id": 3}], False),
     "first_run_discard_row": ("discard_row", "discard_row", "resource", FIRST, SECOND, False),
+    "nested_discard_row": (None, {"columns": "discard_row"}, "resource", NESTED_FIRST, [{"id": 1, "tags": [{"t": "u"}, {"t": "v", "extra": "x", "deeper": [{"a": 1}]}, {"t": "w"}]}], False),
+    "nested_discard_value": (None, "discard_value", "resource", NESTED_FIRST, [{"id": 1, "tags": [{"t": "v", "extra": "x", "deeper": [{"a": 1}]}]}], False),
     "source_freeze": (None, "freeze", "source", FIRST, SECOND[:2], False),
     "run_freeze": (None, "freeze", "run", FIRST, SECOND[:2], False),
 }
