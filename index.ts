@@ -38,7 +38,8 @@ export { Pipeline } from './pipeline/pipeline.ts';
 export { pipeline } from './destinations/default.ts';
 export { newLoadId } from './pipeline/load-id.ts';
 export type { PipelineOptions, RunOptions, ExtractOptions, CheckpointInfo, RunInfo, RunProgress, RefreshMode } from './pipeline/options.ts';
-export type { TableCounts } from './pipeline/counts.ts';
+/** Rows per table (`RunInfo.tables`); rows and values the schema contract dropped per table (`RunInfo.discarded`). */
+export type { TableCounts, DiscardedCounts } from './pipeline/counts.ts';
 export type { Interval, IntervalInput } from './pipeline/interval.ts';
 export { definePipeline } from './pipeline/define.ts';
 export type { PipelineDefinition, ScheduleSpec, ScheduleEvery, Decompose, TriggerRule, RunEvent, NotifyEvent, RetrySpec, ScheduleOverlap } from './pipeline/define.ts';
@@ -47,6 +48,10 @@ export type { DecomposedRun } from './pipeline/decompose.ts';
 
 // schema
 export type { ColumnHint, ColumnSchema, DataType, MergeConfig, MergeStrategy, Schema, TableSchema, WriteDisposition } from './pipeline/schema.ts';
+/** What a run added to the schema (`RunInfo.schemaChanges`): new tables, new columns of existing tables, new variant columns. */
+export type { SchemaChanges, AddedColumn } from './pipeline/schema.ts';
+/** Schema contracts (dlt's `schema_contract`): `schemaContract` on a resource, a source or a run. */
+export type { SchemaContract, SchemaContractMode, SchemaContractEntity } from './pipeline/contract.ts';
 
 // destinations
 export { postgres } from './destinations/postgres/destination.ts';
@@ -63,6 +68,7 @@ export {
   CannotCoerceNullError,
   LoadError,
   SchemaError,
+  DataContractViolation,
   ConfigurationError,
   ConfigFieldMissingError,
   IncrementalCursorPathMissing,

@@ -150,7 +150,10 @@ function run(withPipeline: WithPipeline, input: RunInput): Promise<RunResult> {
         onProgress: progress.onProgress,
         onCheckpoint: progress.onCheckpoint,
       }));
-      return { loadId: info.loadId, attempt, applied: info.loadId !== null, tables: info.tables, items: progress.items || totalRows(info.tables) };
+      return {
+        loadId: info.loadId, attempt, applied: info.loadId !== null, tables: info.tables, items: progress.items || totalRows(info.tables),
+        schemaChanges: info.schemaChanges, discarded: info.discarded,
+      };
     } catch (e) {
       if (e instanceof AlreadyLoadedError) return { loadId: input.loadId, attempt, applied: false, tables: {}, items: progress.items };
       throw e;
@@ -180,7 +183,10 @@ function extract(withPipeline: WithPipeline, input: ExtractInput): Promise<Extra
       onCheckpoint: progress.onCheckpoint,
     }));
     const items = progress.items || totalRows(info.tables);
-    return { loadId: info.loadId, attempt: ctx.info.attempt, datasetName: info.datasetName, tables: info.tables, items, ...(info.loadId && packageId ? { packageId } : {}) };
+    return {
+      loadId: info.loadId, attempt: ctx.info.attempt, datasetName: info.datasetName, tables: info.tables, items, ...(info.loadId && packageId ? { packageId } : {}),
+      schemaChanges: info.schemaChanges, discarded: info.discarded,
+    };
   });
 }
 

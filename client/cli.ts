@@ -61,6 +61,7 @@ function printInfo(info: RunInfo): void {
   const out = process.stdout;
   if (!info.loadId) {
     out.write(`Pipeline ${info.pipelineName}: nothing new to load (dataset ${info.datasetName}).\n`);
+    printSchemaReport(info);
     return;
   }
   const secs = (info.finishedAt.getTime() - info.startedAt.getTime()) / 1000;
@@ -69,6 +70,18 @@ function printInfo(info: RunInfo): void {
   const w = Math.max(5, ...names.map((n) => n.length));
   out.write(`  ${'table'.padEnd(w)}  rows\n`);
   for (const t of names) out.write(`  ${t.padEnd(w)}  ${info.tables[t].rows}\n`);
+  printSchemaReport(info);
+}
+
+/** What the run added to the schema and what its schema contract dropped, one line each (nothing when neither). */
+function printSchemaReport(info: RunInfo): void {
+  const out = process.stdout;
+  const c = info.schemaChanges;
+  const cols = (xs: { table: string; column: string; dataType: string }[]) => xs.map((x) => `${x.table}.${x.column} (${x.dataType})`).join(', ');
+  if (c.tables.length) out.write(`  new tables: ${c.tables.join(', ')}\n`);
+  if (c.columns.length) out.write(`  new columns: ${cols(c.columns)}\n`);
+  if (c.variants.length) out.write(`  new variant columns: ${cols(c.variants)}\n`);
+  for (const [t, d] of Object.entries(info.discarded)) out.write(`  discarded by the schema contract in ${t}: ${d.rows} rows, ${d.values} values\n`);
 }
 
 /** `--param k=v …` checked against the definition's params: a bad one is a usage error (exit 2), nothing starts. */

@@ -28,3 +28,21 @@ export function readTableCounts(counts: TableCounts | Record<string, number>): T
   for (const [t, v] of Object.entries(counts)) out[t] = typeof v === 'number' ? { rows: v } : { rows: v.rows };
   return out;
 }
+
+/** Rows and values the schema contract dropped (`discard_row` / `discard_value`), per table. */
+export type DiscardedCounts = Record<string, { rows: number; values: number }>;
+
+/** Counts one dropped row or value of `table`. */
+export function countDiscarded(counts: DiscardedCounts, table: string, what: 'rows' | 'values'): void {
+  (counts[table] ??= { rows: 0, values: 0 })[what]++;
+}
+
+/** Adds `from`'s counts to `into` (the components of one decomposed run). */
+export function addDiscarded(into: DiscardedCounts, from: DiscardedCounts): DiscardedCounts {
+  for (const [t, c] of Object.entries(from)) {
+    const x = (into[t] ??= { rows: 0, values: 0 });
+    x.rows += c.rows;
+    x.values += c.values;
+  }
+  return into;
+}

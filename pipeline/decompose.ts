@@ -10,6 +10,8 @@ import type { RunInfo, RunOptions } from './options.ts';
 import type { Pipeline } from './pipeline.ts';
 import { eachInLanes } from './parallel.ts';
 import { componentData, componentsOf, type Component } from './plan.ts';
+import { mergeSchemaChanges, noSchemaChanges } from './schema.ts';
+import { addDiscarded, type DiscardedCounts } from './counts.ts';
 
 export interface DecomposedRun {
   decompose: Exclude<Decompose, 'none'>;
@@ -40,10 +42,14 @@ export async function runDecomposed(open: () => Pipeline, data: () => unknown, h
   const allDone = how.triggerRule === 'all_done';
   const limit = how.decompose === 'parallel' ? (how.maxParallel ?? DEFAULT_MAX_PARALLEL) : 1;
   // definition order, whatever order they finished in: the load combines their schemas in this order
+  let schemaChanges = noSchemaChanges();
+  const discarded: DiscardedCounts = {};
   const outcomes = (
     await eachInLanes(components, limit, allDone, async (c) => {
       const packageId = packageIdOf(loadId, c.name);
       const info = await open().extract(componentData(await data(), main.pipelineName, c), { ...opts, loadId, packageId });
+      schemaChanges = mergeSchemaChanges(schemaChanges, info.schemaChanges);
+      addDiscarded(discarded, info.discarded);
       return info.loadId ? packageId : undefined;
     })
   ).map((o): Outcome => ({ component: o.item, packageId: o.result, error: o.error }));
@@ -54,7 +60,7 @@ export async function runDecomposed(open: () => Pipeline, data: () => unknown, h
     throw outcomes.find((o) => o.error !== undefined)!.error;
   }
   const loaded = packages.length ? await main.load(loadId, packages, failed.map((f) => f.component)) : undefined;
-  const info: RunInfo = { loadId: loaded ? loadId : null, pipelineName: main.pipelineName, datasetName: main.datasetName, tables: loaded?.tables ?? {}, startedAt, finishedAt: new Date() };
+  const info: RunInfo = { loadId: loaded ? loadId : null, pipelineName: main.pipelineName, datasetName: main.datasetName, tables: loaded?.tables ?? {}, startedAt, finishedAt: new Date(), schemaChanges, discarded };
   if (failed.length) {
     throw new ComponentsFailedError(`${failed.length} of ${components.length} components failed: ${failed.map((f) => `${f.component} (${f.error})`).join('; ')}`, {
       pipeline: main.pipelineName,

@@ -5,6 +5,7 @@ import { ConfigurationError } from './errors.ts';
 import type { Resource, Source } from './resource.ts';
 import type { RunOptions } from './options.ts';
 import type { Destination } from './destination.ts';
+import type { SchemaChanges } from './schema.ts';
 import { checkParamSpecs, type ParamSpecs } from './params.ts';
 
 export type ScheduleEvery = 'hour' | 'day' | 'week';
@@ -128,6 +129,8 @@ export interface RunEvent {
   consecutiveFailures?: number;
   /** failure: this failure paused the pipeline's schedule (`schedule.pauseOnFailure`) */
   schedulePaused?: boolean;
+  /** schema_change: the tables, columns and variant columns the run's load added */
+  schemaChanges?: SchemaChanges;
   /** sla_miss: the SLA and the time by which the interval was due */
   sla?: { within: string; due: string };
   /** the run in the Temporal Web UI */

@@ -162,6 +162,19 @@ export class ComponentsFailedError extends TideError {
 /** The stored schema and the data disagree in a way evolution cannot fix. */
 export class SchemaError extends TideError {}
 
+/**
+ * An item would change the schema where the schema contract says `freeze` (dlt's
+ * DataValidationError): a new table, a new column or a new variant column. The run fails before
+ * anything is loaded; retrying the same data cannot help. `entity` says which part of the contract.
+ */
+export class DataContractViolation extends SchemaError {
+  readonly entity: 'tables' | 'columns' | 'data_type';
+  constructor(message: string, fields: TideErrorFields & { entity: 'tables' | 'columns' | 'data_type' }) {
+    super(message, fields);
+    this.entity = fields.entity;
+  }
+}
+
 /** Configuration (config.toml, env, options) is invalid. */
 export class ConfigurationError extends TideError {}
 

@@ -8,7 +8,9 @@ import type { Destination } from './destination.ts';
 import { ConfigurationError } from './errors.ts';
 import type { IntervalInput } from './interval.ts';
 import type { ColumnHint, WriteDisposition } from './schema.ts';
-import type { TableCounts } from './counts.ts';
+import type { DiscardedCounts, TableCounts } from './counts.ts';
+import type { SchemaContract } from './contract.ts';
+import type { SchemaChanges } from './schema.ts';
 
 export interface PipelineOptions {
   pipelineName: string;
@@ -82,6 +84,8 @@ export interface RunOptions {
    * against the definition first (`resolveParams` in `pipeline/params.ts`).
    */
   params?: Readonly<Record<string, string | number | boolean>>;
+  /** The schema contract of every resource this run loads, over theirs and their source's (dlt's `run(schema_contract=…)`). */
+  schemaContract?: SchemaContract;
 }
 
 /** Orchestrators: a staged extract of one package of a run (a decomposed run's component). */
@@ -116,6 +120,10 @@ export interface RunInfo {
   tables: TableCounts;
   startedAt: Date;
   finishedAt: Date;
+  /** What this run added to the schema: new tables, new columns of existing tables, new variant columns. */
+  schemaChanges: SchemaChanges;
+  /** Rows and values the schema contract dropped (`discard_row` / `discard_value`), per table; tables with none are absent. */
+  discarded: DiscardedCounts;
 }
 
 /** Fills in the defaults. `destination` is what the caller resolved `opts.destination` to. */

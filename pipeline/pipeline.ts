@@ -15,11 +15,11 @@ import { intervalFromEnv, toInterval, toIsoInterval } from './interval.ts';
 import { newLoadId } from './load-id.ts';
 import { decideCommit, withEmptied } from './commit.ts';
 import { resolveOptions, type ExtractOptions, type PipelineOptions, type ResolvedOptions, type RunInfo, type RunOptions } from './options.ts';
-import { readTableCounts, type TableCounts } from './counts.ts';
+import { readTableCounts, type DiscardedCounts, type TableCounts } from './counts.ts';
 import { decodeProgress, encodeProgress } from './checkpoint.ts';
 import { defaultSchemaName, intervalReplaceTables, onlyRootTable, planRun, resetReplaceState, toSource } from './plan.ts';
 import { planRefresh } from './refresh.ts';
-import { newSchema, type Schema } from './schema.ts';
+import { newSchema, noSchemaChanges, schemaChangesBetween, type Schema, type SchemaChanges } from './schema.ts';
 import { schemaHash } from './schema-store.ts';
 import { Stage } from './stage.ts';
 import { emptyState, type PipelineState } from './state.ts';
@@ -228,7 +228,7 @@ export class Pipeline {
     const packageId = mode === 'stage' ? (opts.packageId ?? loadId) : undefined;
     const earlier = packageId === undefined ? undefined : await client.stagedPackage(packageId);
     // an earlier attempt staged this whole package: nothing to do again
-    if (earlier?.status === 'staged') return this.#info(loadId, earlier.tables, startedAt);
+    if (earlier?.status === 'staged') return this.#info(loadId, earlier.tables, startedAt, noSchemaChanges(), {});
     const resumed = earlier && decodeProgress(earlier.progress);
     // the run works on drafts (an earlier attempt's as of its last checkpoint): nothing of them survives a failed run
     const draft: PipelineState = resumed?.draft ?? structuredClone(committed);
@@ -267,11 +267,11 @@ export class Pipeline {
         if (packageId !== undefined && resumed) await client.discardPackages([packageId]);
         this.#state = committed;
         this.#schemas.set(schema.name, schema);
-        return this.#info(null, {}, startedAt);
+        return this.#info(null, {}, startedAt, schemaChangesBetween(stored, schema), stage.discarded);
       }
       await session.commit(request);
       this.#afterCommit(mode, committed, draft, schema);
-      return this.#info(loadId, withEmptied(session.rowCounts, truncate), startedAt);
+      return this.#info(loadId, withEmptied(session.rowCounts, truncate), startedAt, schemaChangesBetween(stored, schema), stage.discarded);
     } catch (e) {
       if (session) await session.rollback().catch(() => undefined);
       this.#state = committed;
@@ -301,7 +301,7 @@ export class Pipeline {
     if (!this.devMode) this.#folder.write(draft, schema);
   }
 
-  #info(loadId: string | null, tables: TableCounts, startedAt: Date): RunInfo {
-    return { loadId, pipelineName: this.pipelineName, datasetName: this.datasetName, tables, startedAt, finishedAt: new Date() };
+  #info(loadId: string | null, tables: TableCounts, startedAt: Date, schemaChanges: SchemaChanges, discarded: DiscardedCounts): RunInfo {
+    return { loadId, pipelineName: this.pipelineName, datasetName: this.datasetName, tables, startedAt, finishedAt: new Date(), schemaChanges, discarded };
   }
 }

@@ -11,12 +11,15 @@ import type { RunOptions } from './options.ts';
 import { Resource, Source, resource as defineResource, resourceProps, sourceProps, type ResourceOptions } from './resource.ts';
 import { resourceStateOf, sourceStateOf, type PipelineState } from './state.ts';
 import type { Schema } from './schema.ts';
+import type { SchemaContract } from './contract.ts';
 
 /** What one run extracts: resources (as a tree of transformers) under a source name. */
 export interface RunPlan {
   sourceName: string;
   rootKey: boolean;
   maxTableNesting?: number;
+  /** The source's schema contract (a resource's own, or the run's laid on it, wins). */
+  schemaContract?: SchemaContract;
   roots: ExtractNode[];
   all: ExtractNode[];
 }
@@ -71,7 +74,7 @@ export function planRun(src: Source, opts: RunOptions, state: PipelineState, pip
   for (const r of selected) nodeFor(withRunOverrides(r, opts), true);
   const all = [...nodes.values()];
   const roots = all.filter((n) => !n.resource.dataFrom || !all.some((p) => p.children.includes(n)));
-  return { sourceName: src.name, rootKey: src.rootKey, maxTableNesting: src.options.maxTableNesting, roots, all };
+  return { sourceName: src.name, rootKey: src.rootKey, maxTableNesting: src.options.maxTableNesting, schemaContract: src.options.schemaContract, roots, all };
 }
 
 /** The resource with `run()`'s hints laid over its own (run options win). */
@@ -82,6 +85,7 @@ function withRunOverrides(r: Resource, opts: RunOptions): Resource {
   if (opts.primaryKey !== undefined) o.primaryKey = opts.primaryKey;
   if (opts.mergeKey !== undefined) o.mergeKey = opts.mergeKey;
   if (opts.columns !== undefined) o.columns = { ...(r.options.columns ?? {}), ...opts.columns };
+  if (opts.schemaContract !== undefined) o.schemaContract = opts.schemaContract;
   return Object.keys(o).length ? r.with(o) : r;
 }
 

@@ -10,6 +10,7 @@ import type { IncrementalDef, Incremental } from './incremental/index.ts';
 import type { ConfigReader, SecretsReader } from './config.ts';
 import type { ColumnHint, WriteDisposition } from './schema.ts';
 import { MERGE_STRATEGIES } from './schema.ts';
+import { validateSchemaContract, type SchemaContract } from './contract.ts';
 
 /** What a resource function receives first; bound arguments follow. */
 export interface ResourceContext {
@@ -87,6 +88,12 @@ export interface ResourceOptions {
    * rows. `false` keeps appending.
    */
   intervalReplace?: boolean;
+  /**
+   * What loading this resource may change in the schema (dlt's `schema_contract`): `'evolve'`
+   * (default), `'freeze'`, `'discard_row'`, `'discard_value'`, or per entity `{ tables, columns, data_type }`.
+   * Nested tables follow their root table's. Replaces the source's contract.
+   */
+  schemaContract?: SchemaContract;
 }
 
 export interface TransformerOptions extends ResourceOptions {
@@ -124,6 +131,7 @@ function validateOptions(name: string, o: ResourceOptions): void {
   if (o.tableName !== undefined && typeof o.tableName !== 'string' && typeof o.tableName !== 'function') {
     throw new ResourceDefinitionError('tableName must be a string or a function of the item', { resource: name });
   }
+  validateSchemaContract(o.schemaContract, { resource: name, what: `resource "${name}"` });
   for (const flag of ['parallelized', 'intervalReplace'] as const) {
     if (o[flag] !== undefined && typeof o[flag] !== 'boolean') {
       throw new ResourceDefinitionError(`${flag} must be true or false, got ${JSON.stringify(o[flag])}`, { resource: name });
@@ -274,6 +282,8 @@ export interface SourceOptions {
   rootKey?: boolean;
   /** Default maxTableNesting of the source's resources. */
   maxTableNesting?: number;
+  /** The schema contract of the resources that set none (see `ResourceOptions.schemaContract`). */
+  schemaContract?: SchemaContract;
 }
 
 const SOURCE_PROPS = Symbol('tide.source.props');
@@ -286,6 +296,7 @@ export class Source {
 
   /** @internal use source() */
   constructor(name: string, resources: readonly Resource[], options: SourceOptions, selected?: readonly string[]) {
+    validateSchemaContract(options.schemaContract, { what: `source "${name}"` });
     const byName: Record<string, Resource> = {};
     for (const r of resources) {
       if (byName[r.name]) throw new ResourceDefinitionError(`Source "${name}" has two resources named "${r.name}"`, { resource: r.name });

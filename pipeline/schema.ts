@@ -211,3 +211,57 @@ export function columnsRevision(schema: Schema): ColumnsRevision {
 export function markColumnsChanged(schema: Schema): void {
   (columnsRevision(schema) as Counter).value++;
 }
+
+/** A column a run added: its table, name and data type. */
+export interface AddedColumn {
+  table: string;
+  column: string;
+  dataType: DataType;
+}
+
+/**
+ * What a run added to the schema: `tables` that got their first columns, `columns` new in tables that
+ * had columns before, `variants` new variant columns (`<col>__v_<type>`) anywhere. tide's own
+ * `_dlt_*` tables and columns are left out. Plain JSON (it travels in Temporal results).
+ */
+export interface SchemaChanges {
+  tables: string[];
+  columns: AddedColumn[];
+  variants: AddedColumn[];
+}
+
+export function noSchemaChanges(): SchemaChanges {
+  return { tables: [], columns: [], variants: [] };
+}
+
+/** Whether `c` holds any change. */
+export function hasSchemaChanges(c: SchemaChanges | undefined): boolean {
+  return !!c && c.tables.length + c.columns.length + c.variants.length > 0;
+}
+
+/** The changes from `before` (the stored schema) to `after` (the same schema once the run evolved it). */
+export function schemaChangesBetween(before: Schema, after: Schema): SchemaChanges {
+  const out = noSchemaChanges();
+  for (const [name, t] of Object.entries(after.tables)) {
+    if (isSystemTable(name)) continue;
+    const old = before.tables[name]?.columns ?? {};
+    const wasNew = !Object.values(old).some((c) => c.dataType);
+    const added = Object.values(t.columns).filter((c) => c.dataType && !old[c.name]?.dataType && !c.name.startsWith('_dlt'));
+    if (wasNew && Object.values(t.columns).some((c) => c.dataType)) out.tables.push(name);
+    for (const c of added) {
+      const a = { table: name, column: c.name, dataType: c.dataType };
+      if (c.variant) out.variants.push(a);
+      else if (!wasNew) out.columns.push(a);
+    }
+  }
+  return out;
+}
+
+/** Changes of two parts of one run (decomposed components) together, each table and column once. */
+export function mergeSchemaChanges(a: SchemaChanges, b: SchemaChanges): SchemaChanges {
+  const cols = (x: AddedColumn[], y: AddedColumn[]) => {
+    const seen = new Set(x.map((c) => `${c.table}\u0000${c.column}`));
+    return [...x, ...y.filter((c) => !seen.has(`${c.table}\u0000${c.column}`))];
+  };
+  return { tables: [...new Set([...a.tables, ...b.tables])], columns: cols(a.columns, b.columns), variants: cols(a.variants, b.variants) };
+}

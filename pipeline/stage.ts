@@ -3,7 +3,7 @@
  * of that table and its nested tables, and handed to the load session (which COPYs them to the
  * destination while extraction goes on). Hints are applied to a table the first time it is seen.
  */
-import { readTableCounts } from './counts.ts';
+import { readTableCounts, type DiscardedCounts } from './counts.ts';
 import type { LoadSession, TableLoadPlan } from './destination.ts';
 import { ExtractError } from './errors.ts';
 import type { ExtractNode } from './extract.ts';
@@ -15,6 +15,7 @@ import type { RunProgress } from './options.ts';
 import { isReplace, staticTableOf, type RunPlan } from './plan.ts';
 import { resourceProps } from './resource.ts';
 import type { Schema, TableSchema } from './schema.ts';
+import { resolveSchemaContract } from './contract.ts';
 
 export interface StageOptions {
   pipelineName: string;
@@ -40,6 +41,8 @@ export class Stage {
   readonly #staticTable = new Map<ExtractNode, string | null>();
   #items = 0;
   #lastProgress = Date.now();
+  /** Rows and values the schema contracts of this run's resources dropped, per table. */
+  readonly discarded: DiscardedCounts = {};
 
   constructor(o: StageOptions) {
     this.#o = o;
@@ -49,7 +52,7 @@ export class Stage {
   readonly sink = async (node: ExtractNode, page: unknown[]): Promise<void> => {
     const s = this.#o.session;
     const seen = this.#tables(node);
-    const normalizer = this.#normalizer(node.resource.name);
+    const normalizer = this.#normalizer(node);
     let full = false;
     for (const item of page) {
       const table = this.#route(node, item);
@@ -115,9 +118,14 @@ export class Stage {
     return seen;
   }
 
-  #normalizer(resource: string): Normalizer {
+  #normalizer(node: ExtractNode): Normalizer {
+    const resource = node.resource.name;
     let n = this.#normalizers.get(resource);
-    if (!n) this.#normalizers.set(resource, (n = new Normalizer(this.#o.schema, { loadId: this.#o.loadId, pipeline: this.#o.pipelineName, resource })));
+    if (!n) {
+      const contract = resolveSchemaContract(resourceProps(node.resource).options.schemaContract, this.#o.plan.schemaContract);
+      n = new Normalizer(this.#o.schema, { loadId: this.#o.loadId, pipeline: this.#o.pipelineName, resource, contract, discarded: this.discarded });
+      this.#normalizers.set(resource, n);
+    }
     return n;
   }
 

@@ -4,17 +4,27 @@
  */
 import type { IsoInterval } from '../pipeline/interval.ts';
 import type { ScheduleEvery } from '../pipeline/define.ts';
-import type { TableCounts } from '../pipeline/counts.ts';
+import type { DiscardedCounts, TableCounts } from '../pipeline/counts.ts';
 import type { Decompose, NotifyEvent, RetrySpec, RunEvent, TriggerRule } from '../pipeline/define.ts';
 import type { FailedComponent } from '../pipeline/errors.ts';
 import type { Component } from '../pipeline/plan.ts';
 import type { RefreshMode } from '../pipeline/options.ts';
 import type { OutcomeStreak, RunOutcome } from '../pipeline/destination.ts';
+import type { SchemaChanges } from '../pipeline/schema.ts';
 
 // workflows reach the engine's pure helpers and types through this module only (they import nothing of pipeline/)
-export { readTableCounts, totalRows } from '../pipeline/counts.ts';
+export { addDiscarded, readTableCounts, totalRows } from '../pipeline/counts.ts';
 export { eachInLanes } from '../pipeline/parallel.ts';
-export type { IsoInterval, TableCounts, Decompose, TriggerRule, FailedComponent, Component, RefreshMode, RunEvent, NotifyEvent, OutcomeStreak, RunOutcome };
+export { hasSchemaChanges, mergeSchemaChanges } from '../pipeline/schema.ts';
+export type { IsoInterval, TableCounts, Decompose, TriggerRule, FailedComponent, Component, RefreshMode, RunEvent, NotifyEvent, SchemaChanges, DiscardedCounts, OutcomeStreak, RunOutcome };
+
+/** What a run's activity reports beyond row counts (absent from results recorded before the report existed). */
+export interface SchemaReport {
+  /** What the run added to the schema: `{ tables, columns: [{ table, column, dataType }], variants: [...] }`. */
+  schemaChanges?: SchemaChanges;
+  /** Rows and values the schema contract dropped, per table. */
+  discarded?: DiscardedCounts;
+}
 
 /** Run params as JSON (`ctx.params`): validated by the worker against the definition (`pipeline/params.ts`). */
 export type RunParams = Record<string, string | number | boolean>;
@@ -68,7 +78,7 @@ export interface RunInput extends RunSelection {
   handover?: boolean;
 }
 
-export interface RunResult {
+export interface RunResult extends SchemaReport {
   /** null when there was nothing to load */
   loadId: string | null;
   attempt: number;
@@ -89,7 +99,7 @@ export interface ExtractInput extends RunSelection {
 }
 
 /** What `extract` returns: a reference to the staged package, never its rows. */
-export interface ExtractResult {
+export interface ExtractResult extends SchemaReport {
   /** null when there was nothing to load */
   loadId: string | null;
   /** The activity attempt that produced this result (1 = first try). */
@@ -168,7 +178,7 @@ export interface PipelineRunInput extends RunSelection {
   handover?: boolean;
 }
 
-export interface PipelineRunResult {
+export interface PipelineRunResult extends SchemaReport {
   pipeline: string;
   interval?: IsoInterval;
   loadId: string | null;

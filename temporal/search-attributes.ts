@@ -16,6 +16,8 @@ export const SA = {
   intervalStart: defineSearchAttributeKey('TideIntervalStart', SearchAttributeType.DATETIME),
   intervalEnd: defineSearchAttributeKey('TideIntervalEnd', SearchAttributeType.DATETIME),
   rows: defineSearchAttributeKey('TideRows', SearchAttributeType.INT),
+  /** Whether the run added tables, columns or variant columns (`TideSchemaChanged = true` in the Web UI). */
+  schemaChanged: defineSearchAttributeKey('TideSchemaChanged', SearchAttributeType.BOOL),
 } as const;
 
 /** Temporal's own attribute on runs a schedule started: their nominal time (not registered by tide). */
@@ -39,10 +41,15 @@ export function runAttributes(pipeline: string, kind: RunKind, interval?: IsoInt
   return pairs;
 }
 
-/** What a run did, set when it ends: rows loaded and, when something was staged, the load id. */
-export function resultAttributes(rows: number, loadId: string | null): SearchAttributePair[] {
+/**
+ * What a run did, set when it ends: rows loaded, when something was staged the load id and, when
+ * known, whether it changed the schema (unknown for runs whose activities predate the report: their
+ * histories replay with the attributes they had).
+ */
+export function resultAttributes(rows: number, loadId: string | null, schemaChanged?: boolean): SearchAttributePair[] {
   const pairs: SearchAttributePair[] = [{ key: SA.rows, value: rows }];
   if (loadId) pairs.push({ key: SA.loadId, value: loadId });
+  if (schemaChanged !== undefined) pairs.push({ key: SA.schemaChanged, value: schemaChanged });
   return pairs;
 }
 

@@ -36,9 +36,13 @@ import type { TideActivities } from '../activities/index.ts';
 import { intervalEndingAt, nominalTime, splitInterval } from '../temporal/grid.ts';
 import { BACKFILL_PROGRESS_QUERY, PAUSE_SIGNAL, RESUME_SIGNAL, RUN_PRIORITY, SET_PARALLEL_SIGNAL, intervalWorkflowId, poolTaskQueue, scheduleId, slaWorkflowId } from '../temporal/ids.ts';
 import {
+  addDiscarded,
   eachInLanes,
+  hasSchemaChanges,
+  mergeSchemaChanges,
   readTableCounts,
   totalRows,
+  type SchemaReport,
   type BackfillInput,
   type Component,
   type FailedComponent,
@@ -97,8 +101,14 @@ export async function pipelineRun(input: PipelineRunInput): Promise<PipelineRunR
   if (result.failed?.length) {
     await reportFailure(plan, { ...runEvent(input, 'failure'), loadId: result.loadId, tables: result.tables, error: { type: 'ComponentsFailed', message: result.failed.map((f) => `${f.component}: ${f.error}`).join('; ') } });
   } else await reportSuccess(plan, { ...runEvent(input, 'success'), loadId: result.loadId, tables: result.tables, attempts: result.attempts });
-  upsertSearchAttributes(resultAttributes(result.rows, result.loadId));
-  upsertMemo({ summary: summarize(input.pipeline, input.interval, result.tables, result.loadId, result.failed), tables: result.tables, attempts: result.attempts, failed: result.failed ?? [] });
+  if (result.loadId && result.schemaChanges && hasSchemaChanges(result.schemaChanges)) {
+    await notifyQuietly(plan, { ...runEvent(input, 'schema_change'), loadId: result.loadId, tables: result.tables, schemaChanges: result.schemaChanges });
+  }
+  upsertSearchAttributes(resultAttributes(result.rows, result.loadId, result.schemaChanges && hasSchemaChanges(result.schemaChanges)));
+  upsertMemo({
+    summary: summarize(input.pipeline, input.interval, result.tables, result.loadId, result.failed) + summarizeSchema(result),
+    tables: result.tables, attempts: result.attempts, failed: result.failed ?? [], ...reportOf(result),
+  });
   if (result.failed?.length) {
     throw ApplicationFailure.nonRetryable(
       `${input.pipeline}: ${result.failed.length} of ${plan.components.length} components failed (${result.failed.map((f) => `${f.component}: ${f.error}`).join('; ')}); the others ${result.loadId ? `loaded in ${result.loadId}` : 'had nothing to load'}`,
@@ -195,7 +205,22 @@ async function directRun(input: PipelineRunInput, plan: RunPlanResult): Promise<
   const { run } = extracting(plan);
   const r = await run({ pipeline: input.pipeline, interval: input.interval, kind: input.kind, loadId: plan.loadId, ...(input.handover ? { handover: true } : {}), ...selectionOf(input, plan) });
   const tables = readTableCounts(r.tables);
-  return { pipeline: input.pipeline, interval: input.interval, loadId: r.loadId, applied: r.applied, tables, rows: totalRows(tables), attempts: { extract: r.attempt } };
+  return { pipeline: input.pipeline, interval: input.interval, loadId: r.loadId, applied: r.applied, tables, rows: totalRows(tables), attempts: { extract: r.attempt }, ...reportOf(r) };
+}
+
+/** The schema report of an activity's result, when it has one (results recorded before it existed have none). */
+function reportOf(r: SchemaReport): SchemaReport {
+  return { ...(r.schemaChanges ? { schemaChanges: r.schemaChanges } : {}), ...(r.discarded ? { discarded: r.discarded } : {}) };
+}
+
+/** The components' reports together: each change once, the discarded counts added up. */
+function reportOfAll(results: SchemaReport[]): SchemaReport {
+  const out: SchemaReport = {};
+  for (const r of results) {
+    if (r.schemaChanges) out.schemaChanges = out.schemaChanges ? mergeSchemaChanges(out.schemaChanges, r.schemaChanges) : r.schemaChanges;
+    if (r.discarded) out.discarded = addDiscarded(out.discarded ?? {}, r.discarded);
+  }
+  return out;
 }
 
 /** The extract activity of one component, named after it in the Web UI. */
@@ -249,7 +274,8 @@ async function decomposedRun(input: PipelineRunInput, plan: RunPlanResult): Prom
   if (loaded) attempts.load = loaded.attempt;
   const tables = readTableCounts(loaded?.tables ?? {});
   const loadId = loaded ? plan.loadId : null;
-  return { pipeline: input.pipeline, interval: input.interval, loadId, applied: loaded?.applied ?? false, tables, rows: totalRows(tables), attempts, ...(failed.length ? { failed } : {}) };
+  const report = reportOfAll(outcomes.flatMap((o) => (o.result ? [o.result] : [])));
+  return { pipeline: input.pipeline, interval: input.interval, loadId, applied: loaded?.applied ?? false, tables, rows: totalRows(tables), attempts, ...(failed.length ? { failed } : {}), ...report };
 }
 
 function isPackageGone(e: unknown): boolean {
@@ -281,6 +307,18 @@ function summarize(pipeline: string, interval: IsoInterval | undefined, tables: 
     .join(', ');
   const partial = failed?.length ? `; FAILED: ${failed.map((f) => f.component).join(', ')}` : '';
   return `${pipeline}${iv}: ${loadId ? `load ${loadId}, ${t || 'no rows'}` : 'nothing new'}${partial}`;
+}
+
+/** The schema part of a run's Web UI summary: what it added and what its contract dropped (empty when neither). */
+function summarizeSchema(r: SchemaReport): string {
+  const c = r.schemaChanges;
+  const parts: string[] = [];
+  if (c?.tables.length) parts.push(`new tables ${c.tables.join(', ')}`);
+  if (c?.columns.length) parts.push(`new columns ${c.columns.map((x) => `${x.table}.${x.column} (${x.dataType})`).join(', ')}`);
+  if (c?.variants.length) parts.push(`new variant columns ${c.variants.map((x) => `${x.table}.${x.column} (${x.dataType})`).join(', ')}`);
+  const dropped = Object.entries(r.discarded ?? {}).map(([t, d]) => `${t}: ${d.rows} rows, ${d.values} values`);
+  if (dropped.length) parts.push(`discarded by the schema contract ${dropped.join('; ')}`);
+  return parts.length ? `; schema: ${parts.join('; ')}` : '';
 }
 
 function childOptions(pipeline: string, interval: IsoInterval, kind: RunKind, handover = false) {

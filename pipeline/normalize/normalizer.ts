@@ -14,8 +14,10 @@
  */
 import type { ColumnHint, ColumnSchema, DataType, Schema, TableSchema } from '../schema.ts';
 import { DLT_ID, DLT_LIST_IDX, DLT_LOAD_ID, DLT_PARENT_ID, DLT_ROOT_ID, markColumnsChanged } from '../schema.ts';
-import { CannotCoerceNullError, NormalizeError } from '../errors.ts';
+import { CannotCoerceNullError, DataContractViolation, NormalizeError } from '../errors.ts';
 import { TideError } from '../errors.ts';
+import { isNewTable, type SchemaContractEntity, type SchemaContractModes } from '../contract.ts';
+import { countDiscarded, type DiscardedCounts } from '../counts.ts';
 import { digest10, nestedRowId, sortedJson, uniqueId } from './hash.ts';
 import { EMPTY_KEY_IDENTIFIER, PATH_SEPARATOR, isBlank, normalizePath, shortenFragments } from './naming.ts';
 import { coerceValue, inferType, valueType } from './types.ts';
@@ -24,6 +26,10 @@ export interface NormalizerOptions {
   loadId: string;
   pipeline?: string;
   resource?: string;
+  /** The schema contract of the resource's tables (`resolveSchemaContract`); unset: everything evolves. */
+  contract?: SchemaContractModes;
+  /** Where rows and values the contract drops are counted (shared by the normalizers of a run). */
+  discarded?: DiscardedCounts;
 }
 
 export type EmitFn = (table: string, row: Record<string, unknown>) => void;
@@ -156,12 +162,20 @@ export class Normalizer {
   #tableNames = new Map<string, string>();
   #rows: [string, Dict][] = [];
   #keyCache = new Map<string, string>();
+  readonly #contract?: SchemaContractModes;
+  readonly #discarded: DiscardedCounts;
+  /** Tables that were new when this normalizer first met them: their columns evolve (dlt's `evolve-columns-once`). */
+  readonly #newTables = new Set<string>();
+  /** Tables that had columns when this normalizer first met them: the contract's `columns` applies. */
+  readonly #oldTables = new Set<string>();
 
   constructor(schema: Schema, opts: NormalizerOptions) {
     this.schema = schema;
     this.loadId = opts.loadId;
     this.pipeline = opts.pipeline;
     this.resource = opts.resource;
+    this.#contract = opts.contract;
+    this.#discarded = opts.discarded ?? {};
   }
 
   /**
@@ -190,8 +204,11 @@ export class Normalizer {
           anc: { obj: dict, key: '$', up: null },
         },
       ];
+      const contract = this.#contract;
       while (stack.length) {
         const f = stack.pop()!;
+        // a row of a table the contract refuses goes, with the rows nested in it
+        if (contract && !this.#admitTable(f.table)) continue;
         if (f.kind === 1) this.#scalarRow(f);
         else this.#row(f, root, stack, item);
       }
@@ -353,7 +370,10 @@ export class Normalizer {
       } else rowId = uniqueId();
       row[DLT_ID] = rowId;
     }
-    this.#rows.push([tableName, this.#coerceRow(tableName, f.parent, row, f.isRoot ? root : null, hints)]);
+    const coerced = this.#coerceRow(tableName, f.parent, row, f.isRoot ? root : null, hints);
+    // discarded by the schema contract: its nested rows go with it
+    if (coerced === null) return;
+    this.#rows.push([tableName, coerced]);
 
     if (!lists) return;
     let extend = f.extend;
@@ -413,7 +433,8 @@ export class Normalizer {
     row[DLT_PARENT_ID] = f.parentId;
     row[DLT_LIST_IDX] = f.pos;
     row[DLT_ID] = nestedRowId(String(f.parentId), f.table, f.pos);
-    this.#rows.push([f.table, this.#coerceRow(f.table, f.parent, row, null, undefined)]);
+    const coerced = this.#coerceRow(f.table, f.parent, row, null, undefined);
+    if (coerced !== null) this.#rows.push([f.table, coerced]);
   }
 
   // --- keys --------------------------------------------------------------------------------------
@@ -449,9 +470,10 @@ export class Normalizer {
 
   /**
    * dlt's `_coerce_row`: every value checked against its column, new columns and variant columns
-   * made. Kept whole for the same reason as `row`: it runs per value of every row.
+   * made, as the schema contract allows (null: the contract discards the row). Kept whole for the
+   * same reason as `row`: it runs per value of every row.
    */
-  #coerceRow(tableName: string, parent: string | undefined, row: Dict, root: RootInfo | null, hints: Record<string, ColumnHint> | undefined): Dict {
+  #coerceRow(tableName: string, parent: string | undefined, row: Dict, root: RootInfo | null, hints: Record<string, ColumnHint> | undefined): Dict | null {
     let table = own(this.schema.tables, tableName);
     if (!table) {
       table = { name: tableName, columns: {} };
@@ -504,6 +526,14 @@ export class Normalizer {
           continue;
         }
       } else {
+        if (this.#contract && !col.startsWith('_dlt')) {
+          const verdict = this.#admitColumn(tableName, col, 'columns');
+          if (verdict === 'discard_row') return null;
+          if (verdict === 'discard_value') {
+            delete row[col];
+            continue;
+          }
+        }
         const hint: ColumnHint | undefined = incomplete ? { ...own(hints, col), ...incomplete } : own(hints, col);
         const type = hint?.dataType ?? inferType(v)!;
         const r = coerceValue(v, type, vt);
@@ -531,6 +561,14 @@ export class Normalizer {
         }
         vv = r.value;
       } else {
+        if (this.#contract) {
+          const verdict = this.#admitColumn(tableName, col, 'data_type', vname);
+          if (verdict === 'discard_row') return null;
+          if (verdict === 'discard_value') {
+            delete row[col];
+            continue;
+          }
+        }
         const type = inferType(v)!;
         const r = coerceValue(v, type, vt);
         if (!r.ok) {
@@ -549,6 +587,48 @@ export class Normalizer {
     const out: Dict = {};
     for (const k in row) out[map.get(k) ?? k] = row[k];
     return out;
+  }
+
+  // --- schema contract (dlt `apply_schema_contract`) ----------------------------------------------
+
+  /** Whether rows may go to `table`: it exists, or the contract lets tables evolve. Decided once per table that is allowed. */
+  #admitTable(table: string): boolean {
+    if (this.#newTables.has(table) || this.#oldTables.has(table)) return true;
+    if (!isNewTable(own(this.schema.tables, table))) {
+      this.#oldTables.add(table);
+      return true;
+    }
+    const mode = this.#contract!.tables;
+    if (mode === 'evolve') {
+      this.#newTables.add(table);
+      return true;
+    }
+    if (mode === 'freeze') {
+      throw new DataContractViolation(`Cannot add table "${table}": the schema contract freezes tables`, { entity: 'tables', pipeline: this.pipeline, resource: this.resource, table });
+    }
+    countDiscarded(this.#discarded, table, 'rows');
+    return false;
+  }
+
+  /**
+   * What the contract says to a new column (`columns`) or a new variant column `variant` (`data_type`)
+   * of `table`: 'ok', or which of the row or the value goes. Freeze throws.
+   */
+  #admitColumn(table: string, column: string, entity: SchemaContractEntity, variant?: string): 'ok' | 'discard_row' | 'discard_value' {
+    const mode = entity === 'columns' && this.#newTables.has(table) ? 'evolve' : this.#contract![entity];
+    if (mode === 'evolve') return 'ok';
+    if (mode === 'freeze') {
+      const what = variant ? `variant column "${variant}" (a value whose type does not fit column "${column}")` : `column "${column}"`;
+      throw new DataContractViolation(`Cannot add ${what} to table "${table}": the schema contract freezes ${entity}`, {
+        entity, pipeline: this.pipeline, resource: this.resource, table, column,
+      });
+    }
+    if (mode === 'discard_row') {
+      countDiscarded(this.#discarded, table, 'rows');
+      return 'discard_row';
+    }
+    countDiscarded(this.#discarded, table, 'values');
+    return 'discard_value';
   }
 
   #newColumn(name: string, dataType: DataType, hint: ColumnHint | undefined, root: RootInfo | null): ColumnSchema {

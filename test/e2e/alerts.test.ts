@@ -133,6 +133,27 @@ describe('alerts', () => {
     });
   });
 
+  it('schema_change: a run that adds a table or a column is announced with what it added; one that adds nothing is not', async () => {
+    let run = 0;
+    const items = resource(
+      function* () {
+        run++;
+        yield run === 1 ? [{ id: 1 }] : [{ id: run, color: 'red' }];
+      },
+      { name: 'items' },
+    );
+    const def = definePipeline({ name: `al_schema_${Date.now()}`, datasetName: datasetName('al'), source: () => items, notify: { webhook: `${hook.base}/hook`, on: ['schema_change'] } });
+    await withWorker([def], async (client) => {
+      const first = await client.runNow(def.name);
+      const second = await client.runNow(def.name);
+      await client.runNow(def.name);
+      const got = hook.of(def.name).map((r) => r.body);
+      expect(got.map((e) => [e.event, e.loadId])).toEqual([['schema_change', first.loadId], ['schema_change', second.loadId]]);
+      expect(got[0].schemaChanges!.tables).toContain('items');
+      expect(got[1]).toMatchObject({ tables: { items: { rows: 1 } }, schemaChanges: { tables: [], columns: [{ table: 'items', column: 'color', dataType: 'text' }], variants: [] } });
+    });
+  });
+
   it('bad alert settings are ConfigurationErrors when the pipeline is defined', () => {
     const base = { name: 'x', source: () => [] };
     expect(() => definePipeline({ ...base, schedule: { every: 'day', pauseOnFailure: 0 } })).toThrow(/pauseOnFailure must be a whole number ≥ 1/);

@@ -1,5 +1,5 @@
 /**
- * The `tide` command as a user runs it (`node bin/tide.js …`): `run` prints sample rows and
+ * The `tide` command as a user runs it (`node bin/tide.js …`): `run` prints row counts, schema changes, sample rows and
  * `pipeline <name> info` the loads and tables, both read through the destination client; a
  * pipeline name the pipelines module does not define is a usage error (exit code 2) naming the
  * ones it does, and touches no dataset.
@@ -34,6 +34,8 @@ describe('tide CLI', () => {
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/\nitems \(first 2 of 2 loaded rows\):\n {2}\{"id":1,/);
     expect(run.stdout).toMatch(/\nitems__tags \(first 1 of 1 loaded rows\):\n {2}\{"value":"a",/);
+    // what the run added to the schema, after the row counts
+    expect(run.stdout).toMatch(/\n {2}items__tags +1\n {2}new tables: items, items__tags\n/);
 
     const info = await tide(home, ['pipeline', 'demo', 'info', '--pipelines', mod]);
     expect(info.code).toBe(0);

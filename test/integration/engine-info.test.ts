@@ -10,7 +10,7 @@ import { columnTypes, expectCommittedState, loadIds, storedStates } from '../hel
 
 
 describe('run info', () => {
-  it('has exactly { loadId, pipelineName, datasetName, tables, startedAt, finishedAt }; nothing new ⇒ loadId null and no _dlt_loads row', async () => {
+  it('has exactly { loadId, pipelineName, datasetName, tables, startedAt, finishedAt, schemaChanges, discarded }; nothing new ⇒ loadId null and no _dlt_loads row', async () => {
     const data = [
       { id: 1, tags: ['a'] },
       { id: 2, tags: [] },
@@ -25,7 +25,9 @@ describe('run info', () => {
     const p = testPipeline({ pipelineName: 'info_shape' });
     const before = new Date();
     const i1 = await p.run(source('src', [r]));
-    expect(Object.keys(i1).sort()).toEqual(['datasetName', 'finishedAt', 'loadId', 'pipelineName', 'startedAt', 'tables']);
+    expect(Object.keys(i1).sort()).toEqual(['datasetName', 'discarded', 'finishedAt', 'loadId', 'pipelineName', 'schemaChanges', 'startedAt', 'tables']);
+    expect(i1.schemaChanges).toEqual({ tables: ['things', 'things__tags'], columns: [], variants: [] });
+    expect(i1.discarded).toEqual({});
     expect(i1.loadId).toMatch(/^\d{10}\.\d+$/);
     expect(i1.pipelineName).toBe('info_shape');
     expect(i1.datasetName).toBe(p.datasetName);

@@ -15,7 +15,7 @@ import { describe, expect, it } from 'vitest';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
 /** Modules a workflow may load at runtime (pure: no I/O, no clock, no randomness). */
-const WORKFLOW_SAFE_FILES = [/^workflows\/[^/]+\.ts$/, /^temporal\/(?!connection\.ts$)[^/]+\.ts$/, /^pipeline\/interval\.ts$/, /^pipeline\/incremental\/compare\.ts$/, /^pipeline\/errors\.ts$/, /^pipeline\/counts\.ts$/, /^pipeline\/parallel\.ts$/];
+const WORKFLOW_SAFE_FILES = [/^workflows\/[^/]+\.ts$/, /^temporal\/(?!connection\.ts$)[^/]+\.ts$/, /^pipeline\/interval\.ts$/, /^pipeline\/incremental\/compare\.ts$/, /^pipeline\/errors\.ts$/, /^pipeline\/counts\.ts$/, /^pipeline\/schema\.ts$/, /^pipeline\/parallel\.ts$/];
 const WORKFLOW_SAFE_PACKAGES = ['@temporalio/workflow', '@temporalio/common'];
 
 /** Product code (not tests, benchmarks or build scripts). */

@@ -46,11 +46,12 @@ describe('search attributes', () => {
       TideIntervalStart: SearchAttributeType.DATETIME,
       TideIntervalEnd: SearchAttributeType.DATETIME,
       TideRows: SearchAttributeType.INT,
+      TideSchemaChanged: SearchAttributeType.BOOL,
     });
     expect(SCHEDULED_START_TIME).toEqual({ name: 'TemporalScheduledStartTime', type: SearchAttributeType.DATETIME });
   });
 
-  it('are registered by the worker with their IndexedValueType (KEYWORD 2, INT 3, DATETIME 6)', () => {
+  it('are registered by the worker with their IndexedValueType (KEYWORD 2, INT 3, BOOL 5, DATETIME 6)', () => {
     expect(searchAttributeRegistrations()).toEqual({
       TidePipeline: 2,
       TideKind: 2,
@@ -58,6 +59,7 @@ describe('search attributes', () => {
       TideIntervalStart: 6,
       TideIntervalEnd: 6,
       TideRows: 3,
+      TideSchemaChanged: 5,
     });
   });
 
@@ -69,6 +71,7 @@ describe('search attributes', () => {
       '--search-attribute', 'TideIntervalStart=Datetime',
       '--search-attribute', 'TideIntervalEnd=Datetime',
       '--search-attribute', 'TideRows=Int',
+      '--search-attribute', 'TideSchemaChanged=Bool',
     ]);
   });
 
@@ -91,6 +94,9 @@ describe('search attributes', () => {
       { key: SA.loadId, value: '1767225600.000001' },
     ]);
     expect(resultAttributes(0, null)).toEqual([{ key: SA.rows, value: 0 }]);
+    // whether the schema changed, when the run's activity reported it
+    expect(resultAttributes(3, null, true)).toEqual([{ key: SA.rows, value: 3 }, { key: SA.schemaChanged, value: true }]);
+    expect(resultAttributes(3, null, false)).toEqual([{ key: SA.rows, value: 3 }, { key: SA.schemaChanged, value: false }]);
   });
 
   it('filter a pipeline\'s runs in visibility queries, quotes escaped', () => {
