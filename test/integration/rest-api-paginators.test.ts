@@ -40,7 +40,7 @@ describe('restApiSource paginators', () => {
     const got = await load(
       (req, res) => {
         const page = Number(req.query.get('page') ?? 1);
-        const link = page < 3 ? { link: `</api/items?page=${page + 1}>; rel="next", </api/items?page=1>; rel="first"` } : {};
+        const link: Record<string, string> = page < 3 ? { link: `</api/items?page=${page + 1}>; rel="next", </api/items?page=1>; rel="first"` } : {};
         json(res, ITEMS.slice((page - 1) * 2, page * 2), 200, link);
       },
       'header_link',
