@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ConfigurationError, restApiSource, type EndpointResource, type RestApiConfig } from 'tide';
+import { componentsOf } from '../../pipeline/plan.ts';
 
 const base = 'http://127.0.0.1:1';
 const withResources = (...resources: (string | EndpointResource)[]): RestApiConfig => ({ client: { baseUrl: base }, resources });
@@ -62,5 +63,13 @@ describe('restApiSource config checks', () => {
     expect(src.resources.comments.dataFrom).toBe(src.resources.issues);
     expect(src.resources.issues.incremental?.cursorPath).toBe('updated_at');
     expect(src.resources.issues.incremental?.options).toEqual({ initialValue: '2024-01-01T00:00:00Z', rowOrder: 'asc' });
+  });
+
+  it('decompose: a parent and its children are one component, an independent endpoint another', () => {
+    const src = restApiSource(withResources('issues', { name: 'comments', endpoint: 'issues/{resources.issues.number}/comments' }, 'users', { name: 'events', endpoint: { params: { issue: { type: 'resolve', resource: 'issues', field: 'id' } } } }));
+    expect(componentsOf(src, 'p')).toEqual([
+      { name: 'issues', resources: ['issues', 'comments', 'events'] },
+      { name: 'users', resources: ['users'] },
+    ]);
   });
 });
