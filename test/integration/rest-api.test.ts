@@ -5,7 +5,7 @@
  * so the tests check exactly which pages were fetched, as well as the exact rows and state.
  */
 import { describe, expect, it } from 'vitest';
-import { restApiSource, RestApiError, type RestApiConfig } from 'tide';
+import { ExtractError, restApiSource, RestApiError, type RestApiConfig } from 'tide';
 import { json, startApi, type ApiRequest } from '../helpers/http-api.ts';
 import { rows, testPipeline } from '../helpers/pipelines.ts';
 import { cursorState, resourceStateOf } from '../helpers/incremental-util.ts';
@@ -170,6 +170,33 @@ describe('restApiSource parent → child', () => {
     }).withResources('comments');
     const p = testPipeline({ pipelineName: 'rest_child_only' });
     expect((await p.run(src)).tables).toEqual({ comments: { rows: 1 } });
+  });
+
+  it('a parent item without the field its child needs: an ExtractError naming both and showing the item; nothing loaded', async () => {
+    const api = await startApi((req, res) => (req.path === '/issues' ? json(res, [issue(1), { id: 7, title: 'no number' }]) : json(res, [{ id: 1 }])));
+    const src = restApiSource({
+      client: { baseUrl: api.base, paginator: 'single_page' },
+      resources: ['issues', { name: 'comments', endpoint: 'issues/{resources.issues.number}/comments' }],
+    });
+    const p = testPipeline({ pipelineName: 'rest_bad_parent' });
+    const err = await p.run(src).catch((e) => e);
+    expect(err).toBeInstanceOf(ExtractError);
+    expect(err.resource).toBe('comments');
+    expect(err.item).toEqual({ id: 7, title: 'no number' });
+    expect(err.message).toContain('Resource "comments" needs field "number" of each "issues" item for {resources.issues.number}');
+    expect(await p.query(`SELECT to_regclass('"${p.datasetName}".issues') AS t`)).toEqual([{ t: null }]);
+  });
+
+  it('a body that is not JSON: a RestApiError with the status and the start of the body', async () => {
+    const api = await startApi((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/html' });
+      res.end('<html>maintenance</html>');
+    });
+    const p = testPipeline({ pipelineName: 'rest_not_json' });
+    const err = await p.run(restApiSource({ client: { baseUrl: api.base }, resources: ['issues'] })).catch((e) => e);
+    expect(err).toBeInstanceOf(RestApiError);
+    expect([err.resource, err.status, err.retryable]).toEqual(['issues', 200, false]);
+    expect(err.message).toContain('answered 200 with a body that is not JSON: <html>maintenance</html>');
   });
 
   it('a config naming a parent that does not exist fails at definition', () => {
