@@ -2,7 +2,10 @@
  * Authentication: dlt's rest_api auth kinds (rest_client/auth.py), camelCased. An `Auth` puts its
  * credentials on each request and names the query params it adds, so error messages can mask them.
  */
-import { ConfigurationError } from '../../pipeline/errors.ts';
+import { ConfigurationError, RestApiError } from '../../pipeline/errors.ts';
+
+/** How long a token request may take (a resource request's timeout is the client's `timeout`). */
+const TOKEN_TIMEOUT_MS = 60_000;
 
 /** The parts of a request an auth may set. */
 export interface AuthRequest {
@@ -84,10 +87,12 @@ class OAuth2ClientCredentials implements Auth {
   }
   async #obtain(): Promise<void> {
     const form = new URLSearchParams({ client_id: this.c.clientId, client_secret: this.c.clientSecret, grant_type: 'client_credentials', ...this.c.accessTokenRequestData });
-    const res = await fetch(this.c.accessTokenUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form });
+    const res = await fetch(this.c.accessTokenUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form, signal: AbortSignal.timeout(TOKEN_TIMEOUT_MS) });
     const body = (await res.json().catch(() => undefined)) as { access_token?: unknown; expires_in?: unknown } | undefined;
     if (!res.ok || typeof body?.access_token !== 'string') {
-      throw new ConfigurationError(`OAuth2 token request to ${this.c.accessTokenUrl} failed with ${res.status} ${res.statusText}: no access_token in the response`);
+      const url = new URL(this.c.accessTokenUrl);
+      url.username = url.password = url.search = '';
+      throw new RestApiError(`OAuth2 token request to ${url} answered ${res.status} ${res.statusText} without an access_token`, { url: url.toString(), status: res.status });
     }
     this.#token = body.access_token;
     const seconds = Number(body.expires_in ?? this.c.defaultTokenExpiration ?? 3600);

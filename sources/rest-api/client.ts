@@ -103,6 +103,7 @@ export class RestClient {
       }
       if (ignored(o.responseActions, { status: res.status, headers: res.headers, text, url: shown })) return undefined;
       if (res.status === 401 && !renewed && o.auth?.renew?.()) {
+        // fresh credentials (a renewed token) get one more try that does not count as a retry
         renewed = true;
         attempt--;
         continue;

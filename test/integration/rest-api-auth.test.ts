@@ -100,5 +100,14 @@ describe('restApiSource auth', () => {
       expect(got.tokenRequests).toHaveLength(2);
       expect(got.api.calls()).toEqual(['GET /items', 'GET /items?page=2', 'GET /items?page=2', 'GET /items?page=3']);
     });
+
+    it('a refused token request: RestApiError with the token URL and status, no secret in the message', async () => {
+      const tokens = await startApi((_req, res) => json(res, { error: 'invalid_client' }, 400));
+      const auth: AuthConfig = { type: 'oauth2_client_credentials', accessTokenUrl: `${tokens.base}/token`, clientId: 'cid', clientSecret: 'csecret' };
+      const err = await loadWith(auth, () => true).catch((e) => e);
+      expect(err).toBeInstanceOf(RestApiError);
+      expect([err.resource, err.status, err.url]).toEqual(['items', 400, `${tokens.base}/token`]);
+      expect(err.message).not.toContain('csecret');
+    });
   });
 });
