@@ -61,6 +61,7 @@ export type {
   OffsetPaginatorConfig,
   PageNumberPaginatorConfig,
   CursorPaginatorConfig,
+  HeaderCursorPaginatorConfig,
   SinglePagePaginatorConfig,
   AutoPaginatorConfig,
 } from './sources/rest-api/paginators.ts';

@@ -58,10 +58,11 @@ export interface PageNumberPaginatorConfig {
   hasMorePath?: string;
 }
 export interface CursorPaginatorConfig { type: 'cursor'; cursorPath?: string; cursorParam?: string; stopAfterEmptyPage?: boolean }
+export interface HeaderCursorPaginatorConfig { type: 'header_cursor'; cursorKey?: string; cursorParam?: string }
 export interface SinglePagePaginatorConfig { type: 'single_page' }
 export interface AutoPaginatorConfig { type: 'auto' }
 
-export type PaginatorType = 'json_link' | 'header_link' | 'offset' | 'page_number' | 'cursor' | 'single_page' | 'auto';
+export type PaginatorType = 'json_link' | 'header_link' | 'offset' | 'page_number' | 'cursor' | 'header_cursor' | 'single_page' | 'auto';
 
 /** A paginator by kind (`'header_link'`), by kind and options, or a factory of a custom one. */
 export type PaginatorConfig =
@@ -71,6 +72,7 @@ export type PaginatorConfig =
   | OffsetPaginatorConfig
   | PageNumberPaginatorConfig
   | CursorPaginatorConfig
+  | HeaderCursorPaginatorConfig
   | SinglePagePaginatorConfig
   | AutoPaginatorConfig
   | (() => Paginator);
@@ -203,6 +205,21 @@ class Cursor implements Paginator {
   }
 }
 
+/** A cursor from a response header, sent back as a query param; stops when the header is absent. */
+class HeaderCursor implements Paginator {
+  hasNextPage = true;
+  #cursor: string | null = null;
+  constructor(private readonly key = 'next', private readonly param = 'cursor') {}
+  init(): void {}
+  update(res: PageResponse): void {
+    this.#cursor = res.headers.get(this.key);
+    this.hasNextPage = !!this.#cursor;
+  }
+  next(req: PageRequest): void {
+    req.params[this.param] = this.#cursor;
+  }
+}
+
 /** Picks a paginator from the first response (dlt's detector order), then delegates to it. */
 class Auto implements Paginator {
   #chosen?: Paginator;
@@ -286,9 +303,10 @@ function factoryFor(c: Exclude<PaginatorConfig, string | (() => Paginator)> | un
     case 'json_link': return () => new JsonLink(c.nextUrlPath);
     case 'header_link': return () => new HeaderLink(c.linksNextKey);
     case 'cursor': return () => new Cursor(c.cursorPath, c.cursorParam, c.stopAfterEmptyPage);
+    case 'header_cursor': return () => new HeaderCursor(c.cursorKey, c.cursorParam);
     case 'offset': { const o = offsetOptions(c); return () => new Range(o); }
     case 'page_number': { const o = pageNumberOptions(c); return () => new Range(o); }
     default:
-      throw new ConfigurationError(`Unknown paginator type ${JSON.stringify((c as { type: unknown }).type)}: use one of json_link, header_link, offset, page_number, cursor, single_page, auto`);
+      throw new ConfigurationError(`Unknown paginator type ${JSON.stringify((c as { type: unknown }).type)}: use one of json_link, header_link, offset, page_number, cursor, header_cursor, single_page, auto`);
   }
 }

@@ -100,6 +100,20 @@ describe('restApiSource paginators', () => {
     expect(got.calls).toEqual(['GET /api/items', 'GET /api/items?after=2', 'GET /api/items?after=4']);
   });
 
+  it('header_cursor: the cursor from a response header goes back as a param until the header is gone', async () => {
+    const got = await load(
+      (req, res) => {
+        const from = Number(req.query.get('cursor') ?? 0);
+        const page = ITEMS.filter((i) => i.id > from).slice(0, 2);
+        const last = page.at(-1)!.id;
+        json(res, page, 200, last < 5 ? { 'x-next-cursor': String(last) } : {});
+      },
+      { type: 'header_cursor', cursorKey: 'X-Next-Cursor' },
+    );
+    expect(got.rows).toEqual(ITEMS);
+    expect(got.calls).toEqual(['GET /api/items', 'GET /api/items?cursor=2', 'GET /api/items?cursor=4']);
+  });
+
   it('single_page: one request, even when the body has a next link', async () => {
     const got = await load((_req, res, base) => json(res, { data: ITEMS.slice(0, 2), next: `${base}/api/items?page=2` }), 'single_page');
     expect(got.rows).toEqual(ITEMS.slice(0, 2));
