@@ -157,7 +157,8 @@ class Range implements Paginator {
     }
   }
   init(req: PageRequest): void {
-    Object.assign(req.params, this.o.fixed, { [this.o.param]: this.#value });
+    // the counter first, then the fixed params: dlt's order, so both send the same URLs
+    Object.assign(req.params, { [this.o.param]: this.#value }, this.o.fixed);
   }
   update(res: PageResponse, records: unknown[]): void {
     if (this.o.stopAfterEmptyPage && records.length === 0) {

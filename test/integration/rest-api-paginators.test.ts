@@ -59,7 +59,7 @@ describe('restApiSource paginators', () => {
       { type: 'offset', limit: 2, offsetParam: 'skip', limitParam: 'take', totalPath: 'meta.count' },
     );
     expect(got.rows).toEqual(ITEMS);
-    expect(got.calls).toEqual(['GET /api/items?take=2&skip=0', 'GET /api/items?take=2&skip=2', 'GET /api/items?take=2&skip=4']);
+    expect(got.calls).toEqual(['GET /api/items?skip=0&take=2', 'GET /api/items?skip=2&take=2', 'GET /api/items?skip=4&take=2']);
   });
 
   it('offset without a total: stops at the first empty page', async () => {
@@ -71,7 +71,7 @@ describe('restApiSource paginators', () => {
       { type: 'offset', limit: 3, totalPath: null },
     );
     expect(got.rows).toEqual(ITEMS);
-    expect(got.calls).toEqual(['GET /api/items?limit=3&offset=0', 'GET /api/items?limit=3&offset=3', 'GET /api/items?limit=3&offset=6']);
+    expect(got.calls).toEqual(['GET /api/items?offset=0&limit=3', 'GET /api/items?offset=3&limit=3', 'GET /api/items?offset=6&limit=3']);
   });
 
   it('page_number: 1-based pages up to total_pages', async () => {
