@@ -40,6 +40,9 @@ export interface OffsetPaginatorConfig {
   offset?: number;
   offsetParam?: string;
   limitParam?: string;
+  /** Dotted paths in the JSON body to send offset and limit in instead of query params (POST APIs). */
+  offsetBodyPath?: string;
+  limitBodyPath?: string;
   /** Where the total number of items is; `null` when the API gives none (then stop on an empty page or hasMorePath). */
   totalPath?: string | null;
   maximumOffset?: number;
@@ -51,13 +54,22 @@ export interface PageNumberPaginatorConfig {
   basePage?: number;
   page?: number;
   pageParam?: string;
+  /** A dotted path in the JSON body to send the page number in instead of a query param. */
+  pageBodyPath?: string;
   /** Where the total number of pages is; `null` when the API gives none. */
   totalPath?: string | null;
   maximumPage?: number;
   stopAfterEmptyPage?: boolean;
   hasMorePath?: string;
 }
-export interface CursorPaginatorConfig { type: 'cursor'; cursorPath?: string; cursorParam?: string; stopAfterEmptyPage?: boolean }
+export interface CursorPaginatorConfig {
+  type: 'cursor';
+  cursorPath?: string;
+  cursorParam?: string;
+  /** A dotted path in the JSON body to send the cursor in instead of a query param. */
+  cursorBodyPath?: string;
+  stopAfterEmptyPage?: boolean;
+}
 export interface HeaderCursorPaginatorConfig { type: 'header_cursor'; cursorKey?: string; cursorParam?: string }
 export interface SinglePagePaginatorConfig { type: 'single_page' }
 export interface AutoPaginatorConfig { type: 'auto' }
@@ -132,8 +144,28 @@ export function parseLinkHeader(header: string | null): Record<string, string> {
   return links;
 }
 
+/** Where a paginator puts a value: a query param, or a dotted path in the JSON body. */
+type Slot = { param: string } | { bodyPath: string };
+
+function put(req: PageRequest, slot: Slot, value: unknown): void {
+  if ('param' in slot) {
+    req.params[slot.param] = value;
+    return;
+  }
+  const keys = slot.bodyPath.split('.');
+  let obj = (req.json ??= {}) as Record<string, unknown>;
+  for (const k of keys.slice(0, -1)) obj = (obj[k] ??= {}) as Record<string, unknown>;
+  obj[keys.at(-1)!] = value;
+}
+
+/** The slot of a value given as a param name or a body path (not both, as in dlt). */
+function slotOf(what: string, param: string | undefined, bodyPath: string | undefined, defaultParam: string): Slot {
+  if (param !== undefined && bodyPath !== undefined) throw new ConfigurationError(`The ${what} paginator takes a param name or a body path, not both`);
+  return bodyPath !== undefined ? { bodyPath } : { param: param ?? defaultParam };
+}
+
 interface RangeOptions {
-  param: string;
+  slot: Slot;
   start: number;
   step: number;
   baseIndex: number;
@@ -141,8 +173,8 @@ interface RangeOptions {
   maximum?: number;
   stopAfterEmptyPage: boolean;
   hasMorePath?: string;
-  /** extra params sent on every request (the offset paginator's limit) */
-  fixed?: Record<string, unknown>;
+  /** values sent with every request (the offset paginator's limit) */
+  fixed?: { slot: Slot; value: unknown }[];
   what: string;
 }
 
@@ -158,7 +190,8 @@ class Range implements Paginator {
   }
   init(req: PageRequest): void {
     // the counter first, then the fixed params: dlt's order, so both send the same URLs
-    Object.assign(req.params, { [this.o.param]: this.#value }, this.o.fixed);
+    put(req, this.o.slot, this.#value);
+    for (const f of this.o.fixed ?? []) put(req, f.slot, f.value);
   }
   update(res: PageResponse, records: unknown[]): void {
     if (this.o.stopAfterEmptyPage && records.length === 0) {
@@ -173,7 +206,7 @@ class Range implements Paginator {
     if (this.o.hasMorePath !== undefined) this.hasNextPage &&= this.#hasMore(res.body);
   }
   next(req: PageRequest): void {
-    req.params[this.o.param] = this.#value;
+    put(req, this.o.slot, this.#value);
   }
   #number(path: string, body: unknown, what: string): number {
     const v = findValue(path, body);
@@ -191,18 +224,18 @@ class Range implements Paginator {
   }
 }
 
-/** A cursor from the body, sent back as a query param; stops when the cursor is empty. */
+/** A cursor from the body, sent back as a query param (or in the JSON body); stops when the cursor is empty. */
 class Cursor implements Paginator {
   hasNextPage = true;
   #cursor: unknown;
-  constructor(private readonly path = 'cursors.next', private readonly param = 'cursor', private readonly stopAfterEmptyPage = true) {}
+  constructor(private readonly path = 'cursors.next', private readonly slot: Slot = { param: 'cursor' }, private readonly stopAfterEmptyPage = true) {}
   init(): void {}
   update(res: PageResponse, records: unknown[]): void {
     this.#cursor = findValue(this.path, res.body);
     this.hasNextPage = !(this.#cursor === undefined || this.#cursor === null || this.#cursor === '') && !(this.stopAfterEmptyPage && records.length === 0);
   }
   next(req: PageRequest): void {
-    req.params[this.param] = this.#cursor;
+    put(req, this.slot, this.#cursor);
   }
 }
 
@@ -272,7 +305,7 @@ function findKey(body: unknown, match: (k: string, v: unknown) => boolean, inner
 function pageNumberOptions(c: PageNumberPaginatorConfig): RangeOptions {
   const base = c.basePage ?? 0;
   return {
-    what: 'page_number', param: c.pageParam ?? 'page', start: c.page ?? base, step: 1, baseIndex: base,
+    what: 'page_number', slot: slotOf('page_number', c.pageParam, c.pageBodyPath, 'page'), start: c.page ?? base, step: 1, baseIndex: base,
     totalPath: c.totalPath === null ? undefined : (c.totalPath ?? 'total'), maximum: c.maximumPage,
     stopAfterEmptyPage: c.stopAfterEmptyPage ?? true, hasMorePath: c.hasMorePath,
   };
@@ -281,9 +314,9 @@ function pageNumberOptions(c: PageNumberPaginatorConfig): RangeOptions {
 function offsetOptions(c: OffsetPaginatorConfig): RangeOptions {
   if (!Number.isInteger(c.limit) || c.limit <= 0) throw new ConfigurationError(`The offset paginator needs a positive integer limit, got ${JSON.stringify(c.limit)}`);
   return {
-    what: 'offset', param: c.offsetParam ?? 'offset', start: c.offset ?? 0, step: c.limit, baseIndex: 0,
+    what: 'offset', slot: slotOf('offset', c.offsetParam, c.offsetBodyPath, 'offset'), start: c.offset ?? 0, step: c.limit, baseIndex: 0,
     totalPath: c.totalPath === null ? undefined : (c.totalPath ?? 'total'), maximum: c.maximumOffset,
-    stopAfterEmptyPage: c.stopAfterEmptyPage ?? true, hasMorePath: c.hasMorePath, fixed: { [c.limitParam ?? 'limit']: c.limit },
+    stopAfterEmptyPage: c.stopAfterEmptyPage ?? true, hasMorePath: c.hasMorePath, fixed: [{ slot: slotOf('offset', c.limitParam, c.limitBodyPath, 'limit'), value: c.limit }],
   };
 }
 
@@ -303,7 +336,7 @@ function factoryFor(c: Exclude<PaginatorConfig, string | (() => Paginator)> | un
     case 'single_page': return () => new SinglePage();
     case 'json_link': return () => new JsonLink(c.nextUrlPath);
     case 'header_link': return () => new HeaderLink(c.linksNextKey);
-    case 'cursor': return () => new Cursor(c.cursorPath, c.cursorParam, c.stopAfterEmptyPage);
+    case 'cursor': { const slot = slotOf('cursor', c.cursorParam, c.cursorBodyPath, 'cursor'); return () => new Cursor(c.cursorPath, slot, c.stopAfterEmptyPage); }
     case 'header_cursor': return () => new HeaderCursor(c.cursorKey, c.cursorParam);
     case 'offset': { const o = offsetOptions(c); return () => new Range(o); }
     case 'page_number': { const o = pageNumberOptions(c); return () => new Range(o); }

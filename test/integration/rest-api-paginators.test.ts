@@ -120,6 +120,39 @@ describe('restApiSource paginators', () => {
     expect(got.calls).toEqual(['GET /api/items']);
   });
 
+  it('POST with the cursor and the offset in the JSON body (cursorBodyPath, offsetBodyPath, limitBodyPath)', async () => {
+    const bodies: unknown[] = [];
+    const api = await startApi((req, res) => {
+      const body = JSON.parse(req.body);
+      bodies.push(body);
+      if (req.path === '/search') {
+        const after = Number(body.page.after ?? 0);
+        const page = ITEMS.filter((i) => i.id > after).slice(0, body.page.size);
+        return json(res, { hits: page, next: page.at(-1)!.id < 5 ? page.at(-1)!.id : null });
+      }
+      json(res, { rows: ITEMS.slice(body.window.from, body.window.from + body.window.count), total: 5 });
+    });
+    const src = restApiSource({
+      client: { baseUrl: api.base },
+      resources: [
+        { name: 'search', endpoint: { method: 'POST', json: { query: 'x', page: { size: 2 } }, paginator: { type: 'cursor', cursorPath: 'next', cursorBodyPath: 'page.after' } } },
+        { name: 'windowed', endpoint: { method: 'POST', json: { query: 'y' }, paginator: { type: 'offset', limit: 3, offsetBodyPath: 'window.from', limitBodyPath: 'window.count' } } },
+      ],
+    });
+    const p = testPipeline({ pipelineName: 'rest_post_body' });
+    await p.run(src);
+    expect(await rows(p, 'search', 'id', 'id, name')).toEqual(ITEMS);
+    expect(await rows(p, 'windowed', 'id', 'id, name')).toEqual(ITEMS);
+    expect(api.calls()).toEqual(['POST /search', 'POST /search', 'POST /search', 'POST /windowed', 'POST /windowed']);
+    expect(bodies).toEqual([
+      { query: 'x', page: { size: 2 } },
+      { query: 'x', page: { size: 2, after: 2 } },
+      { query: 'x', page: { size: 2, after: 4 } },
+      { query: 'y', window: { from: 0, count: 3 } },
+      { query: 'y', window: { from: 3, count: 3 } },
+    ]);
+  });
+
   describe('auto-detection (no paginator given)', () => {
     it('a Link header', async () => {
       const got = await load((req, res) => {

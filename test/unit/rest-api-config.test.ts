@@ -27,6 +27,7 @@ describe('restApiSource config checks', () => {
     ['an unknown paginator', withResources({ name: 'a', endpoint: { paginator: 'pages' as never } }), /Unknown paginator type "pages"/],
     ['an offset paginator without a limit', withResources({ name: 'a', endpoint: { paginator: { type: 'offset' } as never } }), /positive integer limit/],
     ['a page_number paginator that cannot stop', withResources({ name: 'a', endpoint: { paginator: { type: 'page_number', totalPath: null, stopAfterEmptyPage: false } } }), /needs one of totalPath/],
+    ['a cursor both in a param and in the body', withResources({ name: 'a', endpoint: { paginator: { type: 'cursor', cursorParam: 'c', cursorBodyPath: 'page.c' } } }), /takes a param name or a body path, not both/],
     ['an unknown auth', { client: { baseUrl: base, auth: { type: 'magic' } as never }, resources: ['a'] }, /Unknown auth type "magic"/],
     ['an api_key auth without the key', { client: { baseUrl: base, auth: { type: 'api_key' } as never }, resources: ['a'] }, /api_key auth needs apiKey/],
     ['an unknown placeholder', withResources({ name: 'a', endpoint: 'things/{id}' }), /resource "a" uses placeholder \{id\}/],
