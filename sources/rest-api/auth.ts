@@ -1,5 +1,5 @@
 /**
- * Authentication: dlt's rest_api auth kinds (rest_client/auth.py), camelCased. An `Auth` puts its
+ * Authentication: dlt's rest_api auth kinds, camelCased. An `Auth` puts its
  * credentials on each request and names the query params it adds, so error messages can mask them.
  */
 import { ConfigurationError, RestApiError } from '../../pipeline/errors.ts';

@@ -1,9 +1,10 @@
 /**
  * The HTTP client of the REST API source: one request with auth, a timeout and retries (429 and
  * 5xx honouring `Retry-After`, network errors, with exponential backoff), and the page loop that
- * drives a paginator. Built on Node's fetch; dlt's defaults (rest_client/client.py and the
- * `requests` helper it uses): 5 attempts, backoff factor 1 s, at most 300 s between attempts, a
- * 60 s timeout.
+ * drives a paginator. dlt's defaults (its REST client and the `requests` helper it uses): 5
+ * attempts, backoff factor 1 s, at most 300 s between attempts, a 60 s timeout. Built on Node's
+ * fetch with no HTTP library: the retry loop must also run response actions first and renew
+ * credentials on a 401, which a retry library would leave to hooks around the same few lines.
  */
 import { RestApiError } from '../../pipeline/errors.ts';
 import type { Auth } from './auth.ts';
@@ -46,7 +47,7 @@ interface Settings {
   retry: Required<HttpRetryConfig>;
 }
 
-/** Query params whose values are secrets wherever they appear (dlt's rest_client/redaction.py list). */
+/** Query params whose values are secrets wherever they appear (dlt's list). */
 const SENSITIVE_PARAMS = ['api_key', 'token', 'key', 'access_token', 'apikey', 'api-key', 'access-token', 'secret', 'password', 'pwd', 'client_secret'];
 
 const sleep = (s: number) => new Promise((r) => setTimeout(r, s * 1000));

@@ -1,6 +1,6 @@
 /**
  * Which part of a response body holds the page's records: `dataSelector` when given, else the
- * list dlt's detector would pick (`find_response_page_data` in dlt's rest_client/detector.py).
+ * list dlt's detector would pick (its `find_response_page_data`).
  */
 import { findValues } from './json-path.ts';
 

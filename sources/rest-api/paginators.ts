@@ -1,6 +1,6 @@
 /**
  * Paginators: how the next page is requested, and when there is none. The kinds and their options
- * are dlt's (rest_client/paginators.py), camelCased; `auto` (or no paginator) picks one from the
+ * are dlt's, camelCased; `auto` (or no paginator) picks one from the
  * first response like dlt's detector. A paginator is stateful, so each paginated request gets a
  * fresh one from `paginatorFactory`.
  */
