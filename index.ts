@@ -29,6 +29,48 @@ export type { ConfigReader, SecretsReader, ConfigValue, ConfigType, ConfigTypeOf
 export { incremental, Incremental, IncrementalDef } from './pipeline/incremental/index.ts';
 export type { IncrementalOptions } from './pipeline/incremental/index.ts';
 
+// declarative sources
+/** A source from a declarative REST API config (dlt's `rest_api_source`); see docs/sources.md. */
+export { restApiSource } from './sources/rest-api/source.ts';
+export type { RestApiSourceOptions } from './sources/rest-api/source.ts';
+export type {
+  RestApiConfig,
+  RestApiClientConfig,
+  Endpoint,
+  EndpointResource,
+  EndpointResourceBase,
+  ResolveParamConfig,
+  IncrementalParamConfig,
+  EndpointIncrementalConfig,
+  ProcessingStep,
+} from './sources/rest-api/config.ts';
+export type { HttpRetryConfig } from './sources/rest-api/client.ts';
+export type {
+  Auth,
+  AuthRequest,
+  AuthConfig,
+  BearerTokenAuthConfig,
+  ApiKeyAuthConfig,
+  HttpBasicAuthConfig,
+  OAuth2ClientCredentialsConfig,
+} from './sources/rest-api/auth.ts';
+export type {
+  Paginator,
+  PageRequest,
+  PageResponse,
+  PaginatorConfig,
+  PaginatorType,
+  JsonLinkPaginatorConfig,
+  HeaderLinkPaginatorConfig,
+  OffsetPaginatorConfig,
+  PageNumberPaginatorConfig,
+  CursorPaginatorConfig,
+  HeaderCursorPaginatorConfig,
+  SinglePagePaginatorConfig,
+  AutoPaginatorConfig,
+} from './sources/rest-api/paginators.ts';
+export type { ResponseAction, ResponseInfo } from './sources/rest-api/response-actions.ts';
+
 // state
 export { current } from './pipeline/state.ts';
 export type { PipelineState, SourceState } from './pipeline/state.ts';
@@ -79,5 +121,6 @@ export {
   AlreadyLoadedError,
   ComponentsFailedError,
   IntervalOverlapError,
+  RestApiError,
 } from './pipeline/errors.ts';
 export type { FailedComponent } from './pipeline/errors.ts';

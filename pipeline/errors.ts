@@ -84,6 +84,23 @@ export class ExtractError extends TideError {
   override readonly retryable: boolean = true;
 }
 
+/**
+ * A REST API request that failed for good: a status no response action handles, or a 429 / 5xx /
+ * network error still failing after the retries. `url` has its secrets masked; `status` is absent
+ * when no response came. Retryable when a later attempt may succeed (429, 5xx, network, timeout).
+ */
+export class RestApiError extends ExtractError {
+  override readonly retryable: boolean;
+  readonly url: string;
+  readonly status?: number;
+  constructor(message: string, fields: TideErrorFields & { url: string; status?: number }) {
+    super(message, fields);
+    this.url = fields.url;
+    this.status = fields.status;
+    this.retryable = fields.status === undefined || fields.status === 429 || fields.status >= 500;
+  }
+}
+
 /** An item could not be turned into rows (cyclic object, bad key, invalid date…). */
 export class NormalizeError extends TideError {}
 
