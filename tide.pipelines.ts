@@ -2,13 +2,14 @@
  * The default pipelines module (`tide run`, `tide worker`, `tide dev` read it unless --pipelines is given).
  */
 import { definePipeline } from 'tide';
-import { githubSource } from './examples/github.ts';
+import { githubRestSource } from './examples/github.ts';
 
 export default [
   definePipeline({
     name: 'github',
     datasetName: 'github_data',
-    source: () => githubSource(),
+    // a restApiSource config (examples/github.ts); the run's `repo` param names the repository
+    source: ({ params }) => githubRestSource(String(params.repo)),
     // daily at midnight in Berlin: 23- and 25-hour days across DST changes
     schedule: { every: 'day', timezone: 'Europe/Berlin', pauseOnFailure: 3 },
     // `tide trigger github --param repo=owner/name` (or the Web UI's "Start workflow": { "params": { "repo": … } })

@@ -102,7 +102,7 @@ function planRun(withPipeline: WithPipeline, input: RunPlanInput): Promise<RunPl
     // bad params (a run started from the Web UI with JSON input, too) fail here, before anything runs
     const params = resolveParams(def.params, input.params, def.name);
     const decompose = def.decompose ?? 'none';
-    const data = input.resources?.length || decompose !== 'none' ? selectResources(await def.source(), input.resources) : undefined;
+    const data = input.resources?.length || decompose !== 'none' ? selectResources(await def.source({ params }), input.resources) : undefined;
     const components = decompose === 'none' ? [] : componentsOf(data, p.pipelineName);
     const notify = notifyEventsOf(def);
     return {
@@ -140,10 +140,11 @@ function run(withPipeline: WithPipeline, input: RunInput): Promise<RunResult> {
     if (attempt > 1 && (await p.isLoaded(input.loadId))) return { loadId: input.loadId, attempt, applied: false, tables: {}, items: 0 };
     const progress = progressReporter(ctx);
     try {
-      const info = await announcingRetry(def, p, ctx, 'extract', input, async () => p.run(selectResources(await def.source(), input.resources), {
+      const params = resolveParams(def.params, input.params, def.name);
+      const info = await announcingRetry(def, p, ctx, 'extract', input, async () => p.run(selectResources(await def.source({ params }), input.resources), {
         ...def.runOptions,
         ...(input.refresh ? { refresh: input.refresh } : {}),
-        params: resolveParams(def.params, input.params, def.name),
+        params,
         interval: input.interval,
         loadId: input.loadId,
         handover: input.handover,
@@ -167,14 +168,15 @@ function run(withPipeline: WithPipeline, input: RunInput): Promise<RunResult> {
  */
 function extract(withPipeline: WithPipeline, input: ExtractInput): Promise<ExtractResult> {
   return withPipeline(input.pipeline, { waiting: true }, async (def, p, ctx) => {
-    const data = selectResources(await def.source(), input.resources);
+    const params = resolveParams(def.params, input.params, def.name);
+    const data = selectResources(await def.source({ params }), input.resources);
     const c = input.component;
     const packageId = c && input.loadId ? packageIdOf(input.loadId, c.name) : undefined;
     const progress = progressReporter(ctx, packageId);
     const info = await announcingRetry(def, p, ctx, 'extract', input, async () => p.extract(c ? componentData(data, p.pipelineName, c) : data, {
       ...def.runOptions,
       ...(input.refresh ? { refresh: input.refresh } : {}),
-      params: resolveParams(def.params, input.params, def.name),
+      params,
       interval: input.interval,
       loadId: input.loadId,
       packageId,

@@ -112,8 +112,8 @@ async function runCommand(name: string, o: { pipelines?: string; from?: string; 
     const decompose = def.decompose ?? 'none';
     const info =
       decompose === 'none'
-        ? await p.run(await def.source(), opts)
-        : await runDecomposed(() => p.fork(), () => def.source(), { decompose, maxParallel: def.maxParallel, triggerRule: def.triggerRule }, opts);
+        ? await p.run(await def.source({ params }), opts)
+        : await runDecomposed(() => p.fork(), () => def.source({ params }), { decompose, maxParallel: def.maxParallel, triggerRule: def.triggerRule }, opts);
     if (tty && Date.now() - t0 > 1000) process.stderr.write('\n');
     printInfo(info);
     if (o.show !== false && info.loadId) await withDataset(def, p.datasetName, (c) => printSamples(c, info));

@@ -3,7 +3,7 @@
  * `updated_at`. On a schedule or in a backfill the run's data interval becomes the cursor range
  * (`allowExternalSchedulers`), so backfills never touch the daily run's cursor.
  */
-import { incremental, resource, source } from 'tide';
+import { incremental, resource, restApiSource, source } from 'tide';
 import { startGithubApi, type RunningApi } from './github-api.ts';
 
 /** GET with the API's rate limit honoured (429 → wait `retry-after`, retry). */
@@ -22,13 +22,9 @@ async function getJson(url: string): Promise<{ body: unknown; next?: string }> {
   }
 }
 
-/**
- * Issues of one repository (the run's `repo` param, else the one bound), page by page, from the
- * cursor's start value (and up to its end value).
- */
+/** Issues of one repository, page by page, from the cursor's start value (and up to its end value). */
 export const repoIssues = resource(
-  async function* (ctx, apiUrl: string, bound: string) {
-    const repository = typeof ctx.params.repo === 'string' ? ctx.params.repo : bound;
+  async function* (ctx, apiUrl: string, repository: string) {
     const inc = ctx.incremental!;
     const params = new URLSearchParams({ since: String(inc.startValue), per_page: '100' });
     if (inc.endValue !== undefined && inc.endValue !== null) params.set('until', String(inc.endValue));
@@ -56,7 +52,36 @@ export async function exampleApiUrl(): Promise<string> {
   return (await api).url;
 }
 
-/** The GitHub source of the demo. */
+/** The GitHub source of the demo, written by hand with the low-level API (`resource`, `incremental`). */
 export async function githubSource(repository = 'tide-dev/tide') {
   return source('github', [repoIssues.bind(await exampleApiUrl(), repository)]);
+}
+
+/**
+ * The same source as a `restApiSource` config: Link-header pages, `since` / `until` from the
+ * incremental (or a scheduler's interval), 429s retried after `Retry-After`. It loads exactly what
+ * `githubSource` loads (test/integration/rest-api-example.test.ts).
+ */
+export async function githubRestSource(repository = 'tide-dev/tide', { apiUrl, perPage = 100 }: { apiUrl?: string; perPage?: number } = {}) {
+  return restApiSource(
+    {
+      client: { baseUrl: `${apiUrl ?? (await exampleApiUrl())}/repos/${repository}/`, paginator: 'header_link' },
+      resources: [
+        {
+          name: 'issues',
+          writeDisposition: 'merge',
+          primaryKey: 'id',
+          columns: { updated_at: { dedupSort: 'desc' } },
+          endpoint: {
+            path: 'issues',
+            params: {
+              per_page: perPage,
+              since: { type: 'incremental', cursorPath: 'updated_at', initialValue: '2026-01-01T00:00:00Z', endParam: 'until', allowExternalSchedulers: true },
+            },
+          },
+        },
+      ],
+    },
+    { name: 'github' },
+  );
 }

@@ -39,8 +39,12 @@ export interface PipelineDefinition {
   /** The pipeline name (state key, CLI argument, schedule id part). */
   name: string;
   datasetName?: string;
-  /** Builds what a run loads: a source, a resource, or data. Called once per run. */
-  source: () => Source | Resource | unknown | Promise<Source | Resource | unknown>;
+  /**
+   * Builds what a run loads: a source, a resource, or data. Called once per run (and by `planRun`),
+   * with the run's validated params, so a declarative source can take them (`restApiSource` with a
+   * `baseUrl` naming the repository a run was given).
+   */
+  source: (run: SourceArgs) => Source | Resource | unknown | Promise<Source | Resource | unknown>;
   /** When the pipeline runs on Temporal. */
   schedule?: ScheduleSpec;
   /** Options passed to every run (write disposition, table name …). */
@@ -93,6 +97,12 @@ export interface PipelineDefinition {
   retries?: { extract?: RetrySpec; load?: RetrySpec };
   /** Start-to-close timeouts of the extracting and load activities, and their heartbeat timeout ('2h', '30s', …). */
   timeouts?: { extract?: string; load?: string; heartbeat?: string };
+}
+
+/** What `definePipeline({ source })` is called with. */
+export interface SourceArgs {
+  /** The run's params, validated, defaults applied (`{}` when the pipeline declares none). */
+  params: Readonly<Record<string, string | number | boolean>>;
 }
 
 /** An activity retry policy: attempts (1 = no retry), first wait, its growth and its cap ('1s', '1m', …). */

@@ -5,36 +5,11 @@
  * generator of examples/github.ts loads.
  */
 import { describe, expect, it } from 'vitest';
-import { restApiSource, source } from 'tide';
+import { source } from 'tide';
 import { startGithubApi } from '../../examples/github-api.ts';
-import { repoIssues } from '../../examples/github.ts';
+import { githubRestSource, repoIssues } from '../../examples/github.ts';
 import { onCleanup, rows, testPipeline } from '../helpers/pipelines.ts';
 import { cursorState } from '../helpers/incremental-util.ts';
-
-/** The config the README example becomes. */
-function githubRest(apiUrl: string, repository: string) {
-  return restApiSource(
-    {
-      client: { baseUrl: `${apiUrl}/repos/${repository}/`, paginator: 'header_link' },
-      resources: [
-        {
-          name: 'issues',
-          writeDisposition: 'merge',
-          primaryKey: 'id',
-          columns: { updated_at: { dedupSort: 'desc' } },
-          endpoint: {
-            path: 'issues',
-            params: {
-              per_page: 7,
-              since: { type: 'incremental', cursorPath: 'updated_at', initialValue: '2026-01-01T00:00:00Z', endParam: 'until', allowExternalSchedulers: true },
-            },
-          },
-        },
-      ],
-    },
-    { name: 'github' },
-  );
-}
 
 const COLUMNS = 'id, number, title, state, updated_at, created_at, comments, user__login';
 
@@ -52,7 +27,8 @@ describe('the README example as a restApiSource config', () => {
     const rest = testPipeline({ pipelineName: 'github' });
     const hand = testPipeline({ pipelineName: 'github' });
     const handSource = source('github', [repoIssues.bind(api.url, 'tide-dev/tide')]);
-    const restSource = githubRest(api.url, 'tide-dev/tide');
+    // per_page 7: several pages per week
+    const restSource = await githubRestSource('tide-dev/tide', { apiUrl: api.url, perPage: 7 });
 
     const week = { start: '2026-01-05T00:00:00Z', end: '2026-01-12T00:00:00Z' };
     const a = await rest.run(restSource, { interval: week });
