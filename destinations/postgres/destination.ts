@@ -10,7 +10,8 @@ import { ensureEmbeddedPostgres } from './embedded.ts';
 import { applyPackages, discardPackages, dropStalePackages, stagedPackage, type AppliedPackage } from './package.ts';
 import { PostgresLoadSession, type SessionOptions } from './session.ts';
 import { createDatasetSql, dropDatasetSql, dropTablesSql, PACKAGES_TABLE, qualified, stagingSchemaOf } from './sql.ts';
-import { intervalLoads, isLoaded, latestSchema, latestState, markNotified, recentLoads, wasNotified } from './state.ts';
+import { appendRunLog, intervalLoads, isLoaded, latestSchema, latestState, markNotified, recentLoads, runLog, wasNotified } from './state.ts';
+import type { RunLogKey, RunLogLine, StoredRunLogLine } from '../../pipeline/run-log.ts';
 import { datasetLock, poolQueryable, Tx, type Queryable } from './transaction.ts';
 
 export interface PostgresOptions {
@@ -103,6 +104,14 @@ class PostgresClient implements DestinationClient {
 
   async markNotified(key: string): Promise<void> {
     await markNotified(this.#db, this.datasetName, key);
+  }
+
+  async appendRunLog(key: RunLogKey, lines: RunLogLine[]): Promise<void> {
+    await appendRunLog(this.#db, this.datasetName, key, lines);
+  }
+
+  async runLog(pipelineName: string, run: string): Promise<StoredRunLogLine[]> {
+    return runLog(this.#db, this.datasetName, pipelineName, run);
   }
 
   async isLoaded(loadId: string): Promise<boolean> {
