@@ -13,6 +13,7 @@ import { DEFAULT_TASK_QUEUE, poolTaskQueue } from '../temporal/ids.ts';
 import { WorkerGroup } from './group.ts';
 import { searchAttributeRegistrations } from '../temporal/registration.ts';
 import { workflowBundle } from './bundle.ts';
+import { serveMetrics, TideMetrics } from './metrics.ts';
 
 export { WORKFLOWS_PATH, workflowBundle } from './bundle.ts';
 
@@ -52,6 +53,8 @@ export interface WorkerOptions {
    * the pool. The pools of the worker's pipelines are served whether listed here or not.
    */
   pools?: Record<string, PoolOptions>;
+  /** Serve Prometheus metrics at `http://HOST:PORT/metrics` (port 0: a free one; see worker/metrics.ts). */
+  metrics?: { host: string; port: number };
 }
 
 export interface PoolOptions {
@@ -77,7 +80,7 @@ function installRuntime(): void {
 }
 
 /** Creates a worker (not yet running). `worker.run()` polls until `worker.shutdown()`. */
-export async function createWorker(opts: WorkerOptions): Promise<{ worker: WorkerGroup; close: () => Promise<void> }> {
+export async function createWorker(opts: WorkerOptions): Promise<{ worker: WorkerGroup; close: () => Promise<void>; metricsUrl?: string }> {
   const address = opts.address ?? temporalAddress();
   const namespace = opts.namespace ?? temporalNamespace();
   installRuntime();
@@ -88,13 +91,16 @@ export async function createWorker(opts: WorkerOptions): Promise<{ worker: Worke
   const destination = opts.destination ?? postgres();
   const connection = await NativeConnection.connect({ address });
   const taskQueue = opts.taskQueue ?? DEFAULT_TASK_QUEUE;
-  const activities = createActivities(opts.pipelines, { destination });
+  // always recorded (the workflows' sinks must exist), served only when asked
+  const metrics = new TideMetrics();
+  const activities = createActivities(opts.pipelines, { destination, observer: metrics.step });
   const main = await Worker.create({
     connection,
     namespace,
     taskQueue,
     workflowBundle: await bundle,
     activities,
+    sinks: metrics.sinks(),
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities ?? 4,
     ...(opts.stickyQueueScheduleToStartTimeout ? { stickyQueueScheduleToStartTimeout: opts.stickyQueueScheduleToStartTimeout as '10s' } : {}),
   });
@@ -111,9 +117,13 @@ export async function createWorker(opts: WorkerOptions): Promise<{ worker: Worke
       }),
     ),
   );
+  // listening only once the workers exist: a scrape never sees a worker that failed to start
+  const served = opts.metrics ? await serveMetrics(metrics, opts.metrics) : undefined;
   return {
     worker: new WorkerGroup(main, pools),
+    ...(served ? { metricsUrl: served.url } : {}),
     close: async () => {
+      await new Promise((r) => (served ? served.server.close(r) : r(undefined)));
       await connection.close();
       if (!opts.destination) await destination.close();
     },
