@@ -14,6 +14,7 @@ import type { PipelineDefinition } from 'tide';
 import { datasetName, tempDir } from '../helpers/pipelines.ts';
 import { temporalAddress, withWorker } from '../helpers/temporal.ts';
 import { runTide } from '../helpers/cli.ts';
+import { freePort } from '../../common/net.ts';
 
 /** A pipelines module whose resource fails the first time it runs (a marker file in `home`), then yields 3 issues with 2 labels. */
 function pipelinesModule(name: string, ds: string): { home: string; mod: string } {
@@ -95,6 +96,11 @@ describe('tide runs --logs and worker metrics', () => {
         const list = await runTide(home, ['runs', name, '--pipelines', mod, '--address', temporalAddress(), '--task-queue', tq]);
         expect(list.code).toBe(0);
         expect(list.stdout.split('\n')[1]).toMatch(new RegExp(`^\\(cursor state\\) +manual +COMPLETED +5 +2  ${runId}  http`));
+        // without Temporal: the committed loads from the ledger, with the load id --logs takes
+        const ledger = await runTide(home, ['runs', name, '--pipelines', mod, '--address', `127.0.0.1:${await freePort()}`]);
+        expect(ledger.code).toBe(0);
+        expect(ledger.stderr).toMatch(/^tide: Temporal not reachable \(.*\): the committed loads from the ledger only\n$/);
+        expect(ledger.stdout.trim().split('\n').slice(1)).toEqual([expect.stringMatching(new RegExp(`^\\(cursor state\\) +${loadId.replace('.', '\\.')} +5  \\d{4}-`))]);
         // another process (the CLI) reads the lines the worker kept, by run id or by load id
         const byRun = await runTide(home, ['runs', name, '--pipelines', mod, '--logs', runId]);
         expect(byRun.stderr).toBe('');
