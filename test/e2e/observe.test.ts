@@ -10,8 +10,9 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import type { PipelineDefinition } from 'tide';
-import { datasetName, tempDir } from '../helpers/pipelines.ts';
+import { WorkflowFailedError } from '@temporalio/client';
+import { definePipeline, pipeline, postgres, resource, type PipelineDefinition } from 'tide';
+import { datasetName, pgUrl, tempDir } from '../helpers/pipelines.ts';
 import { temporalAddress, withWorker } from '../helpers/temporal.ts';
 import { runTide } from '../helpers/cli.ts';
 import { freePort } from '../../common/net.ts';
@@ -137,6 +138,74 @@ describe('tide runs --logs and worker metrics', () => {
         expect(sample(text, 'tide_step_duration_seconds_count', { pipeline: name, step: 'run', outcome: 'done' })).toBe(1);
         expect(sample(text, 'tide_run_duration_seconds_count', { pipeline: name, kind: 'manual', status: 'completed' })).toBe(1);
         expect(sample(text, 'tide_run_duration_seconds_count', { pipeline: name, kind: 'manual', status: 'failed' })).toBeUndefined();
+      },
+      { metrics: { host: '127.0.0.1', port: 0 } },
+    );
+  }, 180_000);
+
+  it('counts a scheduled run and its schedule lag, and a run that failed for good: its lines, its Web UI details and its counters', async () => {
+    const sched = `obs_s_${randomBytes(3).toString('hex')}`;
+    const broken = `obs_b_${randomBytes(3).toString('hex')}`;
+    const defs: PipelineDefinition[] = [
+      definePipeline({ name: sched, datasetName: datasetName('obs'), source: () => resource(() => [{ id: 1 }, { id: 2 }], { name: 'events' }), schedule: { every: 'hour' } }),
+      definePipeline({
+        name: broken,
+        datasetName: datasetName('obs'),
+        retries: { extract: { maximumAttempts: 1 } },
+        source: () =>
+          resource(function* pages() {
+            yield { id: 1 };
+            throw new Error('page 2: 500');
+          }),
+      }),
+    ];
+    await withWorker(
+      defs,
+      async (client, _tq, { metricsUrl }) => {
+        await client.createSchedule(sched, { every: 'hour' }, { paused: true });
+        try {
+          await client.triggerSchedule(sched);
+          const h = await client.startRun(broken);
+          const err = await h.result().catch((e: unknown) => e);
+          expect(err).toBeInstanceOf(WorkflowFailedError);
+          const runId = h.firstExecutionRunId;
+
+          // its lines, by workflow id this time, from the destination the worker wrote them to
+          const p = pipeline({ pipelineName: broken, datasetName: defs[1].datasetName, destination: postgres(pgUrl()), pipelinesDir: tempDir() });
+          try {
+            const lines = (await p.runLog(h.workflowId)).map((l) => [l.runId, l.loadId, l.step, l.attempt, l.level, l.message.replace(/in \d+\.\d{3} s$/, 'in S s')]);
+            expect(lines).toEqual([
+              [runId, expect.any(String), 'run', 1, 'error', `ExtractError: Resource "pages" failed: page 2: 500 [pipeline "${broken}", resource "pages"]`],
+              [runId, expect.any(String), 'run', 1, 'error', 'run failed in S s'],
+            ]);
+          } finally {
+            await p.close();
+          }
+          const meta = (await client.client.workflow.getHandle(h.workflowId).query('__temporal_workflow_metadata')) as { currentDetails?: string };
+          expect(meta.currentDetails).toBe(
+            `\`\`\`\n${broken}: run failed: Resource "pages" failed: page 2: 500 [pipeline "${broken}", resource "pages"] (all its lines: tide runs ${broken} --logs ${runId})\n\`\`\``,
+          );
+
+          let text = '';
+          for (let i = 0; i < 300; i++) {
+            text = await (await fetch(metricsUrl!)).text();
+            const ran = sample(text, 'tide_run_duration_seconds_count', { pipeline: sched, kind: 'scheduled', status: 'completed' });
+            const failed = sample(text, 'tide_run_duration_seconds_count', { pipeline: broken, kind: 'manual', status: 'failed' });
+            if (ran !== undefined && failed !== undefined) break;
+            await new Promise((r) => setTimeout(r, 200));
+          }
+          expect(sample(text, 'tide_run_duration_seconds_count', { pipeline: sched, kind: 'scheduled', status: 'completed' })).toBe(1);
+          expect(sample(text, 'tide_schedule_lag_seconds_count', { pipeline: sched })).toBe(1);
+          expect(sample(text, 'tide_schedule_lag_seconds_sum', { pipeline: sched })).toBeGreaterThanOrEqual(0);
+          expect(sample(text, 'tide_rows_loaded_total', { pipeline: sched, table: 'events' })).toBe(2);
+          expect(sample(text, 'tide_run_duration_seconds_count', { pipeline: broken, kind: 'manual', status: 'failed' })).toBe(1);
+          expect(sample(text, 'tide_step_failures_total', { pipeline: broken, step: 'run', error: 'ExtractError' })).toBe(1);
+          expect(sample(text, 'tide_step_retries_total', { pipeline: broken, step: 'run' })).toBeUndefined();
+          expect(sample(text, 'tide_rows_loaded_total', { pipeline: broken, table: 'pages' })).toBeUndefined();
+          expect(sample(text, 'tide_items_extracted_total', { pipeline: broken })).toBeUndefined();
+        } finally {
+          await client.deleteSchedule(sched);
+        }
       },
       { metrics: { host: '127.0.0.1', port: 0 } },
     );
