@@ -5,6 +5,7 @@
  * another process; the Web UI's current details show the loading attempt's lines; the worker's
  * `/metrics` endpoint counts rows per table, items, the failure, the retry and the run.
  */
+import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -13,7 +14,7 @@ import { describe, expect, it } from 'vitest';
 import { WorkflowFailedError } from '@temporalio/client';
 import { definePipeline, pipeline, postgres, resource, type PipelineDefinition } from 'tide';
 import { datasetName, pgUrl, tempDir } from '../helpers/pipelines.ts';
-import { temporalAddress, withWorker } from '../helpers/temporal.ts';
+import { taskQueue, temporalAddress, withWorker } from '../helpers/temporal.ts';
 import { runTide } from '../helpers/cli.ts';
 import { freePort } from '../../common/net.ts';
 
@@ -25,7 +26,8 @@ function pipelinesModule(name: string, ds: string): { home: string; mod: string 
   const marker = join(home, 'failed-once');
   writeFileSync(
     mod,
-    `import { existsSync, writeFileSync } from 'node:fs';
+    `import { spawn } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
 import { definePipeline, incremental, resource, source } from ${JSON.stringify(tide)};
 export default [
   definePipeline({
@@ -210,5 +212,41 @@ describe('tide runs --logs and worker metrics', () => {
       { metrics: { host: '127.0.0.1', port: 0 } },
     );
   }, 180_000);
+
+  it('tide worker --metrics HOST:PORT serves the metrics of a worker process, and a bad HOST:PORT is a usage error', async () => {
+    const name = `obs_w_${randomBytes(3).toString('hex')}`;
+    const { home, mod } = pipelinesModule(name, datasetName('obs'));
+    const bad = await runTide(home, ['worker', '--pipelines', mod, '--address', temporalAddress(), '--metrics', '9464']);
+    expect({ code: bad.code, stderr: bad.stderr }).toEqual({ code: 2, stderr: 'tide: --metrics 9464: expected HOST:PORT, e.g. 127.0.0.1:9464\n' });
+
+    const worker = spawn(process.execPath, ['bin/tide.js', 'worker', '--pipelines', mod, '--address', temporalAddress(), '--task-queue', taskQueue(), '--metrics', '127.0.0.1:0'], {
+      env: { ...process.env, TIDE_POSTGRES_URL: pgUrl(), TIDE_HOME: home },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    try {
+      let stderr = '';
+      const url = await new Promise<string>((resolve, reject) => {
+        worker.stderr!.on('data', (b: Buffer) => {
+          stderr += b.toString();
+          const m = /tide worker: metrics at (http:\/\/127\.0\.0\.1:\d+\/metrics)\n/.exec(stderr);
+          if (m) resolve(m[1]);
+        });
+        worker.once('exit', (code) => reject(new Error(`worker exited (${code}): ${stderr}`)));
+      });
+      const res = await fetch(url);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+      const text = await res.text();
+      // nothing ran on it yet: every family is declared, none has a sample
+      for (const family of ['tide_rows_loaded_total', 'tide_items_extracted_total', 'tide_step_duration_seconds', 'tide_step_failures_total', 'tide_step_retries_total', 'tide_run_duration_seconds', 'tide_schedule_lag_seconds']) {
+        expect(text).toContain(`# TYPE ${family} ${family.endsWith('_total') ? 'counter' : 'histogram'}\n`);
+      }
+      expect(text.split('\n').filter((l) => l.startsWith('tide_'))).toEqual([]);
+    } finally {
+      const exited = new Promise((r) => worker.once('exit', r));
+      worker.kill('SIGINT');
+      await exited;
+    }
+  }, 120_000);
 });
 
