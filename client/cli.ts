@@ -187,19 +187,21 @@ export function parsePool(spec: string): [string, PoolOptions] {
   return [m[1], { concurrency: Number(m[2]), ...(m[3] ? { ratePerSecond: Number(m[3]) } : {}) }];
 }
 
-async function workerCommand(o: { pipelines?: string; address?: string; namespace?: string; taskQueue?: string; pool?: string[]; metrics?: string }): Promise<void> {
+async function workerCommand(o: { pipelines?: string; address?: string; namespace?: string; taskQueue?: string; pool?: string[]; metrics?: string; temporalMetrics?: string }): Promise<void> {
   const defs = await loadPipelines(o.pipelines);
   const pools = Object.fromEntries((o.pool ?? []).map(parsePool));
   const { parseListen } = await import('../worker/metrics.ts');
   let metrics: { host: string; port: number } | undefined;
   try {
     metrics = o.metrics ? parseListen(o.metrics) : undefined;
+    if (o.temporalMetrics) parseListen(o.temporalMetrics, '--temporal-metrics');
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
   const { createWorker } = await import('../worker/index.ts');
-  const { worker, close, metricsUrl } = await createWorker({ pipelines: defs, address: o.address, namespace: o.namespace, taskQueue: o.taskQueue, pools, metrics });
+  const { worker, close, metricsUrl } = await createWorker({ pipelines: defs, address: o.address, namespace: o.namespace, taskQueue: o.taskQueue, pools, metrics, temporalMetrics: o.temporalMetrics });
   if (metricsUrl) process.stderr.write(`tide worker: metrics at ${metricsUrl}\n`);
+  if (o.temporalMetrics) process.stderr.write(`tide worker: Temporal SDK metrics at http://${o.temporalMetrics}/metrics\n`);
   // the pool workers createWorker made, as they poll (queue and concurrency)
   const served = worker.pools.length ? `; pools ${worker.pools.map((w) => `${w.options.taskQueue} (${w.options.maxConcurrentActivityTaskExecutions} at once)`).join(', ')}` : '';
   process.stderr.write(`tide worker: ${defs.length} pipeline(s) [${defs.map((d) => d.name).join(', ')}] on task queue "${o.taskQueue ?? DEFAULT_TASK_QUEUE}"${served}; Ctrl-C stops\n`);
@@ -578,7 +580,8 @@ export async function main(argv: string[]): Promise<void> {
       .description('run a worker against TEMPORAL_ADDRESS / TIDE_POSTGRES_URL')
       .addOption(pipelinesOpt())
       .option('--pool <NAME=N[,rate=R/s]>', "serve a pool's extracts N at a time (and at most R/s across workers); repeatable", (v: string, all: string[] = []) => [...all, v])
-      .option('--metrics <host:port>', 'serve Prometheus metrics at http://HOST:PORT/metrics (rows, items, durations, failures, retries, schedule lag)'),
+      .option('--metrics <host:port>', 'serve Prometheus metrics at http://HOST:PORT/metrics (rows, items, durations, failures, retries, schedule lag)')
+      .option('--temporal-metrics <host:port>', "serve the Temporal SDK's own metrics (task slots, poll latencies, …) at http://HOST:PORT/metrics"),
   ).action(workerCommand);
 
   temporalOpts(

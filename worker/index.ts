@@ -55,6 +55,8 @@ export interface WorkerOptions {
   pools?: Record<string, PoolOptions>;
   /** Serve Prometheus metrics at `http://HOST:PORT/metrics` (port 0: a free one; see worker/metrics.ts). */
   metrics?: { host: string; port: number };
+  /** `HOST:PORT` for the Temporal SDK's own Prometheus exporter (one per process; the first worker's runtime decides). */
+  temporalMetrics?: string;
 }
 
 export interface PoolOptions {
@@ -69,13 +71,19 @@ function poolsOf(opts: WorkerOptions): [string, PoolOptions][] {
 }
 
 let runtimeInstalled = false;
-function installRuntime(): void {
+/**
+ * The SDK's runtime, once per process: its logger, and its own Prometheus exporter (task slots,
+ * poll and schedule-to-start latencies, …) when `temporalMetrics` gives an address for it.
+ */
+function installRuntime(temporalMetrics?: string): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
+  const metrics = temporalMetrics ? { metrics: { prometheus: { bindAddress: temporalMetrics, countersTotalSuffix: true, useSecondsForDurations: true } } } : undefined;
   try {
-    Runtime.install({ logger: new DefaultLogger((process.env.TIDE_WORKER_LOG_LEVEL as 'WARN') ?? 'WARN') });
+    Runtime.install({ logger: new DefaultLogger((process.env.TIDE_WORKER_LOG_LEVEL as 'WARN') ?? 'WARN'), ...(metrics ? { telemetryOptions: metrics } : {}) });
   } catch {
     /* already installed by the host process */
+    if (temporalMetrics) process.stderr.write(`tide worker: the Temporal runtime was installed before: its metrics are not served at ${temporalMetrics}\n`);
   }
 }
 
@@ -83,7 +91,7 @@ function installRuntime(): void {
 export async function createWorker(opts: WorkerOptions): Promise<{ worker: WorkerGroup; close: () => Promise<void>; metricsUrl?: string }> {
   const address = opts.address ?? temporalAddress();
   const namespace = opts.namespace ?? temporalNamespace();
-  installRuntime();
+  installRuntime(opts.temporalMetrics);
   // built (when not cached) in a child process while this one registers and connects
   const bundle = workflowBundle();
   bundle.catch(() => undefined); // awaited below; a failure before that must not go unhandled

@@ -54,10 +54,10 @@ export class TideMetrics {
 }
 
 /** `HOST:PORT` of `--metrics` (port 0: any free port). */
-export function parseListen(spec: string): { host: string; port: number } {
+export function parseListen(spec: string, flag = '--metrics'): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(spec);
   const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) throw new TideError(`--metrics ${spec}: expected HOST:PORT, e.g. 127.0.0.1:9464`);
+  if (!m || port > 65535) throw new TideError(`${flag} ${spec}: expected HOST:PORT, e.g. 127.0.0.1:9464`);
   return { host: m[1] ?? m[2], port };
 }
 

@@ -213,13 +213,15 @@ describe('tide runs --logs and worker metrics', () => {
     );
   }, 180_000);
 
-  it('tide worker --metrics HOST:PORT serves the metrics of a worker process, and a bad HOST:PORT is a usage error', async () => {
+  it('tide worker --metrics HOST:PORT serves the metrics of a worker process (--temporal-metrics the SDK\'s), and a bad HOST:PORT is a usage error', async () => {
     const name = `obs_w_${randomBytes(3).toString('hex')}`;
     const { home, mod } = pipelinesModule(name, datasetName('obs'));
     const bad = await runTide(home, ['worker', '--pipelines', mod, '--address', temporalAddress(), '--metrics', '9464']);
     expect({ code: bad.code, stderr: bad.stderr }).toEqual({ code: 2, stderr: 'tide: --metrics 9464: expected HOST:PORT, e.g. 127.0.0.1:9464\n' });
 
-    const worker = spawn(process.execPath, ['bin/tide.js', 'worker', '--pipelines', mod, '--address', temporalAddress(), '--task-queue', taskQueue(), '--metrics', '127.0.0.1:0'], {
+    const sdk = `127.0.0.1:${await freePort()}`;
+    const tq = taskQueue();
+    const worker = spawn(process.execPath, ['bin/tide.js', 'worker', '--pipelines', mod, '--address', temporalAddress(), '--task-queue', tq, '--metrics', '127.0.0.1:0', '--temporal-metrics', sdk], {
       env: { ...process.env, TIDE_POSTGRES_URL: pgUrl(), TIDE_HOME: home },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
@@ -242,6 +244,9 @@ describe('tide runs --logs and worker metrics', () => {
         expect(text).toContain(`# TYPE ${family} ${family.endsWith('_total') ? 'counter' : 'histogram'}\n`);
       }
       expect(text.split('\n').filter((l) => l.startsWith('tide_'))).toEqual([]);
+      expect(stderr).toContain(`tide worker: Temporal SDK metrics at http://${sdk}/metrics\n`);
+      const sdkText = await (await fetch(`http://${sdk}/metrics`)).text();
+      expect(sdkText).toContain(`\ntemporal_worker_start_total{namespace="default",service_name="temporal-core-sdk",task_queue="${tq}"} 1\n`);
     } finally {
       const exited = new Promise((r) => worker.once('exit', r));
       worker.kill('SIGINT');
