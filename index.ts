@@ -86,6 +86,8 @@ export type { Interval, IntervalInput } from './pipeline/interval.ts';
 export { definePipeline } from './pipeline/define.ts';
 export type { PipelineDefinition, ScheduleSpec, ScheduleEvery, Decompose, TriggerRule, RunEvent, NotifyEvent, RetrySpec, ScheduleOverlap } from './pipeline/define.ts';
 export { runDecomposed } from './pipeline/decompose.ts';
+/** A run's log lines as the workers keep them (`Pipeline.runLog`, `tide runs <pipeline> --logs <run>`). */
+export type { RunLogLine, RunLogLevel, RunLogKey, StoredRunLogLine } from './pipeline/run-log.ts';
 export type { DecomposedRun } from './pipeline/decompose.ts';
 
 // schema

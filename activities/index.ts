@@ -10,7 +10,6 @@ import { pipeline } from '../destinations/default.ts';
 import type { PipelineDefinition } from '../pipeline/define.ts';
 import type { Destination } from '../pipeline/destination.ts';
 import { tideHome } from '../common/home.ts';
-import { totalRows } from '../pipeline/counts.ts';
 import type {
   DiscardInput,
   IntervalLoadedInput,
@@ -34,27 +33,35 @@ import { DEFAULT_MAX_PARALLEL, packageIdOf } from '../pipeline/decompose.ts';
 import { newLoadId } from '../pipeline/load-id.ts';
 import type { CheckpointInfo, RunProgress } from '../pipeline/options.ts';
 import { toFailure } from './failure.ts';
+import { StepLog } from '../pipeline/run-log.ts';
 
 export interface ActivityOptions {
   /** One destination (connection pool) shared by every activity of the worker. */
   destination?: Destination;
   /** The local working folder (state is always restored from the destination first). */
   pipelinesDir?: string;
+  /** Told of every attempt of a run's steps once it ended (the worker's metrics). */
+  observer?: (pipeline: string, step: StepLog) => void;
 }
 
-/** Runs `fn` on the named pipeline, heartbeating `idle` while it runs (see `createActivities`). */
-type WithPipeline = <T>(name: string, idle: Record<string, unknown>, fn: (def: PipelineDefinition, p: Pipeline, ctx: Context) => Promise<T>) => Promise<T>;
+/**
+ * Runs `fn` on the named pipeline, heartbeating `idle` while it runs (see `createActivities`); with a
+ * step log, the pipeline's lines go to it and it is kept with the run.
+ */
+type WithPipeline = <T>(name: string, idle: Record<string, unknown>, fn: (def: PipelineDefinition, p: Pipeline, ctx: Context) => Promise<T>, log?: StepLog) => Promise<T>;
 
 /** Builds the activities for a set of pipeline definitions. */
 export function createActivities(defs: readonly PipelineDefinition[], opts: ActivityOptions = {}) {
   const byName = new Map(defs.map((d) => [d.name, d]));
   const pipelinesDir = opts.pipelinesDir ?? join(tideHome(), 'worker', 'pipelines');
 
-  const open = (name: string): { def: PipelineDefinition; p: Pipeline } => {
+  const open = (name: string, log?: StepLog): { def: PipelineDefinition; p: Pipeline } => {
     const def = byName.get(name);
     if (!def) throw ApplicationFailure.nonRetryable(`No pipeline "${name}" on this worker (it has: ${[...byName.keys()].join(', ')})`, 'UnknownPipeline');
+    // warnings still reach the worker's stderr as well
+    const lines = log ? { log: log.info, warn: (m: string) => (log.warn(m), process.stderr.write(`tide warning: ${m}\n`)) } : {};
     try {
-      return { def, p: pipeline({ pipelineName: def.name, datasetName: def.datasetName, destination: def.destination ?? opts.destination, pipelinesDir }) };
+      return { def, p: pipeline({ pipelineName: def.name, datasetName: def.datasetName, destination: def.destination ?? opts.destination, pipelinesDir, ...lines }) };
     } catch (e) {
       // a bad definition (e.g. a ConfigurationError) fails the activity as the error class says
       throw toFailure(e);
@@ -66,18 +73,32 @@ export function createActivities(defs: readonly PipelineDefinition[], opts: Acti
    * slow API, or one long load transaction, still shows a live worker; a dead one is noticed in
    * seconds, not at startToClose), typed failures, and the pipeline closed afterwards.
    */
-  const withPipeline: WithPipeline = async (name, idle, fn) => {
-    const { def, p } = open(name);
+  const withPipeline: WithPipeline = async (name, idle, fn, log) => {
+    const { def, p } = open(name, log);
     const ctx = Context.current();
     const beat = setInterval(() => ctx.heartbeat(idle), 5_000);
     try {
       return await fn(def, p, ctx);
     } catch (e) {
+      log?.failed(e);
+      log?.close('failed');
       throw toFailure(e);
     } finally {
       clearInterval(beat);
+      if (log) await keep(p, ctx, log);
       if (!def.destination && !opts.destination) await p.close();
     }
+  };
+
+  /** The step's lines kept with the run; a destination that cannot take them costs the run nothing. */
+  const keep = async (p: Pipeline, ctx: Context, log: StepLog): Promise<void> => {
+    log.close('done');
+    opts.observer?.(p.pipelineName, log);
+    // an activity run outside a workflow (a test's mock environment) belongs to no run
+    const run = ctx.info.workflowExecution;
+    if (!run) return;
+    const { workflowId, runId } = run;
+    await p.appendRunLog({ workflowId, runId, loadId: log.loadId }, log.lines).catch((e: Error) => process.stderr.write(`tide worker: the log of ${workflowId} was not kept: ${e.message}\n`));
   };
 
   return {
@@ -135,9 +156,18 @@ function progressReporter(ctx: Context, packageId?: string) {
  * the resource runs). A retry after a crash starts over; one after a commit loads nothing twice.
  */
 function run(withPipeline: WithPipeline, input: RunInput): Promise<RunResult> {
+  const log = new StepLog('run', Context.current().info.attempt);
+  log.loadId = input.loadId;
   return withPipeline(input.pipeline, { waiting: true }, async (def, p, ctx) => {
     const attempt = ctx.info.attempt;
-    if (attempt > 1 && (await p.isLoaded(input.loadId))) return { loadId: input.loadId, attempt, applied: false, tables: {}, items: 0 };
+    const done = (r: Omit<RunResult, 'log'>): RunResult => {
+      if (!r.applied) log.info(r.loadId ? `load ${r.loadId} was committed by an earlier attempt` : 'nothing new to load');
+      log.loaded = r.tables;
+      log.items = r.items;
+      log.tables(r.tables, 'loaded');
+      return { ...r, log: log.close('done') };
+    };
+    if (attempt > 1 && (await p.isLoaded(input.loadId))) return done({ loadId: input.loadId, attempt, applied: false, tables: {}, items: 0 });
     const progress = progressReporter(ctx);
     try {
       const params = resolveParams(def.params, input.params, def.name);
@@ -151,15 +181,12 @@ function run(withPipeline: WithPipeline, input: RunInput): Promise<RunResult> {
         onProgress: progress.onProgress,
         onCheckpoint: progress.onCheckpoint,
       }));
-      return {
-        loadId: info.loadId, attempt, applied: info.loadId !== null, tables: info.tables, items: progress.items || totalRows(info.tables),
-        schemaChanges: info.schemaChanges, discarded: info.discarded,
-      };
+      return done({ loadId: info.loadId, attempt, applied: info.loadId !== null, tables: info.tables, items: progress.items, schemaChanges: info.schemaChanges, discarded: info.discarded });
     } catch (e) {
-      if (e instanceof AlreadyLoadedError) return { loadId: input.loadId, attempt, applied: false, tables: {}, items: progress.items };
+      if (e instanceof AlreadyLoadedError) return done({ loadId: input.loadId, attempt, applied: false, tables: {}, items: progress.items });
       throw e;
     }
-  });
+  }, log);
 }
 
 /**
@@ -167,6 +194,8 @@ function run(withPipeline: WithPipeline, input: RunInput): Promise<RunResult> {
  * decomposed run, resumable from its last checkpoint. Heartbeats `{ items, rows }`.
  */
 function extract(withPipeline: WithPipeline, input: ExtractInput): Promise<ExtractResult> {
+  const log = new StepLog('extract', Context.current().info.attempt, input.component?.name);
+  log.loadId = input.loadId ?? null;
   return withPipeline(input.pipeline, { waiting: true }, async (def, p, ctx) => {
     const params = resolveParams(def.params, input.params, def.name);
     const data = selectResources(await def.source({ params }), input.resources);
@@ -184,20 +213,29 @@ function extract(withPipeline: WithPipeline, input: ExtractInput): Promise<Extra
       onProgress: progress.onProgress,
       onCheckpoint: progress.onCheckpoint,
     }));
-    const items = progress.items || totalRows(info.tables);
+    const items = progress.items;
+    log.loadId = info.loadId;
+    log.items = items;
+    log.tables(info.tables, 'staged');
     return {
       loadId: info.loadId, attempt: ctx.info.attempt, datasetName: info.datasetName, tables: info.tables, items, ...(info.loadId && packageId ? { packageId } : {}),
-      schemaChanges: info.schemaChanges, discarded: info.discarded,
+      schemaChanges: info.schemaChanges, discarded: info.discarded, log: log.close('done'),
     };
-  });
+  }, log);
 }
 
 /** Applies the staged package(s) of a load in one transaction; a retry after a commit is a no-op. */
 function load(withPipeline: WithPipeline, input: LoadInput): Promise<LoadResult> {
+  const log = new StepLog('load', Context.current().info.attempt);
+  log.loadId = input.loadId;
   return withPipeline(input.pipeline, { loading: input.loadId }, async (def, p, ctx) => {
     const r = await announcingRetry(def, p, ctx, 'load', {}, () => p.load(input.loadId, input.packages, input.failed?.map((f) => f.component)));
-    return { loadId: r.loadId, attempt: ctx.info.attempt, applied: r.applied, tables: r.tables };
-  });
+    if (r.applied) {
+      log.loaded = r.tables;
+      log.tables(r.tables, 'loaded');
+    } else log.info(`load ${r.loadId} was committed by an earlier attempt`);
+    return { loadId: r.loadId, attempt: ctx.info.attempt, applied: r.applied, tables: r.tables, log: log.close('done') };
+  }, log);
 }
 
 export type TideActivities = ReturnType<typeof createActivities>;

@@ -18,6 +18,7 @@ import { parseParamArgs, resolveParams, type Params } from '../pipeline/params.t
 import { REFRESH_MODES, type RefreshMode } from '../pipeline/options.ts';
 import { toInterval, toIsoInterval, type IsoInterval } from '../pipeline/interval.ts';
 import { tideHome } from '../common/home.ts';
+import { formatRunLogLine } from '../pipeline/run-log.ts';
 import { portOr } from '../common/net.ts';
 import { DEFAULT_TASK_QUEUE, intervalWorkflowId, scheduleId } from '../temporal/ids.ts';
 
@@ -198,11 +199,21 @@ export function parsePool(spec: string): [string, PoolOptions] {
   return [m[1], { concurrency: Number(m[2]), ...(m[3] ? { ratePerSecond: Number(m[3]) } : {}) }];
 }
 
-async function workerCommand(o: { pipelines?: string; address?: string; namespace?: string; taskQueue?: string; pool?: string[] }): Promise<void> {
+async function workerCommand(o: { pipelines?: string; address?: string; namespace?: string; taskQueue?: string; pool?: string[]; metrics?: string; temporalMetrics?: string }): Promise<void> {
   const defs = await loadPipelines(o.pipelines);
   const pools = Object.fromEntries((o.pool ?? []).map(parsePool));
+  const { parseListen } = await import('../worker/metrics.ts');
+  let metrics: { host: string; port: number } | undefined;
+  try {
+    metrics = o.metrics ? parseListen(o.metrics) : undefined;
+    if (o.temporalMetrics) parseListen(o.temporalMetrics, '--temporal-metrics');
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
   const { createWorker } = await import('../worker/index.ts');
-  const { worker, close } = await createWorker({ pipelines: defs, address: o.address, namespace: o.namespace, taskQueue: o.taskQueue, pools });
+  const { worker, close, metricsUrl } = await createWorker({ pipelines: defs, address: o.address, namespace: o.namespace, taskQueue: o.taskQueue, pools, metrics, temporalMetrics: o.temporalMetrics });
+  if (metricsUrl) process.stderr.write(`tide worker: metrics at ${metricsUrl}\n`);
+  if (o.temporalMetrics) process.stderr.write(`tide worker: Temporal SDK metrics at http://${o.temporalMetrics}/metrics\n`);
   // the pool workers createWorker made, as they poll (queue and concurrency)
   const served = worker.pools.length ? `; pools ${worker.pools.map((w) => `${w.options.taskQueue} (${w.options.maxConcurrentActivityTaskExecutions} at once)`).join(', ')}` : '';
   process.stderr.write(`tide worker: ${defs.length} pipeline(s) [${defs.map((d) => d.name).join(', ')}] on task queue "${o.taskQueue ?? DEFAULT_TASK_QUEUE}"${served}; Ctrl-C stops\n`);
@@ -479,21 +490,64 @@ async function intervalsCommand(name: string, o: { from: string; to: string; eve
   }
 }
 
-async function runsCommand(name: string, o: { pipelines?: string; limit?: string; address?: string; namespace?: string; taskQueue?: string }): Promise<void> {
-  await findPipeline(name, o.pipelines);
-  await withClient(o, async (c) => {
-    const rows = await c.runs(name, o.limit ? Number(o.limit) : 20);
+async function runsCommand(name: string, o: { pipelines?: string; limit?: string; logs?: string; address?: string; namespace?: string; taskQueue?: string }): Promise<void> {
+  const def = await findPipeline(name, o.pipelines);
+  if (o.logs) return printRunLog(def, o.logs);
+  const limit = o.limit ? Number(o.limit) : 20;
+  const c = await TideClient.connect({ address: o.address, namespace: o.namespace, taskQueue: o.taskQueue }).catch((e: Error) => {
+    process.stderr.write(`tide: Temporal not reachable (${e.message}): the committed loads from the ledger only\n`);
+    return undefined;
+  });
+  if (!c) return printLedgerRuns(def, limit);
+  try {
+    const rows = await c.runs(name, limit);
     const iso = (d?: Date) => (d ? d.toISOString().replace('.000Z', 'Z') : '-');
-    process.stdout.write(`${'interval'.padEnd(44)} ${'kind'.padEnd(10)} ${'status'.padEnd(11)} ${'rows'.padStart(8)} attempts  link\n`);
+    process.stdout.write(`${'interval'.padEnd(44)} ${'kind'.padEnd(10)} ${'status'.padEnd(11)} ${'rows'.padStart(8)} attempts  ${'run'.padEnd(36)}  link\n`);
     for (const r of rows) {
       const iv = r.intervalStart ? `${iso(r.intervalStart)} → ${iso(r.intervalEnd)}` : '(cursor state)';
       // a decomposed run whose other components loaded: failed, but partly
       const status = r.failed ? 'PARTIAL' : r.status;
       const failed = r.failed ? `  failed: ${r.failed.join(', ')}` : '';
-      process.stdout.write(`${iv.padEnd(44)} ${(r.kind ?? '-').padEnd(10)} ${status.padEnd(11)} ${String(r.rows ?? '-').padStart(8)} ${String(r.attempts ?? '-').padStart(8)}  ${r.url}${failed}\n`);
+      process.stdout.write(`${iv.padEnd(44)} ${(r.kind ?? '-').padEnd(10)} ${status.padEnd(11)} ${String(r.rows ?? '-').padStart(8)} ${String(r.attempts ?? '-').padStart(8)}  ${r.runId.padEnd(36)}  ${r.url}${failed}\n`);
     }
-    process.stdout.write(`\nall runs of ${name}: ${c.pipelineFilters(name).all}\n`);
-  });
+    process.stdout.write(`\nall runs of ${name}: ${c.pipelineFilters(name).all}\na run's log: tide runs ${name} --logs <run | workflow id | load id>\n`);
+  } finally {
+    await c.close();
+  }
+}
+
+/** Without Temporal: the pipeline's newest committed loads, as the ledger has them (their load id takes --logs). */
+async function printLedgerRuns(def: PipelineDefinition, limit: number): Promise<void> {
+  const p = pipelineOf(def);
+  try {
+    await withDataset(def, p.datasetName, async (c) => {
+      process.stdout.write(`${'interval'.padEnd(44)} ${'load'.padEnd(20)} ${'rows'.padStart(8)}  committed\n`);
+      for (const l of await c.loads(def.name, limit)) {
+        const iv = l.interval ? `${l.interval.start.toISOString()} → ${l.interval.end.toISOString()}` : '(cursor state)';
+        process.stdout.write(`${iv.padEnd(44)} ${l.loadId.padEnd(20)} ${String(l.rows ?? '-').padStart(8)}  ${l.insertedAt.toISOString()}\n`);
+      }
+    });
+  } finally {
+    await p.close();
+  }
+}
+
+/** `tide runs <pipeline> --logs RUN`: the lines the workers kept with the run in the destination (no Temporal needed). */
+async function printRunLog(def: PipelineDefinition, run: string): Promise<void> {
+  const p = pipelineOf(def);
+  try {
+    const lines = await p.runLog(run);
+    if (!lines.length) throw new UsageError(`No log lines of a run "${run}" of pipeline ${def.name} in dataset ${p.datasetName} (give a run id, workflow id or load id from \`tide runs ${def.name}\`)`);
+    let shown: string | undefined;
+    for (const l of lines) {
+      // a workflow id may name several runs: each starts with its header
+      if (l.runId !== shown) process.stdout.write(`run ${l.runId} (workflow ${l.workflowId}${l.loadId ? `, load ${l.loadId}` : ''})\n`);
+      shown = l.runId;
+      process.stdout.write(`  ${formatRunLogLine(l)}\n`);
+    }
+  } finally {
+    await p.close();
+  }
 }
 
 export async function main(argv: string[]): Promise<void> {
@@ -543,7 +597,9 @@ export async function main(argv: string[]): Promise<void> {
       .command('worker')
       .description('run a worker against TEMPORAL_ADDRESS / TIDE_POSTGRES_URL (or the configured destination credentials)')
       .addOption(pipelinesOpt())
-      .option('--pool <NAME=N[,rate=R/s]>', "serve a pool's extracts N at a time (and at most R/s across workers); repeatable", (v: string, all: string[] = []) => [...all, v]),
+      .option('--pool <NAME=N[,rate=R/s]>', "serve a pool's extracts N at a time (and at most R/s across workers); repeatable", (v: string, all: string[] = []) => [...all, v])
+      .option('--metrics <host:port>', 'serve Prometheus metrics at http://HOST:PORT/metrics (rows, items, durations, failures, retries, schedule lag)')
+      .option('--temporal-metrics <host:port>', "serve the Temporal SDK's own metrics (task slots, poll latencies, …) at http://HOST:PORT/metrics"),
   ).action(workerCommand);
 
   temporalOpts(
@@ -588,9 +644,10 @@ export async function main(argv: string[]): Promise<void> {
   temporalOpts(
     program
       .command('runs <pipeline>')
-      .description('recent runs: interval, status, rows, attempts, link')
+      .description('recent runs: interval, status, rows, attempts, run id, link; --logs RUN prints the log lines kept with one run')
       .addOption(pipelinesOpt())
-      .option('--limit <n>', 'how many', '20'),
+      .option('--limit <n>', 'how many', '20')
+      .option('--logs <run>', "one run's log lines (binding, warnings, rows per table, errors, step timings), by run id, workflow id or load id"),
   ).action(runsCommand);
 
   try {

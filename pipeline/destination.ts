@@ -6,6 +6,7 @@ import type { Interval } from './interval.ts';
 import type { TableCounts } from './counts.ts';
 import type { Schema, WriteDispositionName } from './schema.ts';
 import type { PipelineState } from './state.ts';
+import type { RunLogKey, RunLogLine, StoredRunLogLine } from './run-log.ts';
 
 export type Row = Record<string, unknown>;
 
@@ -163,6 +164,10 @@ export interface DestinationClient {
   markNotified(key: string): Promise<void>;
   /** Records how a run ended (once per run key) and reads the pipeline's failures in a row as of it. */
   recordOutcome(pipelineName: string, runKey: string, outcome: RunOutcome): Promise<OutcomeStreak>;
+  /** Keeps log lines of a run (outside any load: the lines of a failed attempt are kept too). */
+  appendRunLog(key: RunLogKey, lines: RunLogLine[]): Promise<void>;
+  /** The kept lines of a pipeline's run, by its Temporal run id, workflow id or load id, oldest first. */
+  runLog(pipelineName: string, run: string): Promise<StoredRunLogLine[]>;
   /** Drops staged packages older than the given age that no load step will apply (their extract's worker died). */
   dropStalePackages(olderThanHours: number): Promise<number>;
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;

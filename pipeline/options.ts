@@ -65,7 +65,7 @@ export interface RunOptions {
   refresh?: RefreshMode;
   /** A data interval for resources with `allowExternalSchedulers` (also `ctx.interval`). */
   interval?: IntervalInput;
-  /** Called about once a second while extracting. */
+  /** Called about once a second while extracting, and once when extracting ended (the final counts). */
   onProgress?: (p: RunProgress) => void;
   /**
    * Orchestrators: the load id of this run, decided before its first attempt. A retried attempt

@@ -24,6 +24,7 @@ import { schemaHash } from './schema-store.ts';
 import { Stage } from './stage.ts';
 import { emptyState, type PipelineState } from './state.ts';
 import { WorkingFolder } from './workdir.ts';
+import type { RunLogKey, RunLogLine, StoredRunLogLine } from './run-log.ts';
 import { dedupHashFormFor } from './incremental/hash-form.ts';
 import { dirname } from 'node:path';
 
@@ -99,6 +100,16 @@ export class Pipeline {
   /** The committed loads of this pipeline whose data interval meets `[from, to)`, oldest first. */
   async intervalLoads(from: string, to: string): Promise<LoadRecord[]> {
     return (await this.#clientFor()).intervalLoads(this.pipelineName, from, to);
+  }
+
+  /** Keeps log lines of one of this pipeline's runs in the destination (see pipeline/run-log.ts). */
+  async appendRunLog(key: Omit<RunLogKey, 'pipelineName'>, lines: RunLogLine[]): Promise<void> {
+    await (await this.#clientFor()).appendRunLog({ ...key, pipelineName: this.pipelineName }, lines);
+  }
+
+  /** The kept log lines of one of this pipeline's runs (Temporal run id, workflow id or load id), oldest first. */
+  async runLog(run: string): Promise<StoredRunLogLine[]> {
+    return (await this.#clientFor()).runLog(this.pipelineName, run);
   }
 
   /** Drops staged packages that will not be loaded (the other components of a run that failed). */
@@ -257,6 +268,7 @@ export class Pipeline {
       const truncate = stage.emptyReplaceTables();
       // every row sent and counted before deciding whether there is anything to load
       await session.drain();
+      stage.finished();
       const request = decideCommit({
         pipelineName: this.pipelineName, datasetName: this.datasetName, schema, schemaHashBefore: schemaHash(stored),
         committed: structuredClone(committed), draft, sourceName: plan.sourceName, touched: plan.all.map((n) => n.resource.name),

@@ -167,9 +167,14 @@ export class Stage {
     );
   }
 
-  #progress(): void {
+  /** The final progress report: every item counted (a run shorter than the report interval has no other). */
+  finished(): void {
+    this.#progress(true);
+  }
+
+  #progress(final = false): void {
     const { onProgress, session, startedAt } = this.#o;
-    if (!onProgress || Date.now() - this.#lastProgress <= PROGRESS_EVERY_MS) return;
+    if (!onProgress || (!final && Date.now() - this.#lastProgress <= PROGRESS_EVERY_MS)) return;
     this.#lastProgress = Date.now();
     onProgress({ items: this.#items, rows: readTableCounts(session.rowCounts), elapsedMs: Date.now() - startedAt.getTime() });
   }

@@ -86,6 +86,8 @@ export interface RunResult extends SchemaReport {
   applied: boolean;
   tables: TableCounts;
   items: number;
+  /** The step's log lines (pipeline/run-log.ts), formatted, for the run's Web UI details; absent from older runs. */
+  log?: string[];
 }
 
 export interface ExtractInput extends RunSelection {
@@ -109,6 +111,8 @@ export interface ExtractResult extends SchemaReport {
   items: number;
   /** The package staged (a component's), when something was. */
   packageId?: string;
+  /** The step's log lines (pipeline/run-log.ts), formatted, for the run's Web UI details; absent from older runs. */
+  log?: string[];
 }
 
 export interface LoadInput {
@@ -162,6 +166,8 @@ export interface LoadResult {
   /** false when this load id had already been committed (a retried load) */
   applied: boolean;
   tables: TableCounts;
+  /** The step's log lines (pipeline/run-log.ts), formatted, for the run's Web UI details; absent from older runs. */
+  log?: string[];
 }
 
 /** The input of `scheduleInterval`: a cron schedule and the nominal time of one of its runs. */

@@ -13,6 +13,7 @@ import { DEFAULT_TASK_QUEUE, poolTaskQueue } from '../temporal/ids.ts';
 import { WorkerGroup } from './group.ts';
 import { searchAttributeRegistrations } from '../temporal/registration.ts';
 import { workflowBundle } from './bundle.ts';
+import { serveMetrics, TideMetrics } from './metrics.ts';
 
 export { WORKFLOWS_PATH, workflowBundle } from './bundle.ts';
 
@@ -52,6 +53,10 @@ export interface WorkerOptions {
    * the pool. The pools of the worker's pipelines are served whether listed here or not.
    */
   pools?: Record<string, PoolOptions>;
+  /** Serve Prometheus metrics at `http://HOST:PORT/metrics` (port 0: a free one; see worker/metrics.ts). */
+  metrics?: { host: string; port: number };
+  /** `HOST:PORT` for the Temporal SDK's own Prometheus exporter (one per process; the first worker's runtime decides). */
+  temporalMetrics?: string;
 }
 
 export interface PoolOptions {
@@ -66,21 +71,27 @@ function poolsOf(opts: WorkerOptions): [string, PoolOptions][] {
 }
 
 let runtimeInstalled = false;
-function installRuntime(): void {
+/**
+ * The SDK's runtime, once per process: its logger, and its own Prometheus exporter (task slots,
+ * poll and schedule-to-start latencies, …) when `temporalMetrics` gives an address for it.
+ */
+function installRuntime(temporalMetrics?: string): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
+  const metrics = temporalMetrics ? { metrics: { prometheus: { bindAddress: temporalMetrics, countersTotalSuffix: true, useSecondsForDurations: true } } } : undefined;
   try {
-    Runtime.install({ logger: new DefaultLogger((process.env.TIDE_WORKER_LOG_LEVEL as 'WARN') ?? 'WARN') });
+    Runtime.install({ logger: new DefaultLogger((process.env.TIDE_WORKER_LOG_LEVEL as 'WARN') ?? 'WARN'), ...(metrics ? { telemetryOptions: metrics } : {}) });
   } catch {
     /* already installed by the host process */
+    if (temporalMetrics) process.stderr.write(`tide worker: the Temporal runtime was installed before: its metrics are not served at ${temporalMetrics}\n`);
   }
 }
 
 /** Creates a worker (not yet running). `worker.run()` polls until `worker.shutdown()`. */
-export async function createWorker(opts: WorkerOptions): Promise<{ worker: WorkerGroup; close: () => Promise<void> }> {
+export async function createWorker(opts: WorkerOptions): Promise<{ worker: WorkerGroup; close: () => Promise<void>; metricsUrl?: string }> {
   const address = opts.address ?? temporalAddress();
   const namespace = opts.namespace ?? temporalNamespace();
-  installRuntime();
+  installRuntime(opts.temporalMetrics);
   // built (when not cached) in a child process while this one registers and connects
   const bundle = workflowBundle();
   bundle.catch(() => undefined); // awaited below; a failure before that must not go unhandled
@@ -88,13 +99,16 @@ export async function createWorker(opts: WorkerOptions): Promise<{ worker: Worke
   const destination = opts.destination ?? postgres();
   const connection = await NativeConnection.connect({ address });
   const taskQueue = opts.taskQueue ?? DEFAULT_TASK_QUEUE;
-  const activities = createActivities(opts.pipelines, { destination });
+  // always recorded (the workflows' sinks must exist), served only when asked
+  const metrics = new TideMetrics();
+  const activities = createActivities(opts.pipelines, { destination, observer: metrics.step });
   const main = await Worker.create({
     connection,
     namespace,
     taskQueue,
     workflowBundle: await bundle,
     activities,
+    sinks: metrics.sinks(),
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities ?? 4,
     ...(opts.stickyQueueScheduleToStartTimeout ? { stickyQueueScheduleToStartTimeout: opts.stickyQueueScheduleToStartTimeout as '10s' } : {}),
   });
@@ -111,9 +125,13 @@ export async function createWorker(opts: WorkerOptions): Promise<{ worker: Worke
       }),
     ),
   );
+  // listening only once the workers exist: a scrape never sees a worker that failed to start
+  const served = opts.metrics ? await serveMetrics(metrics, opts.metrics) : undefined;
   return {
     worker: new WorkerGroup(main, pools),
+    ...(served ? { metricsUrl: served.url } : {}),
     close: async () => {
+      await new Promise((r) => (served ? served.server.close(r) : r(undefined)));
       await connection.close();
       if (!opts.destination) await destination.close();
     },

@@ -21,8 +21,11 @@ import {
   defineQuery,
   defineSignal,
   executeChild,
+  getCurrentDetails,
   patched,
   proxyActivities,
+  proxySinks,
+  setCurrentDetails,
   setHandler,
   sleep,
   startChild,
@@ -64,6 +67,9 @@ import {
 } from '../temporal/payloads.ts';
 import { activityOptionsFor, activityRetryPolicy } from '../temporal/retry.ts';
 import { SCHEDULED_START_TIME, resultAttributes, runAttributes } from '../temporal/search-attributes.ts';
+import type { TideSinks } from '../temporal/sinks.ts';
+
+const { tideMetrics } = proxySinks<TideSinks>();
 
 // run, extract and load heartbeat every 5 s from a timer: a killed worker's attempt is retried after 30 s
 // (activityOptionsFor: tide's defaults, with a definition's retries and timeouts over them)
@@ -85,7 +91,7 @@ const RUN_PLAN_PATCH = 'tide-run-plan';
  * One run. Decompose 'none': one activity extracts and loads in one transaction. 'serialize' /
  * 'parallel': one extract activity per component, then one load activity commits them all.
  */
-export async function pipelineRun(input: PipelineRunInput): Promise<PipelineRunResult> {
+async function runPipeline(input: PipelineRunInput): Promise<PipelineRunResult> {
   if (!patched(RUN_PLAN_PATCH)) return stagedRun(input);
   const plan = await planRun({ pipeline: input.pipeline, ...selectionOf(input) });
   // the params as the worker validated them (defaults applied): in the memo from the start
@@ -117,6 +123,28 @@ export async function pipelineRun(input: PipelineRunInput): Promise<PipelineRunR
     );
   }
   return result;
+}
+
+/** One run (runPipeline), told to the worker's metrics when it ends (no command: replay-safe). */
+export async function pipelineRun(input: PipelineRunInput): Promise<PipelineRunResult> {
+  const ended = (status: 'completed' | 'failed' | 'cancelled') =>
+    tideMetrics.runFinished({ pipeline: input.pipeline, kind: input.kind ?? 'manual', status, durationMs: Date.now() - workflowInfo().runStartTime.getTime() });
+  try {
+    const result = await runPipeline(input);
+    ended('completed');
+    return result;
+  } catch (e) {
+    ended(isCancellation(e) ? 'cancelled' : 'failed');
+    showLog([`${input.pipeline}: run failed: ${failureMessage(e)} (all its lines: tide runs ${input.pipeline} --logs ${workflowInfo().runId})`]);
+    throw e;
+  }
+}
+
+/** Adds a step's log lines to the run's details in the Web UI (its "current details"; no command). */
+function showLog(lines: string[] | undefined): void {
+  if (!lines?.length) return;
+  const shown = getCurrentDetails().replace(/^```\n|\n```$/g, '');
+  setCurrentDetails(`\`\`\`\n${[...(shown ? [shown] : []), ...lines].join('\n')}\n\`\`\``);
 }
 
 /** The params, resources and refresh of a run, as its activities take them (only those given). */
@@ -204,6 +232,7 @@ function extracting(plan: RunPlanResult, summary?: string) {
 async function directRun(input: PipelineRunInput, plan: RunPlanResult): Promise<PipelineRunResult> {
   const { run } = extracting(plan);
   const r = await run({ pipeline: input.pipeline, interval: input.interval, kind: input.kind, loadId: plan.loadId, ...(input.handover ? { handover: true } : {}), ...selectionOf(input, plan) });
+  showLog(r.log);
   const tables = readTableCounts(r.tables);
   return { pipeline: input.pipeline, interval: input.interval, loadId: r.loadId, applied: r.applied, tables, rows: totalRows(tables), attempts: { extract: r.attempt }, ...reportOf(r) };
 }
@@ -224,9 +253,11 @@ function reportOfAll(results: SchemaReport[]): SchemaReport {
 }
 
 /** The extract activity of one component, named after it in the Web UI. */
-function extractComponent(input: PipelineRunInput, plan: RunPlanResult, component: Component): Promise<ExtractResult> {
+async function extractComponent(input: PipelineRunInput, plan: RunPlanResult, component: Component): Promise<ExtractResult> {
   const { extract: ex } = extracting(plan, `extract ${component.name}`);
-  return ex({ pipeline: input.pipeline, interval: input.interval, kind: input.kind, loadId: plan.loadId, component, ...(input.handover ? { handover: true } : {}), ...selectionOf(input, plan) });
+  const r = await ex({ pipeline: input.pipeline, interval: input.interval, kind: input.kind, loadId: plan.loadId, component, ...(input.handover ? { handover: true } : {}), ...selectionOf(input, plan) });
+  showLog(r.log);
+  return r;
 }
 
 type ComponentOutcome = { component: Component; result?: ExtractResult; error?: string; failure?: unknown };
@@ -260,6 +291,7 @@ async function decomposedRun(input: PipelineRunInput, plan: RunPlanResult): Prom
   for (let round = 0; packagesOf(outcomes).length && !loaded; round++) {
     try {
       loaded = await loading(plan).load({ pipeline: input.pipeline, loadId: plan.loadId, packages: packagesOf(outcomes), failed });
+      showLog(loaded.log);
     } catch (e) {
       if (round >= 2 || !isPackageGone(e)) throw e;
       // whatever is left of this run's packages goes; every component is extracted afresh
@@ -366,6 +398,7 @@ export async function scheduledRun(input: ScheduledRunInput): Promise<PipelineRu
   if (raw === undefined || raw === null) {
     throw ApplicationFailure.nonRetryable('scheduledRun was not started by a schedule (no TemporalScheduledStartTime)', 'NotScheduled');
   }
+  tideMetrics.scheduleLag(input.pipeline, info.startTime.getTime() - nominalTime(raw).getTime());
   const interval = await intervalBefore(input, nominalTime(raw));
   upsertSearchAttributes(runAttributes(input.pipeline, 'scheduled', interval));
   if (input.sla) await startSlaWatch({ pipeline: input.pipeline, interval, sla: input.sla });

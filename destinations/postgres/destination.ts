@@ -11,7 +11,8 @@ import { configuredPostgresUrl } from './credentials.ts';
 import { applyPackages, discardPackages, dropStalePackages, stagedPackage, type AppliedPackage } from './package.ts';
 import { PostgresLoadSession, type SessionOptions } from './session.ts';
 import { createDatasetSql, dropDatasetSql, dropTablesSql, PACKAGES_TABLE, qualified, stagingSchemaOf } from './sql.ts';
-import { intervalLoads, isLoaded, latestSchema, latestState, markNotified, recentLoads, recordOutcome, wasNotified } from './state.ts';
+import { appendRunLog, intervalLoads, isLoaded, latestSchema, latestState, markNotified, recentLoads, recordOutcome, runLog, wasNotified } from './state.ts';
+import type { RunLogKey, RunLogLine, StoredRunLogLine } from '../../pipeline/run-log.ts';
 import { datasetLock, poolQueryable, Tx, type Queryable } from './transaction.ts';
 
 export interface PostgresOptions {
@@ -108,6 +109,14 @@ class PostgresClient implements DestinationClient {
 
   recordOutcome(pipelineName: string, runKey: string, outcome: RunOutcome): Promise<OutcomeStreak> {
     return recordOutcome(this.#db, this.datasetName, pipelineName, runKey, outcome);
+  }
+
+  async appendRunLog(key: RunLogKey, lines: RunLogLine[]): Promise<void> {
+    await appendRunLog(this.#db, this.datasetName, key, lines);
+  }
+
+  async runLog(pipelineName: string, run: string): Promise<StoredRunLogLine[]> {
+    return runLog(this.#db, this.datasetName, pipelineName, run);
   }
 
   async isLoaded(loadId: string): Promise<boolean> {

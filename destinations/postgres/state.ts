@@ -3,6 +3,7 @@
  * (`_dlt_version`) and the ledger of committed loads (`_dlt_loads`), read and written here only.
  */
 import type { LoadRecord, OutcomeStreak, RunOutcome, StateCommit } from '../../pipeline/destination.ts';
+import type { RunLogKey, RunLogLine, StoredRunLogLine } from '../../pipeline/run-log.ts';
 import type { Schema } from '../../pipeline/schema.ts';
 import { LOADS_TABLE, STATE_TABLE, VERSION_TABLE } from '../../pipeline/schema.ts';
 import { fromStoredSchema, toStoredSchema } from '../../pipeline/schema-store.ts';
@@ -190,4 +191,40 @@ export async function recordOutcome(db: Queryable, ds: string, pipeline: string,
   );
   const row = r.rows[0] as { outcome: RunOutcome; previous: RunOutcome | null; before: number };
   return { consecutiveFailures: row.outcome === 'failure' ? row.before + 1 : 0, failuresBefore: row.before, ...(row.previous ? { previous: row.previous } : {}) };
+}
+
+/**
+ * Run log lines (pipeline/run-log.ts), one row each, written after each attempt of a run's steps by
+ * whichever worker ran it. In the staging schema, tide's own, next to `_tide_notified`.
+ */
+const RUN_LOG_TABLE = '_tide_run_log';
+
+export async function appendRunLog(db: Queryable, ds: string, key: RunLogKey, lines: RunLogLine[]): Promise<void> {
+  if (!lines.length) return;
+  const t = qualified(stagingSchemaOf(ds), RUN_LOG_TABLE);
+  await db.q(`CREATE SCHEMA IF NOT EXISTS ${ident(stagingSchemaOf(ds))}`);
+  await db.q(
+    `CREATE TABLE IF NOT EXISTS ${t} (id bigserial PRIMARY KEY, pipeline_name varchar NOT NULL, workflow_id varchar NOT NULL, run_id varchar NOT NULL,
+       load_id varchar, step varchar NOT NULL, attempt integer NOT NULL, at timestamp with time zone NOT NULL, level varchar NOT NULL, message text NOT NULL)`,
+  );
+  await db.q(
+    `INSERT INTO ${t} (pipeline_name, workflow_id, run_id, load_id, step, attempt, at, level, message)
+       SELECT $1, $2, $3, $4, * FROM unnest($5::varchar[], $6::integer[], $7::timestamptz[], $8::varchar[], $9::text[])`,
+    [key.pipelineName, key.workflowId, key.runId, key.loadId ?? null, lines.map((l) => l.step), lines.map((l) => l.attempt), lines.map((l) => l.at), lines.map((l) => l.level), lines.map((l) => l.message)],
+  );
+}
+
+export async function runLog(db: Queryable, ds: string, pipeline: string, run: string): Promise<StoredRunLogLine[]> {
+  const t = qualified(stagingSchemaOf(ds), RUN_LOG_TABLE);
+  const exists = await db.q('SELECT to_regclass($1) IS NOT NULL AS e', [t]);
+  if (!exists.rows[0].e) return [];
+  const r = await db.q(
+    `SELECT pipeline_name, workflow_id, run_id, load_id, step, attempt, at, level, message FROM ${t}
+      WHERE pipeline_name = $1 AND (run_id = $2 OR workflow_id = $2 OR load_id = $2) ORDER BY at, id`,
+    [pipeline, run],
+  );
+  return r.rows.map((x) => ({
+    pipelineName: x.pipeline_name, workflowId: x.workflow_id, runId: x.run_id, loadId: x.load_id,
+    step: x.step, attempt: x.attempt, at: x.at, level: x.level, message: x.message,
+  }));
 }

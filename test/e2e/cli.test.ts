@@ -90,7 +90,7 @@ describe('tide CLI on Temporal', () => {
       const runs = await tide(home, ['runs', name, ...server]);
       expect(runs.stderr).toBe('');
       expect(runs.code).toBe(0);
-      expect(runs.stdout).toMatch(/^interval +kind +status +rows attempts {2}link\n/);
+      expect(runs.stdout).toMatch(/^interval +kind +status +rows attempts {2}run +link\n/);
     });
   });
 });

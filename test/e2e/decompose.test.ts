@@ -74,7 +74,7 @@ async function read(d: PipelineDefinition) {
       customers: await count('customers'),
       loads: await q<{ load_id: string; tide_rows: number; tide_failed_components: string | null }>(`SELECT load_id, tide_rows, tide_failed_components FROM "${ds}"."_dlt_loads"`),
       stateRows: (await q<{ n: number }>(`SELECT count(*)::int AS n FROM "${ds}"."_dlt_pipeline_state"`))[0].n,
-      staged: (await q<{ n: number }>(`SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = '${ds}_staging' AND table_name <> '_tide_packages'`))[0].n,
+      staged: (await q<{ n: number }>(`SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = '${ds}_staging' AND table_name NOT IN ('_tide_packages', '_tide_run_log')`))[0].n,
       packages: (await q<{ n: number }>(`SELECT count(*)::int AS n FROM "${ds}_staging"."_tide_packages"`))[0].n,
       state: (await p.syncFromDestination('shop')).sources as any,
     };

@@ -16,15 +16,19 @@ export function taskQueue(prefix = 'tq'): string {
   return `${prefix}-${randomBytes(4).toString('hex')}`;
 }
 
-/** Runs `fn` with a worker (own task queue) and a client on it; the worker stops afterwards. */
-export async function withWorker<T>(pipelines: PipelineDefinition[], fn: (c: TideClient, taskQueue: string) => Promise<T>, opts: Partial<WorkerOptions> = {}): Promise<T> {
+/** Runs `fn` with a worker (own task queue) and a client on it; the worker stops afterwards. `metricsUrl`: with `opts.metrics`. */
+export async function withWorker<T>(
+  pipelines: PipelineDefinition[],
+  fn: (c: TideClient, taskQueue: string, worker: { metricsUrl?: string }) => Promise<T>,
+  opts: Partial<WorkerOptions> = {},
+): Promise<T> {
   const address = temporalAddress();
   const tq = taskQueue();
   const destination = postgres(pgUrl());
-  const { worker, close } = await createWorker({ pipelines, address, taskQueue: tq, destination, ...opts });
+  const { worker, close, metricsUrl } = await createWorker({ pipelines, address, taskQueue: tq, destination, ...opts });
   const client = await TideClient.connect({ address, taskQueue: tq });
   try {
-    return await worker.runUntil(fn(client, tq));
+    return await worker.runUntil(fn(client, tq, { metricsUrl }));
   } finally {
     await client.close();
     await close();

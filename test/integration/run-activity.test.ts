@@ -11,6 +11,9 @@ import { createActivities } from '../../activities/index.ts';
 import type { RunResult } from '../../temporal/payloads.ts';
 import { datasetName, onCleanup, pgUrl, testPipeline } from '../helpers/pipelines.ts';
 
+/** A log line without its time stamp and duration. */
+const stable = (l: string) => l.replace(/^\S+Z/, 'T').replace(/in \d+\.\d{3} s$/, 'in S s');
+
 const env = (attempt: number) => new MockActivityEnvironment({ attempt }, { logger: new DefaultLogger('ERROR') });
 
 describe('the run activity', () => {
@@ -29,11 +32,14 @@ describe('the run activity', () => {
     const { run } = createActivities([def], { destination });
     const loadId = '1796100000.000001';
     // (its schema changes depend on the worker's working folder, which outlives a test run: not this test's subject)
-    const { schemaChanges, ...first } = (await env(1).run(run, { pipeline: def.name, loadId })) as RunResult;
+    const { schemaChanges, log: firstLog, ...first } = (await env(1).run(run, { pipeline: def.name, loadId })) as RunResult;
     expect(schemaChanges).toBeDefined();
     expect(first).toEqual({ loadId, attempt: 1, applied: true, tables: { items: { rows: 2 } }, items: 2, discarded: {} });
-    const retry = await env(2).run(run, { pipeline: def.name, loadId });
+    // the attempt's log lines (pipeline/run-log.ts), for the run's Web UI details
+    expect(firstLog?.map(stable)).toEqual(['T INFO  run#1        table items: 2 rows loaded', 'T INFO  run#1        run done in S s']);
+    const { log: retryLog, ...retry } = (await env(2).run(run, { pipeline: def.name, loadId })) as RunResult;
     expect(retry).toEqual({ loadId, attempt: 2, applied: false, tables: {}, items: 0 });
+    expect(retryLog?.map(stable)).toEqual([`T INFO  run#2        load ${loadId} was committed by an earlier attempt`, 'T INFO  run#2        run done in S s']);
     expect(extracted).toBe(1);
     const p = testPipeline({ pipelineName: def.name, datasetName: def.datasetName, destination });
     expect(await p.query(`SELECT count(*)::int AS n FROM "${def.datasetName}"."items"`)).toEqual([{ n: 2 }]);
