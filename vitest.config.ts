@@ -1,6 +1,9 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
+  // tests import 'tide' as users do, and get the sources (package.json exports point at the build in dist/)
+  resolve: { alias: [{ find: /^tide$/, replacement: fileURLToPath(new URL('./index.ts', import.meta.url)) }] },
   test: {
     // forks only: worker threads segfault with the Temporal native bridge
     pool: 'forks',

@@ -38,10 +38,25 @@ async function loadPipelines(file?: string): Promise<PipelineDefinition[]> {
       file ? `Pipelines module not found: ${file}` : `No pipelines module: pass --pipelines FILE or create ${DEFAULT_PIPELINES_FILES[0]} (default export: [definePipeline(…)])`,
     );
   }
-  const mod = await import(pathToFileURL(found).href);
+  const mod = await importPipelinesModule(found);
   const defs = (mod.default ?? mod.pipelines) as PipelineDefinition[] | undefined;
   if (!Array.isArray(defs)) throw new TideError(`${found} must default-export an array of definePipeline(…)`);
   return defs;
+}
+
+/** tide runs from its TypeScript sources (a checkout, where bin/tide.js registered tsx) rather than from dist/. */
+const FROM_SOURCES = import.meta.url.endsWith('.ts');
+
+let tsxRegistered = false;
+
+/** A `.js`/`.mjs` module as Node imports it; a TypeScript one (`.ts`, `.mts`, `.cts`) through tsx, registered on first need. */
+async function importPipelinesModule(path: string): Promise<Record<string, unknown>> {
+  if (/\.[cm]?tsx?$/.test(path) && !FROM_SOURCES && !tsxRegistered) {
+    const { register } = await import('tsx/esm/api');
+    register();
+    tsxRegistered = true;
+  }
+  return (await import(pathToFileURL(path).href)) as Record<string, unknown>;
 }
 
 /** The command line named something that does not exist (a pipeline, an action) or left out a name it needs: exit code 2. */
