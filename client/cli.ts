@@ -18,6 +18,7 @@ import { parseParamArgs, resolveParams, type Params } from '../pipeline/params.t
 import { REFRESH_MODES, type RefreshMode } from '../pipeline/options.ts';
 import { toInterval, toIsoInterval, type IsoInterval } from '../pipeline/interval.ts';
 import { tideHome } from '../common/home.ts';
+import { importPipelinesModule } from './pipelines-module.ts';
 import { portOr } from '../common/net.ts';
 import { EVERY_OFFSET_MS, intervalEndingAt } from '../temporal/grid.ts';
 import { DEFAULT_TASK_QUEUE, intervalWorkflowId, scheduleId } from '../temporal/ids.ts';
@@ -42,21 +43,6 @@ async function loadPipelines(file?: string): Promise<PipelineDefinition[]> {
   const defs = (mod.default ?? mod.pipelines) as PipelineDefinition[] | undefined;
   if (!Array.isArray(defs)) throw new TideError(`${found} must default-export an array of definePipeline(…)`);
   return defs;
-}
-
-/** tide runs from its TypeScript sources (a checkout, where bin/tide.js registered tsx) rather than from dist/. */
-const FROM_SOURCES = import.meta.url.endsWith('.ts');
-
-let tsxRegistered = false;
-
-/** A `.js`/`.mjs` module as Node imports it; a TypeScript one (`.ts`, `.mts`, `.cts`) through tsx, registered on first need. */
-async function importPipelinesModule(path: string): Promise<Record<string, unknown>> {
-  if (/\.[cm]?tsx?$/.test(path) && !FROM_SOURCES && !tsxRegistered) {
-    const { register } = await import('tsx/esm/api');
-    register();
-    tsxRegistered = true;
-  }
-  return (await import(pathToFileURL(path).href)) as Record<string, unknown>;
 }
 
 /** The command line named something that does not exist (a pipeline, an action) or left out a name it needs: exit code 2. */
@@ -213,6 +199,18 @@ async function workerCommand(o: { pipelines?: string; address?: string; namespac
   await Promise.race([untilSignal().then(() => worker.getState() === 'RUNNING' && worker.shutdown()), running]);
   await running;
   await close();
+}
+
+async function initCommand(dir: string | undefined, o: { install: boolean }): Promise<void> {
+  const { scaffold, npmInstall } = await import('./init.ts');
+  const r = scaffold(dir ?? '.');
+  const out = process.stdout;
+  out.write(`tide init: ${r.dir}\n`);
+  for (const f of r.created) out.write(`  created ${f}\n`);
+  for (const f of r.kept) out.write(`  kept    ${f} (exists)\n`);
+  if (o.install) await npmInstall(r.dir);
+  const cd = resolve(r.dir) === resolve('.') ? '' : `cd ${dir} && `;
+  out.write(`\nnext: ${cd}${o.install ? '' : 'npm install && '}npx tide run example   (or npx tide dev: Temporal Web UI, worker, schedules)\n`);
 }
 
 async function devCommand(o: { pipelines?: string; port?: string; uiPort?: string }): Promise<void> {
@@ -526,6 +524,12 @@ export async function main(argv: string[]): Promise<void> {
     .addOption(pipelinesOpt())
     .option('-v, --verbose', 'print the sources → resources → incremental state')
     .action(pipelineCommand);
+
+  program
+    .command('init [dir]')
+    .description('a new project in dir (default: here): package.json, tsconfig.json, tide.pipelines.ts with an example, .tide/config.toml and secrets.toml, .gitignore; then npm install')
+    .option('--no-install', 'do not run npm install')
+    .action(initCommand);
 
   program
     .command('dev')
