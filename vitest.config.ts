@@ -10,8 +10,8 @@ export default defineConfig({
     maxWorkers: 2,
     globalSetup: ['./test/helpers/global-setup.ts'],
     include: ['test/**/*.test.ts'],
-    // the reliability and interop suites have their own configs and commands (npm run test:reliability / test:interop)
-    exclude: ['test/reliability/**', 'test/interop/**', '**/node_modules/**'],
+    // the reliability, interop and package suites have their own configs and commands (npm run test:reliability / test:interop / test:package)
+    exclude: ['test/reliability/**', 'test/interop/**', 'test/package/**', '**/node_modules/**'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
   },
