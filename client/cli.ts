@@ -201,9 +201,9 @@ async function workerCommand(o: { pipelines?: string; address?: string; namespac
   await close();
 }
 
-async function initCommand(dir: string | undefined, o: { install: boolean }): Promise<void> {
+async function initCommand(dir: string | undefined, o: { install: boolean; tide?: string }): Promise<void> {
   const { scaffold, npmInstall } = await import('./init.ts');
-  const r = scaffold(dir ?? '.');
+  const r = scaffold(dir ?? '.', o.tide);
   const out = process.stdout;
   out.write(`tide init: ${r.dir}\n`);
   for (const f of r.created) out.write(`  created ${f}\n`);
@@ -529,6 +529,7 @@ export async function main(argv: string[]): Promise<void> {
     .command('init [dir]')
     .description('a new project in dir (default: here): package.json, tsconfig.json, tide.pipelines.ts with an example, .tide/config.toml and secrets.toml, .gitignore; then npm install')
     .option('--no-install', 'do not run npm install')
+    .option('--tide <spec>', "package.json's dependency on tide: a version range (default: ^ this version), a tarball, a folder, a git URL")
     .action(initCommand);
 
   program

@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { TideError } from '../pipeline/errors.ts';
 
 /** tide's own package.json (the package root holds templates/). */
@@ -26,8 +26,11 @@ interface TidePackage {
   devDependencies: Record<string, string>;
 }
 
-/** The project's package.json: an ES module project depending on this tide, with TypeScript for `npm run typecheck`. */
-function projectPackage(dir: string): string {
+/**
+ * The project's package.json: an ES module project depending on tide (`tideSpec`, else this
+ * version's range), with TypeScript for `npm run typecheck`.
+ */
+function projectPackage(dir: string, tideSpec: string | undefined): string {
   const tide = JSON.parse(readFileSync(PACKAGE_JSON, 'utf8')) as TidePackage;
   const name = basename(dir).toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^[._-]+/, '') || 'tide-project';
   const pkg = {
@@ -36,7 +39,7 @@ function projectPackage(dir: string): string {
     private: true,
     type: 'module',
     scripts: { dev: 'tide dev', typecheck: 'tsc --noEmit' },
-    dependencies: { tide: `^${tide.version}` },
+    dependencies: { tide: tideSpec ?? `^${tide.version}` },
     devDependencies: { typescript: tide.devDependencies.typescript, '@types/node': tide.devDependencies['@types/node'] },
   };
   return `${JSON.stringify(pkg, null, 2)}\n`;
@@ -48,8 +51,11 @@ export interface InitResult {
   kept: string[];
 }
 
-/** Writes the project files missing from `dir` (made if needed). */
-export function scaffold(target: string): InitResult {
+/**
+ * Writes the project files missing from `dir` (made if needed). `tideSpec`: how package.json
+ * depends on tide (a range, a tarball, a folder, a git URL).
+ */
+export function scaffold(target: string, tideSpec?: string): InitResult {
   const dir = resolve(target);
   const result: InitResult = { dir, created: [], kept: [] };
   const write = (file: string, make: (path: string) => void) => {
@@ -59,7 +65,9 @@ export function scaffold(target: string): InitResult {
     make(path);
     result.created.push(file);
   };
-  write('package.json', (path) => writeFileSync(path, projectPackage(dir)));
+  // a path (a tarball, a folder) as given on the command line, from the current folder: package.json's is from the project's
+  const spec = tideSpec && existsSync(tideSpec) ? `file:${relative(dir, resolve(tideSpec)) || '.'}` : tideSpec;
+  write('package.json', (path) => writeFileSync(path, projectPackage(dir, spec)));
   for (const [file, template] of FILES) write(file, (path) => copyFileSync(join(TEMPLATES, template), path));
   return result;
 }
