@@ -4,6 +4,7 @@ import base from './vitest.config.ts';
 // tide ⇄ dlt hand-overs on the shared test Postgres; the Python environments (dlt 1.26.0 and the
 // latest) are made first, when missing. The main config's pool, workers and global setup.
 export default defineConfig({
+  resolve: base.resolve,
   test: {
     ...base.test,
     include: ['test/interop/**/*.test.ts'],

@@ -19,6 +19,7 @@ import { REFRESH_MODES, type RefreshMode } from '../pipeline/options.ts';
 import { toInterval, toIsoInterval, type IsoInterval } from '../pipeline/interval.ts';
 import { tideHome } from '../common/home.ts';
 import { formatRunLogLine } from '../pipeline/run-log.ts';
+import { importPipelinesModule } from './pipelines-module.ts';
 import { portOr } from '../common/net.ts';
 import { DEFAULT_TASK_QUEUE, intervalWorkflowId, scheduleId } from '../temporal/ids.ts';
 
@@ -38,7 +39,7 @@ async function loadPipelines(file?: string): Promise<PipelineDefinition[]> {
       file ? `Pipelines module not found: ${file}` : `No pipelines module: pass --pipelines FILE or create ${DEFAULT_PIPELINES_FILES[0]} (default export: [definePipeline(…)])`,
     );
   }
-  const mod = await import(pathToFileURL(found).href);
+  const mod = await importPipelinesModule(found);
   const defs = (mod.default ?? mod.pipelines) as PipelineDefinition[] | undefined;
   if (!Array.isArray(defs)) throw new TideError(`${found} must default-export an array of definePipeline(…)`);
   return defs;
@@ -221,6 +222,18 @@ async function workerCommand(o: { pipelines?: string; address?: string; namespac
   await Promise.race([untilSignal().then(() => worker.getState() === 'RUNNING' && worker.shutdown()), running]);
   await running;
   await close();
+}
+
+async function initCommand(dir: string | undefined, o: { install: boolean; tide?: string }): Promise<void> {
+  const { scaffold, npmInstall } = await import('./init.ts');
+  const r = scaffold(dir ?? '.', o.tide);
+  const out = process.stdout;
+  out.write(`tide init: ${r.dir}\n`);
+  for (const f of r.created) out.write(`  created ${f}\n`);
+  for (const f of r.kept) out.write(`  kept    ${f} (exists)\n`);
+  if (o.install) await npmInstall(r.dir);
+  const cd = resolve(r.dir) === resolve('.') ? '' : `cd ${dir} && `;
+  out.write(`\nnext: ${cd}${o.install ? '' : 'npm install && '}npx tide run example   (or npx tide dev: Temporal Web UI, worker, schedules)\n`);
 }
 
 async function devCommand(o: { pipelines?: string; port?: string; uiPort?: string }): Promise<void> {
@@ -583,6 +596,13 @@ export async function main(argv: string[]): Promise<void> {
     .addOption(pipelinesOpt())
     .option('-v, --verbose', 'print the sources → resources → incremental state')
     .action(pipelineCommand);
+
+  program
+    .command('init [dir]')
+    .description('a new project in dir (default: here): package.json, tsconfig.json, tide.pipelines.ts with an example, .tide/config.toml and secrets.toml, .gitignore; then npm install')
+    .option('--no-install', 'do not run npm install')
+    .option('--tide <spec>', "package.json's dependency on tide: a version range (default: ^ this version), a tarball, a folder, a git URL")
+    .action(initCommand);
 
   program
     .command('dev')

@@ -18,8 +18,10 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { WorkflowBundlePath } from '@temporalio/worker';
 import { tideHome } from '../common/home.ts';
 
-export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
-const BUILD_SCRIPT = fileURLToPath(new URL('./build-bundle.ts', import.meta.url));
+/** '.ts' when tide runs from its sources, '.js' from the compiled package (dist/): the bundler reads the files that ship. */
+const EXT = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+export const WORKFLOWS_PATH = fileURLToPath(new URL(`../workflows/index${EXT}`, import.meta.url));
+const BUILD_SCRIPT = fileURLToPath(new URL(`./build-bundle${EXT}`, import.meta.url));
 export const MANIFEST = 'manifest.json';
 
 /** What worker/build-bundle.ts writes next to the bundle. */
@@ -79,10 +81,10 @@ function cachedBundle(dir: string): string | undefined {
   return m.inputs.every(([p, state]) => inputState(p) === state) ? path : undefined;
 }
 
-/** Runs worker/build-bundle.ts (through tsx, as the worker's own sources) and resolves with the bundle's path. */
+/** Runs worker/build-bundle (through tsx when from sources, as the worker's own) and resolves with the bundle's path. */
 function buildInChild(dir: string): Promise<string> {
-  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
-  const child = spawn(process.execPath, ['--import', tsx, BUILD_SCRIPT, dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const tsx = EXT === '.ts' ? ['--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href] : [];
+  const child = spawn(process.execPath, [...tsx, BUILD_SCRIPT, dir], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));

