@@ -38,7 +38,7 @@ const KINDS = {
 
 describe('reliability: boundary dedup with string and sparse integer keys', () => {
   for (const [kind, keysOf] of Object.entries(KINDS)) {
-    it(`${N} rows with ${kind} keys on one cursor value load once across two runs`, { timeout: 300_000 }, async () => {
+    it(`${N} rows with ${kind} keys on one cursor value load once across two runs`, { timeout: 600_000 }, async () => {
       const all = keysOf(N + 10);
       const p = testPipeline({ pipelineName: `boundary_${kind}`, batchSize: 50_000 });
       let total = N;
