@@ -12,14 +12,18 @@ export interface TideExit {
 }
 
 /**
- * `tide <args>` with `TIDE_HOME=home` on the test's Postgres. Killed `timeoutMs` after its start, or
+ * `tide <args>` with `TIDE_HOME=home` on the test's Postgres (`env` overrides, e.g. another `TIDE_POSTGRES_URL`). Killed `timeoutMs` after its start, or
  * `graceMs` after printing "backfill done" when given (a backfill that does not exit).
  */
-export function runTide(home: string, args: string[], { timeoutMs = 120_000, graceMs }: { timeoutMs?: number; graceMs?: number } = {}): Promise<TideExit> {
+export function runTide(
+  home: string,
+  args: string[],
+  { timeoutMs = 120_000, graceMs, env = {} }: { timeoutMs?: number; graceMs?: number; env?: Record<string, string> } = {},
+): Promise<TideExit> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['bin/tide.js', ...args], {
       cwd: process.cwd(),
-      env: { ...process.env, TIDE_POSTGRES_URL: pgUrl(), TIDE_HOME: home, TIDE_LOG: '' },
+      env: { ...process.env, TIDE_POSTGRES_URL: pgUrl(), TIDE_HOME: home, TIDE_LOG: '', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
