@@ -128,10 +128,11 @@ describe('reliability: two worker processes, parallel backfill and cursor runs o
         `SELECT load_id, to_char(tide_interval_start AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS s, tide_rows::int AS rows FROM "${ds}"."_dlt_loads" ORDER BY load_id`,
       );
 
-    // the tables first (one hour of events): this test is about loads into existing tables. Concurrent
-    // first loads that create the same tables mid-stream can deadlock (seen once in three runs; the
-    // retry loaded exactly): an append table is created outside the table lock that the load step and
-    // an early merge take (destinations/postgres/early-merge.ts, load.ts)
+    // the tables first (event 1): this test is about loads into existing tables. Concurrent FIRST loads
+    // that create the same tables fail attempts and are retried (data stays exact): `CREATE TABLE IF
+    // NOT EXISTS` racing on one name (23505 on pg_type_typname_nsp_index), and deadlocks (40P01: a merge's
+    // DELETE waiting for RowExclusiveLock on the merge table while the other load waits for an
+    // AccessExclusiveLock this one holds). Seen in 3 of 6 runs without this first load.
     src.setVisibleUntil(new Date(FROM + 1).toISOString());
     expect((await client.runNow(name)).rows).toBe(2);
     const deadlocksBefore = await deadlocks();
