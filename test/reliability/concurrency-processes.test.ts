@@ -132,7 +132,7 @@ describe('reliability: two worker processes, parallel backfill and cursor runs o
     // that create the same tables fail attempts and are retried (data stays exact): `CREATE TABLE IF
     // NOT EXISTS` racing on one name (23505 on pg_type_typname_nsp_index), and deadlocks (40P01: a merge's
     // DELETE waiting for RowExclusiveLock on the merge table while the other load waits for an
-    // AccessExclusiveLock this one holds). Seen in 3 of 6 runs without this first load.
+    // AccessExclusiveLock this one holds). Seen in 3 of 5 runs without this first load.
     src.setVisibleUntil(new Date(FROM + 1).toISOString());
     expect((await client.runNow(name)).rows).toBe(2);
     const deadlocksBefore = await deadlocks();
