@@ -6,7 +6,7 @@
  * flags, so a TLS-terminating proxy (node:tls, test/helpers/tls.ts) stands in front of it: the worker
  * and the client speak TLS to the proxy, the proxy plain gRPC to the dev server.
  */
-import { chmodSync, chownSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { userInfo } from 'node:os';
@@ -30,6 +30,7 @@ beforeAll(() => {
   chmodSync(dir, 0o755);
   certs = makeCerts(dir);
 });
+afterAll(() => rmSync(certs.dir, { recursive: true, force: true }));
 
 describe('security: Postgres over TLS', () => {
   let pg: EphemeralPostgres;
