@@ -6,7 +6,7 @@ import { Client, Connection, WorkflowNotFoundError, ScheduleOverlapPolicy, Sched
 import type { PipelineDefinition, ScheduleEvery, ScheduleOverlap, ScheduleSpec } from '../pipeline/define.ts';
 import type { IsoInterval } from '../pipeline/interval.ts';
 import type { backfill, pipelineRun, scheduledRun } from '../workflows/index.ts';
-import { temporalAddress, temporalNamespace, temporalUiUrl } from '../temporal/connection.ts';
+import { temporalAddress, temporalNamespace, temporalTls, temporalUiUrl } from '../temporal/connection.ts';
 import { EVERY_MS, EVERY_OFFSET_MS, splitInterval } from '../temporal/grid.ts';
 import {
   BACKFILL_PROGRESS_QUERY,
@@ -138,7 +138,7 @@ export class TideClient {
   static async connect(opts: TideClientOptions = {}): Promise<TideClient> {
     const address = opts.address ?? temporalAddress();
     const namespace = opts.namespace ?? temporalNamespace();
-    const connection = await Connection.connect({ address, connectTimeout: 5000 });
+    const connection = await Connection.connect({ address, connectTimeout: 5000, tls: temporalTls() });
     return new TideClient(connection, {
       address,
       namespace,

@@ -8,7 +8,7 @@ import { createActivities } from '../activities/index.ts';
 import type { PipelineDefinition } from '../pipeline/define.ts';
 import type { Destination } from '../pipeline/destination.ts';
 import { postgres } from '../destinations/postgres/destination.ts';
-import { temporalAddress, temporalNamespace } from '../temporal/connection.ts';
+import { temporalAddress, temporalNamespace, temporalTls } from '../temporal/connection.ts';
 import { DEFAULT_TASK_QUEUE, poolTaskQueue } from '../temporal/ids.ts';
 import { WorkerGroup } from './group.ts';
 import { searchAttributeRegistrations } from '../temporal/registration.ts';
@@ -19,7 +19,7 @@ export { WORKFLOWS_PATH, workflowBundle } from './bundle.ts';
 
 /** Registers tide's search attributes; already-registered ones are fine (idempotent). */
 export async function registerSearchAttributes(address: string, namespace: string): Promise<void> {
-  const connection = await Connection.connect({ address });
+  const connection = await Connection.connect({ address, tls: temporalTls() });
   try {
     const wanted = searchAttributeRegistrations();
     const existing = await connection.operatorService.listSearchAttributes({ namespace });
@@ -97,7 +97,7 @@ export async function createWorker(opts: WorkerOptions): Promise<{ worker: Worke
   bundle.catch(() => undefined); // awaited below; a failure before that must not go unhandled
   await registerSearchAttributes(address, namespace);
   const destination = opts.destination ?? postgres();
-  const connection = await NativeConnection.connect({ address });
+  const connection = await NativeConnection.connect({ address, tls: temporalTls() });
   const taskQueue = opts.taskQueue ?? DEFAULT_TASK_QUEUE;
   // always recorded (the workflows' sinks must exist), served only when asked
   const metrics = new TideMetrics();

@@ -16,8 +16,8 @@ const SHORT_FROM: [number, number] = [1, 29];
  */
 export function dedupHashFormFor(state: PipelineState | undefined, dltVersion?: string): DedupHashForm {
   if (dltVersion !== undefined) return formOfVersion(dltVersion);
-  const forms = new Set(storedHashes(state).map(dedupHashFormOf));
-  return forms.has('long') ? 'long' : 'short';
+  for (const h of storedHashes(state)) if (dedupHashFormOf(h) === 'long') return 'long';
+  return 'short';
 }
 
 function formOfVersion(version: string): DedupHashForm {
@@ -26,15 +26,17 @@ function formOfVersion(version: string): DedupHashForm {
   return major > SHORT_FROM[0] || (major === SHORT_FROM[0] && minor >= SHORT_FROM[1]) ? 'short' : 'long';
 }
 
-/** Every `unique_hashes` entry of every incremental cursor in the state. */
-function storedHashes(state: PipelineState | undefined): string[] {
-  const out: string[] = [];
+/**
+ * Every `unique_hashes` entry of every incremental cursor in the state, one at a time: a boundary can
+ * hold a million (spreading them into one array push overflowed the call stack).
+ */
+function* storedHashes(state: PipelineState | undefined): Generator<string> {
   for (const source of Object.values<any>(state?.sources ?? {})) {
     for (const resource of Object.values<any>(source?.resources ?? {})) {
       for (const cursor of Object.values<any>(resource?.incremental ?? {})) {
-        if (Array.isArray(cursor?.unique_hashes)) out.push(...cursor.unique_hashes.filter((h: unknown) => typeof h === 'string'));
+        if (!Array.isArray(cursor?.unique_hashes)) continue;
+        for (const h of cursor.unique_hashes) if (typeof h === 'string') yield h;
       }
     }
   }
-  return out;
 }

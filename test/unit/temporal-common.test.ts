@@ -1,7 +1,11 @@
 /** What workflows, activities, worker and client share (temporal/): ids, search attributes, retry policy, defaults, payloads. */
 import { describe, expect, it } from 'vitest';
 import { SearchAttributeType } from '@temporalio/common';
-import { temporalAddress, temporalNamespace, temporalUiUrl } from '../../temporal/connection.ts';
+import { temporalAddress, temporalNamespace, temporalTls, temporalUiUrl } from '../../temporal/connection.ts';
+import { ConfigurationError } from 'tide';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   BACKFILL_PROGRESS_QUERY,
   DEFAULT_TASK_QUEUE,
@@ -138,5 +142,30 @@ describe('row counts', () => {
   it('are read from histories recorded when they were bare numbers', () => {
     expect(readTableCounts({ events: 28 })).toEqual({ events: { rows: 28 } });
     expect(readTableCounts({ events: { rows: 28 } })).toEqual({ events: { rows: 28 } });
+  });
+});
+
+describe('temporalTls: TLS to Temporal from the environment', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tide-tls-env-'));
+  for (const f of ['ca.pem', 'c.pem', 'c.key']) writeFileSync(join(dir, f), `${f} bytes`);
+  const p = (f: string) => join(dir, f);
+
+  it('is off without any setting, on with TEMPORAL_TLS=true alone', () => {
+    expect(temporalTls({})).toBeUndefined();
+    expect(temporalTls({ TEMPORAL_TLS: 'false' })).toBeUndefined();
+    expect(temporalTls({ TEMPORAL_TLS: 'true' })).toEqual({});
+  });
+
+  it('reads the CA, the client certificate pair and the server name', () => {
+    expect(temporalTls({ TEMPORAL_TLS_CA: p('ca.pem'), TEMPORAL_TLS_CERT: p('c.pem'), TEMPORAL_TLS_KEY: p('c.key'), TEMPORAL_TLS_SERVER_NAME: 'temporal.internal' })).toEqual({
+      serverNameOverride: 'temporal.internal',
+      serverRootCACertificate: Buffer.from('ca.pem bytes'),
+      clientCertPair: { crt: Buffer.from('c.pem bytes'), key: Buffer.from('c.key bytes') },
+    });
+  });
+
+  it('a certificate without its key, or a file that cannot be read, is a ConfigurationError naming the variable', () => {
+    expect(() => temporalTls({ TEMPORAL_TLS_CERT: p('c.pem') })).toThrow(ConfigurationError);
+    expect(() => temporalTls({ TEMPORAL_TLS_CA: p('missing.pem') })).toThrow(/TEMPORAL_TLS_CA: cannot read .*missing\.pem/);
   });
 });
