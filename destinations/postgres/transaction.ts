@@ -38,12 +38,15 @@ export function toLoadError(e: unknown, fields: { table?: string; sql?: string; 
 }
 
 /**
- * Two first loads creating one table at once (parallel backfill intervals into a new dataset): the
- * loser's `CREATE TABLE IF NOT EXISTS` collides in the catalog (the row type's unique index, or the
- * name) instead of finding the table. Its retry finds the table and goes on.
+ * Two first loads creating one table or schema at once (parallel backfill intervals into a new
+ * dataset, a run and its SLA watch): the loser's `CREATE … IF NOT EXISTS` collides in the catalog
+ * (a unique index of pg_type, pg_class or pg_namespace, or the name) instead of finding the object.
+ * Its retry finds it and goes on.
  */
+const CATALOG_NAME_INDEXES = new Set(['pg_type_typname_nsp_index', 'pg_class_relname_nsp_index', 'pg_namespace_nspname_index']);
+
 function lostCatalogRace(err: { constraint?: string }, sqlState: string | undefined): boolean {
-  return sqlState === '42P07' || (sqlState === '23505' && err?.constraint === 'pg_type_typname_nsp_index');
+  return sqlState === '42P07' || sqlState === '42P06' || (sqlState === '23505' && CATALOG_NAME_INDEXES.has(err?.constraint ?? ''));
 }
 
 /** Something that runs one statement, its errors mapped to LoadErrors: a transaction or the pool. */

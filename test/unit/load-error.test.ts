@@ -15,10 +15,13 @@ describe('toLoadError', () => {
     expect([e.sqlState, e.detail, e.where, e.table, e.sql, e.retryable]).toEqual(['22003', 'd', 'w', 't', 'SELECT 1', false]);
   });
 
-  it('losing the catalog race of two loads creating one table is retryable (the retry finds the table); other unique violations are not', () => {
+  it('losing the catalog race of two loads creating one table or schema is retryable (the retry finds the table); other unique violations are not', () => {
     const race = Object.assign(new Error('duplicate key value violates unique constraint "pg_type_typname_nsp_index"'), { code: '23505', constraint: 'pg_type_typname_nsp_index' });
     expect(toLoadError(race).retryable).toBe(true);
     expect(toLoadError(Object.assign(new Error('relation "events" already exists'), { code: '42P07' })).retryable).toBe(true);
+    // the schema of a new dataset, created by a run and its SLA watch at once
+    const schemaRace = Object.assign(new Error('duplicate key value violates unique constraint "pg_namespace_nspname_index"'), { code: '23505', constraint: 'pg_namespace_nspname_index' });
+    expect(toLoadError(schemaRace).retryable).toBe(true);
     expect(toLoadError(Object.assign(new Error('duplicate key'), { code: '23505', constraint: 'events_pkey' })).retryable).toBe(false);
   });
 
