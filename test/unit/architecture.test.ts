@@ -19,7 +19,7 @@ const WORKFLOW_SAFE_FILES = [/^workflows\/[^/]+\.ts$/, /^temporal\/(?!connection
 const WORKFLOW_SAFE_PACKAGES = ['@temporalio/workflow', '@temporalio/common'];
 
 /** Product code (not tests, benchmarks or build scripts). */
-const PRODUCT_DIRS = ['pipeline', 'destinations', 'activities', 'workflows', 'worker', 'client', 'common', 'temporal'];
+const PRODUCT_DIRS = ['pipeline', 'destinations', 'activities', 'workflows', 'worker', 'client', 'common', 'temporal', 'sources'];
 
 interface Import {
   specifier: string;
