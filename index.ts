@@ -41,6 +41,11 @@ export type { PipelineDefinition, ScheduleSpec, ScheduleEvery, Decompose, Trigge
 export { runDecomposed } from './pipeline/decompose.ts';
 export type { DecomposedRun } from './pipeline/decompose.ts';
 
+// sources
+/** Postgres tables as resources: `await sqlTable({ credentials, table, incremental? })`, `await sqlDatabase({ credentials, schema?, tableNames? })`. */
+export { sqlTable, sqlDatabase } from './sources/sql-database/index.ts';
+export type { SqlTableOptions, SqlDatabaseOptions, SqlSourceOptions, SqlCredentials } from './sources/sql-database/index.ts';
+
 // schema
 export type { ColumnHint, ColumnSchema, DataType, MergeConfig, MergeStrategy, Schema, TableSchema, WriteDisposition } from './pipeline/schema.ts';
 
@@ -60,6 +65,7 @@ export {
   LoadError,
   SchemaError,
   ConfigurationError,
+  SqlSourceError,
   IncrementalCursorPathMissing,
   IncrementalCursorValueNone,
   IncrementalCursorInvalidCoercion,

@@ -162,6 +162,12 @@ export class ComponentsFailedError extends TideError {
 /** The stored schema and the data disagree in a way evolution cannot fix. */
 export class SchemaError extends TideError {}
 
+/**
+ * A SQL database source cannot read what it was asked to: a missing table or column, a cursor that
+ * names no column. Not retryable (a connection failure is not this: it surfaces as ExtractError).
+ */
+export class SqlSourceError extends TideError {}
+
 /** Configuration (config.toml, env, options) is invalid. */
 export class ConfigurationError extends TideError {}
 
