@@ -1,7 +1,7 @@
 /**
  * Reading a source table: a connection whose type parsers give the normalizer values it takes
  * without loss, and a server-side cursor fetched `chunkSize` rows at a time, so memory is bounded by
- * one chunk whatever the table's size, and the whole read sees one snapshot.
+ * two chunks whatever the table's size, and the whole read sees one snapshot.
  */
 import pg from 'pg';
 import type { SelectQuery } from './select.ts';
@@ -70,16 +70,22 @@ export async function connectSource(credentials: SqlCredentials): Promise<pg.Cli
  */
 export async function* readChunks(credentials: SqlCredentials, query: SelectQuery, chunkSize: number): AsyncGenerator<Record<string, unknown>[]> {
   const client = await connectSource(credentials);
+  const fetch = () => client.query<Record<string, unknown>>(`FETCH FORWARD ${chunkSize} FROM tide_rows`);
+  let next: ReturnType<typeof fetch> | undefined;
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     await client.query(`DECLARE tide_rows NO SCROLL CURSOR FOR ${query.text}`, query.values);
-    const fetch = `FETCH FORWARD ${chunkSize} FROM tide_rows`;
-    for (;;) {
-      const { rows } = await client.query(fetch);
+    // the next chunk is asked for before this one is yielded: the server reads it while tide
+    // normalizes and stages this one (two chunks in memory at most)
+    next = fetch();
+    while (next) {
+      const rows: Record<string, unknown>[] = (await next).rows;
+      next = rows.length === chunkSize ? fetch() : undefined;
       if (rows.length) yield rows;
-      if (rows.length < chunkSize) break;
     }
   } finally {
+    // stopped early: the fetch under way is not wanted any more, nor its error
+    next?.catch(() => undefined);
     await client.query('ROLLBACK').catch(() => undefined);
     await client.end().catch(() => undefined);
   }
