@@ -4,7 +4,7 @@
 
 `backend` is sql_table's: `sqlalchemy` (its default) or `pyarrow`. Everything else is dlt's defaults
 (chunk_size 50,000, loader file format chosen by dlt). Prints one JSON line:
-{seconds, rows, peakRssMb, loadFormats}; the caller counts the rows in the database.
+{seconds, rows, peakRssMb, cpuSeconds, loadFormats}; the caller counts the rows in the database.
 """
 import json
 import os
@@ -37,8 +37,10 @@ def main() -> None:
         info = p.run(sql_table(credentials=src_url, schema=src_schema, table=table, backend=backend))
         seconds = time.perf_counter() - t0
         formats = sorted({j.job_file_info.file_format for pkg in info.load_packages for j in pkg.jobs["completed_jobs"]})
-        rss_kb = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
-        print(json.dumps({"seconds": seconds, "rows": 0, "peakRssMb": rss_kb / 1024, "loadFormats": formats}))
+        me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        rss_kb = max(me.ru_maxrss, kids.ru_maxrss)
+        cpu = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+        print(json.dumps({"seconds": seconds, "rows": 0, "peakRssMb": rss_kb / 1024, "cpuSeconds": cpu, "loadFormats": formats}))
     finally:
         shutil.rmtree(pipelines_dir, ignore_errors=True)
 

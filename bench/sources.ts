@@ -29,6 +29,8 @@ interface Result {
   seconds: number;
   rows: number;
   peakRssMb: number;
+  /** user + system CPU of the contender's process (its children included for dlt) */
+  cpuSeconds?: number;
   loadFormats?: string[];
 }
 
@@ -97,6 +99,7 @@ async function main(): Promise<void> {
       if (got !== expected && name.startsWith('tide')) throw new Error(`${name} copied ${got}; the source has ${expected}`);
       if (got !== expected) console.log(`WARNING: ${name} copied ${got}; the source has ${expected}`);
       results.push({ name, r: { ...r, rows } });
+      log(`${name}: ${r.seconds.toFixed(2)} s, ${fmtInt(rows / r.seconds)} rows/s, peak RSS ${fmtInt(r.peakRssMb)} MB${r.cpuSeconds ? `, ${r.cpuSeconds.toFixed(1)} s CPU` : ''}`);
     };
     log(`tide: sqlTable → ${schemas.tide}`);
     await check('tide sqlTable', schemas.tide, await runJsonChild<Result>(process.execPath, tideArgs('orders', schemas.tide)));
@@ -115,13 +118,14 @@ async function main(): Promise<void> {
       mem = await runJsonChild<Result>(process.execPath, tideArgs('orders_mem', schemas.mem));
       if (mem.rows !== memRows) throw new Error(`tide copied ${mem.rows} of ${memRows} rows in the memory check`);
       results.push({ name: 'tide sqlTable (memory check)', r: mem });
+      log(`memory check: ${mem.seconds.toFixed(2)} s, peak RSS ${fmtInt(mem.peakRssMb)} MB`);
     }
 
     console.log('');
     console.log(
       table(
-        ['contender', 'rows', 'seconds', 'rows/s', 'peak RSS MB', 'load files'],
-        results.map(({ name, r }) => [name, fmtInt(r.rows), r.seconds.toFixed(2), fmtInt(r.rows / r.seconds), fmtInt(r.peakRssMb), r.loadFormats?.join('+') ?? '-']),
+        ['contender', 'rows', 'seconds', 'rows/s', 'CPU s', 'peak RSS MB', 'load files'],
+        results.map(({ name, r }) => [name, fmtInt(r.rows), r.seconds.toFixed(2), fmtInt(r.rows / r.seconds), r.cpuSeconds?.toFixed(1) ?? '-', fmtInt(r.peakRssMb), r.loadFormats?.join('+') ?? '-']),
       ),
     );
     console.log(`every copy checked against the source: ${expected}`);

@@ -118,7 +118,7 @@ export async function sqlTable(options: SqlTableOptions): Promise<Resource> {
 /**
  * A source with one resource per table of a Postgres schema (dlt's `sql_database`), so a decomposed
  * run extracts each table as a task of its own. Set an incremental per table with
- * `src.resources.orders.with({ incremental: incremental('updated_at') })`.
+ * `src.withResource(src.resources.orders.with({ incremental: incremental('updated_at', { initialValue }) }))`.
  *
  * @example
  * const shop = await sqlDatabase({ credentials: process.env.SOURCE_URL!, schema: 'shop', tableNames: ['customers', 'orders'] });
