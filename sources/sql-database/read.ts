@@ -33,7 +33,9 @@ function timestamp(s: string): string {
 }
 
 const identity = (s: string) => s;
-const int8Array = pg.types.getTypeParser(1016 as never, 'text') as (s: string) => unknown;
+/** `int8[]`: pg.types.builtins names no array types. */
+const INT8_ARRAY = 1016;
+const int8Array = pg.types.getTypeParser(INT8_ARRAY as never, 'text') as (s: string) => unknown;
 
 /**
  * Text parsers by type oid: exact int8, timestamps as ISO strings with every digit, dates as
@@ -42,7 +44,7 @@ const int8Array = pg.types.getTypeParser(1016 as never, 'text') as (s: string) =
  */
 const PARSERS: Record<number, (s: string) => unknown> = {
   [builtins.INT8]: int8,
-  1016: (s) => mapLeaves(int8Array(s), int8),
+  [INT8_ARRAY]: (s) => mapLeaves(int8Array(s), int8),
   [builtins.TIMESTAMPTZ]: timestamptz,
   [builtins.TIMESTAMP]: timestamp,
   [builtins.DATE]: identity,
