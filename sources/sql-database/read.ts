@@ -57,10 +57,14 @@ const types = {
     (format ?? 'text') === 'text' && PARSERS[oid] ? PARSERS[oid] : pg.types.getTypeParser(oid as never, format as never),
 } as pg.CustomTypesConfig;
 
+/** `application_name` of the source connections unless the credentials set one. */
+export const SOURCE_APPLICATION_NAME = 'tide sql source';
+
 /** A connected client with the source's type parsers, its session in UTC. */
 export async function connectSource(credentials: SqlCredentials): Promise<pg.Client> {
   const config = typeof credentials === 'string' ? { connectionString: credentials } : credentials;
-  const client = new pg.Client({ ...config, types });
+  // the name shows in the source's pg_stat_activity, so its DBA can tell tide's reads apart
+  const client = new pg.Client({ application_name: SOURCE_APPLICATION_NAME, ...config, types });
   await client.connect();
   await client.query(`SET TIME ZONE 'UTC'`);
   return client;

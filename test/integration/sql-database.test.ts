@@ -188,6 +188,16 @@ describe('sqlTable: incremental pushed down', () => {
   });
 });
 
+describe('sqlTable: stopping early', () => {
+  it('a resource closed after its first chunk (addLimit) rolls back its cursor and disconnects', async () => {
+    const { schema, db } = await sourceSchema(ORDERS_DDL);
+    const r = (await sqlTable({ credentials: { connectionString: pgUrl(), application_name: `tide_${schema}` }, schema, table: 'orders', chunkSize: 1 })).addLimit(1);
+    const p = testPipeline({ pipelineName: 'sql_limit' });
+    expect((await p.run(r)).tables).toEqual({ orders: { rows: 1 } });
+    expect((await db.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1`, [`tide_${schema}`])).rows).toEqual([{ n: 0 }]);
+  });
+});
+
 describe('sqlDatabase', () => {
   it('one resource per table (tableNames picks and orders them), each its own component of a decomposed run', async () => {
     const { schema } = await sourceSchema(`
