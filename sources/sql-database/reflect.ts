@@ -10,7 +10,7 @@ import { qualifiedName } from './select.ts';
 /** One column of a source table as the catalog describes it. */
 export interface SourceColumn {
   name: string;
-  /** `pg_type.typname`: `int8`, `numeric`, `_text` (an array of text), … */
+  /** `pg_type.typname` (of the base type, for a domain): `int8`, `numeric`, `_text` (an array of text), … */
   type: string;
   /** `pg_type.typcategory`: `A` for arrays. */
   category: string;
@@ -29,10 +29,14 @@ export interface SourceTable {
 }
 
 const COLUMNS_SQL = `
-SELECT a.attname AS name, t.typname AS type, t.typcategory AS category, a.atttypmod AS typmod,
-       a.attnotnull AS "notNull", array_position(i.indkey::int2[], a.attnum) AS "pkPosition"
+SELECT a.attname AS name, b.typname AS type, b.typcategory AS category,
+       CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END AS typmod,
+       a.attnotnull OR (t.typtype = 'd' AND t.typnotnull) AS "notNull",
+       array_position(i.indkey::int2[], a.attnum) AS "pkPosition"
 FROM pg_attribute a
 JOIN pg_type t ON t.oid = a.atttypid
+-- a domain is read as its base type (the server sends values of the base type)
+JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
 LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary
 WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attnum`;

@@ -34,15 +34,16 @@ function seenIds<T extends { addMap(fn: (item: any) => unknown): T }>(r: T): { r
 }
 
 const TYPES_DDL = `
+CREATE DOMAIN S.price AS numeric(10,2);
 CREATE TABLE S.every_type (
   id int8 PRIMARY KEY, small int2, plain int4, big int8, amount numeric(12,3), free numeric, f4 float4, f8 float8, flag bool,
   at_tz timestamptz, naive timestamp, day date, clock time, j json, jb jsonb, tags text[], nums int8[], u uuid, b bytea,
-  name text NOT NULL, code varchar(8));
+  name text NOT NULL, code varchar(8), cost S.price);
 INSERT INTO S.every_type VALUES
   (1, -32768, 2147483647, 9007199254740993, 123456789.125, 1e30, 1.5, 2.25, true,
    '2024-01-02 03:04:05.123456+02', '2024-01-02 03:04:05.654321', '2024-02-29', '13:14:15.5', '{"a": [1, 2]}', '"just a string"',
-   '{a,"b c"}', '{1,-2}', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '\\xdeadbeef', 'ünïcode	tab', 'X1'),
-  (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, '5', NULL, NULL, NULL, NULL, '', NULL);`;
+   '{a,"b c"}', '{1,-2}', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '\\xdeadbeef', 'ünïcode	tab', 'X1', 9.5),
+  (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, '5', NULL, NULL, NULL, NULL, '', NULL, NULL);`;
 
 describe('sqlTable: reflection', () => {
   it('every column type arrives with its reflected destination type and exact values; the primary key and NOT NULL are hints', async () => {
@@ -76,11 +77,12 @@ describe('sqlTable: reflection', () => {
       { name: 'b', type: 'bytea', ...none, nullable: 'YES' },
       { name: 'name', type: 'character varying', ...none, nullable: 'NO' },
       { name: 'code', type: 'character varying', ...none, nullable: 'YES' },
+      { name: 'cost', type: 'numeric', precision: 10, scale: 2, nullable: 'YES' },
     ]);
     // every value as Postgres prints it: nothing rounded to milliseconds, shifted by a time zone or re-typed
     const values = await p.query(
       `SELECT id, small, plain, big::text, amount::text, free::text, f4, f8, flag, (at_tz AT TIME ZONE 'UTC')::text AS at_tz, naive::text,
-              day::text, clock::text, j::text, jb::text, tags::text, nums::text, u, encode(b, 'hex') AS b, name, code
+              day::text, clock::text, j::text, jb::text, tags::text, nums::text, u, encode(b, 'hex') AS b, name, code, cost::text
        FROM "${p.datasetName}".every_type ORDER BY id`,
     );
     expect(values).toEqual([
@@ -88,11 +90,11 @@ describe('sqlTable: reflection', () => {
         id: 1, small: -32768, plain: 2147483647, big: '9007199254740993', amount: '123456789.125', free: '1000000000000000000000000000000',
         f4: 1.5, f8: 2.25, flag: true, at_tz: '2024-01-02 01:04:05.123456', naive: '2024-01-02 03:04:05.654321', day: '2024-02-29',
         clock: '13:14:15.5', j: '{"a": [1, 2]}', jb: '"just a string"', tags: '["a", "b c"]', nums: '[1, -2]',
-        u: 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', b: 'deadbeef', name: 'ünïcode\ttab', code: 'X1',
+        u: 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', b: 'deadbeef', name: 'ünïcode\ttab', code: 'X1', cost: '9.50',
       },
       {
         id: 2, small: null, plain: null, big: null, amount: null, free: null, f4: null, f8: null, flag: null, at_tz: null, naive: null,
-        day: null, clock: null, j: null, jb: '5', tags: null, nums: null, u: null, b: null, name: '', code: null,
+        day: null, clock: null, j: null, jb: '5', tags: null, nums: null, u: null, b: null, name: '', code: null, cost: null,
       },
     ]);
   });
