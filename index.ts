@@ -90,6 +90,11 @@ export { runDecomposed } from './pipeline/decompose.ts';
 export type { RunLogLine, RunLogLevel, RunLogKey, StoredRunLogLine } from './pipeline/run-log.ts';
 export type { DecomposedRun } from './pipeline/decompose.ts';
 
+// sources
+/** Postgres tables as resources: `await sqlTable({ credentials, table, incremental? })`, `await sqlDatabase({ credentials, schema?, tableNames? })`. */
+export { sqlTable, sqlDatabase } from './sources/sql-database/index.ts';
+export type { SqlTableOptions, SqlDatabaseOptions, SqlSourceOptions, SqlCredentials } from './sources/sql-database/index.ts';
+
 // schema
 export type { ColumnHint, ColumnSchema, DataType, MergeConfig, MergeStrategy, Schema, TableSchema, WriteDisposition } from './pipeline/schema.ts';
 /** What a run added to the schema (`RunInfo.schemaChanges`): new tables, new columns of existing tables, new variant columns. */
@@ -115,6 +120,7 @@ export {
   DataContractViolation,
   ConfigurationError,
   ConfigFieldMissingError,
+  SqlSourceError,
   IncrementalCursorPathMissing,
   IncrementalCursorValueNone,
   IncrementalCursorInvalidCoercion,

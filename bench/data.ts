@@ -6,11 +6,12 @@
  * list of 0–3 small objects (the nested table `items__labels`).
  */
 import { parseArgs } from 'node:util';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
 import { once } from 'node:events';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startEphemeralPostgres } from '../destinations/postgres/embedded.ts';
 
 export const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 export const DATA_DIR = join(BENCH_DIR, '.data');
@@ -126,6 +127,18 @@ export async function ensureDataFile(n: number, log: (m: string) => void = () =>
   return { file, generated: true, bytes: statSync(file).size };
 }
 
+/** Server flags every bench's embedded Postgres runs under (the landscape Appendix's settings). */
+export const SERVER_FLAGS = ['-c', 'shared_buffers=1GB', '-c', 'max_wal_size=4GB', '-c', 'max_connections=50'];
+
+/** `TIDE_BENCH_POSTGRES_URL`, else an embedded server with SERVER_FLAGS (stopped and removed by `stop`). */
+export async function startBenchPostgres(log: (m: string) => void): Promise<{ url: string; stop: () => Promise<void>; embedded: boolean }> {
+  const env = process.env.TIDE_BENCH_POSTGRES_URL;
+  if (env) return { url: env, stop: async () => undefined, embedded: false };
+  const pg = await startEphemeralPostgres({ prefix: 'tide-bench-pg-', flags: SERVER_FLAGS });
+  log(`started embedded Postgres at ${pg.url.replace(/:[^:@]*@/, ':***@')} (data under ${pg.dir})`);
+  return { url: pg.url, embedded: true, stop: pg.stop };
+}
+
 export const VENV = join(BENCH_DIR, '.venv');
 export const VENV_PY = join(VENV, 'bin', 'python');
 
@@ -174,4 +187,45 @@ export function parsePositiveInt(v: string | undefined, flag: string, usage: str
   const n = Number(String(v ?? '').replace(/[_,]/g, ''));
   if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`${flag} needs a positive integer, got "${v}"\n${usage}`);
   return n;
+}
+
+/** The venv of `npm run bench:sources`: dlt's sql_table needs SQLAlchemy, and its pyarrow backend pyarrow and numpy. */
+export const SQL_VENV = process.env.TIDE_BENCH_SQL_VENV || join(BENCH_DIR, '.venv-sql');
+export const SQL_VENV_PY = join(SQL_VENV, 'bin', 'python');
+
+/** SQL_VENV with dlt 1.26.0, SQLAlchemy, psycopg2, pyarrow and numpy, created when missing. Returns dlt's version. */
+export function ensureSqlVenv(log: (m: string) => void): string {
+  const probe = () => spawnSync(SQL_VENV_PY, ['-c', 'import dlt, sqlalchemy, psycopg2, pyarrow, numpy; print(dlt.__version__)'], { encoding: 'utf8' });
+  let r = existsSync(SQL_VENV_PY) ? probe() : undefined;
+  if (r?.status === 0) return r.stdout.trim();
+  log(`creating ${SQL_VENV} with dlt[postgres]==1.26.0, sqlalchemy, psycopg2-binary, pyarrow, numpy (one time, takes a few minutes)`);
+  const run = (cmd: string, args: string[]) => {
+    const x = spawnSync(cmd, args, { stdio: 'inherit' });
+    if (x.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${x.status})`);
+  };
+  if (!existsSync(SQL_VENV_PY)) run('python3', ['-m', 'venv', SQL_VENV]);
+  run(join(SQL_VENV, 'bin', 'pip'), ['install', '--quiet', 'dlt[postgres]==1.26.0', 'sqlalchemy', 'psycopg2-binary', 'pyarrow', 'numpy']);
+  r = probe();
+  if (r.status !== 0) throw new Error(`dlt's sql_table is not importable from ${SQL_VENV}:\n${r.stderr}`);
+  return r.stdout.trim();
+}
+
+/** Runs a bench contender in a child process (cwd: the repository); its stdout's last line is its JSON result, stderr passes through. */
+export function runJsonChild<T>(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd: join(BENCH_DIR, '..'), env, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (d: string) => (out += d));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const last = out.trim().split('\n').pop() ?? '';
+      if (code !== 0) return reject(new Error(`${cmd} ${args.join(' ')} exited with ${code}\n${out}`));
+      try {
+        resolve(JSON.parse(last) as T);
+      } catch {
+        reject(new Error(`${cmd} printed no JSON result:\n${out}`));
+      }
+    });
+  });
 }

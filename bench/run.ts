@@ -9,16 +9,14 @@
  * Env: TIDE_BENCH_ITEMS (default item count), TIDE_BENCH_POSTGRES_URL (use this server instead of
  * starting an embedded one).
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, createReadStream, createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { cpus, tmpdir, totalmem, userInfo } from 'node:os';
 import { join, relative } from 'node:path';
 import { pipeline as streamPipeline } from 'node:stream/promises';
 import pg from 'pg';
-import { startEphemeralPostgres } from '../destinations/postgres/embedded.ts';
 import copyStreams from 'pg-copy-streams';
-import { BENCH_DIR, VENV_PY, ensureDltVenv, ensureDataFile, parseBenchArgs, parsePositiveInt } from './data.ts';
+import { BENCH_DIR, VENV_PY, ensureDltVenv, ensureDataFile, parseBenchArgs, parsePositiveInt, runJsonChild, startBenchPostgres } from './data.ts';
 
 // ------------------------------------------------------------------ options
 interface Options {
@@ -70,17 +68,6 @@ const fmtRel = (p: string) => relative(process.cwd(), p) || p;
 const ident = (name: string) => `"${name.replace(/"/g, '""')}"`;
 const literal = (s: string) => `'${s.replace(/'/g, "''")}'`;
 
-/** Server flags every contender runs under (the landscape Appendix's settings). */
-const SERVER_FLAGS = ['-c', 'shared_buffers=1GB', '-c', 'max_wal_size=4GB', '-c', 'max_connections=50'];
-
-async function startPostgres(): Promise<{ url: string; stop: () => Promise<void>; embedded: boolean }> {
-  const env = process.env.TIDE_BENCH_POSTGRES_URL;
-  if (env) return { url: env, stop: async () => undefined, embedded: false };
-  const pg = await startEphemeralPostgres({ prefix: 'tide-bench-pg-', flags: SERVER_FLAGS });
-  log(`started embedded Postgres at ${pg.url.replace(/:[^:@]*@/, ':***@')} (data under ${pg.dir})`);
-  return { url: pg.url, embedded: true, stop: pg.stop };
-}
-
 interface LoadResult {
   seconds: number;
   rows: number;
@@ -130,25 +117,7 @@ function verifyDlt(c: DltCheck | undefined, format: string, workers: number): st
   return line;
 }
 
-/** Runs a contender in a child process; its stdout's last line is its JSON result, stderr passes through. */
-function runChild(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<LoadResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: join(BENCH_DIR, '..'), env, stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (d: string) => (out += d));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const last = out.trim().split('\n').pop() ?? '';
-      if (code !== 0) return reject(new Error(`${cmd} ${args.join(' ')} exited with ${code}\n${out}`));
-      try {
-        resolve(JSON.parse(last) as LoadResult);
-      } catch {
-        reject(new Error(`${cmd} printed no JSON result:\n${out}`));
-      }
-    });
-  });
-}
+const runChild = (cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env) => runJsonChild<LoadResult>(cmd, args, env);
 
 const ensureVenv = () => ensureDltVenv(log);
 
@@ -259,7 +228,7 @@ async function main(): Promise<void> {
   log(`data: ${fmtRel(data.file)} (${(data.bytes / 2 ** 20).toFixed(1)} MiB${data.generated ? ', generated now' : ', reused'})`);
   const dltVersion = opts.skipDlt ? undefined : ensureVenv();
 
-  const server = await startPostgres();
+  const server = await startBenchPostgres(log);
   const client = new pg.Client({ connectionString: server.url });
   await client.connect();
   const results: { name: string; r: LoadResult }[] = [];

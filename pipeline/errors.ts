@@ -192,6 +192,12 @@ export class DataContractViolation extends SchemaError {
   }
 }
 
+/**
+ * A SQL database source cannot read what it was asked to: a missing table or column, a cursor that
+ * names no column. Not retryable (a connection failure is not this: it surfaces as ExtractError).
+ */
+export class SqlSourceError extends TideError {}
+
 /** Configuration (config.toml, env, options) is invalid. */
 export class ConfigurationError extends TideError {}
 

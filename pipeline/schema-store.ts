@@ -29,6 +29,7 @@ const COLUMN_KEYS: [keyof ColumnSchema, string][] = [
   ['variant', 'variant'],
   ['incremental', 'incremental'],
   ['precision', 'precision'],
+  ['timezone', 'timezone'],
   ['scale', 'scale'],
   ['x_valid_from', 'x-valid-from'],
   ['x_valid_to', 'x-valid-to'],
@@ -184,7 +185,7 @@ function readHint(c: StoredSchema): ColumnHint {
 }
 
 const HINT_KEYS: Record<keyof ColumnHint, true> = {
-  dataType: true, nullable: true, primaryKey: true, mergeKey: true, hardDelete: true, dedupSort: true, unique: true, precision: true, scale: true, incremental: true,
+  dataType: true, nullable: true, primaryKey: true, mergeKey: true, hardDelete: true, dedupSort: true, unique: true, precision: true, scale: true, timezone: true, incremental: true,
 };
 
 /** scd2's settings, from the validity and row-version column hints dlt stores them as. */

@@ -39,6 +39,8 @@ export interface ColumnHint {
   unique?: boolean;
   precision?: number;
   scale?: number;
+  /** timestamp columns: `false` stores a naive timestamp (`timestamp without time zone`), as dlt's hint. */
+  timezone?: boolean;
   /** The cursor column of the resource's incremental (set by tide, as dlt does). */
   incremental?: boolean;
 }

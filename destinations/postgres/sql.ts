@@ -58,7 +58,7 @@ export function qualified(schema: string, table: string): string {
 }
 
 /** Postgres column type of a dlt data type (dlt's postgres type mapper). */
-export function pgType(col: Pick<ColumnSchema, 'dataType' | 'precision' | 'scale'>): string {
+export function pgType(col: Pick<ColumnSchema, 'dataType' | 'precision' | 'scale' | 'timezone'>): string {
   switch (col.dataType as DataType) {
     case 'text':
       return 'varchar';
@@ -69,7 +69,7 @@ export function pgType(col: Pick<ColumnSchema, 'dataType' | 'precision' | 'scale
     case 'bool':
       return 'boolean';
     case 'timestamp':
-      return 'timestamp with time zone';
+      return col.timezone === false ? 'timestamp without time zone' : 'timestamp with time zone';
     case 'date':
       return 'date';
     case 'time':
