@@ -1,0 +1,92 @@
+/**
+ * Pipelines of the fault suite (test/reliability/faults.test.ts), loaded by its worker processes and
+ * read by the test for names and datasets. Each source reads `<FAULT_DATA_DIR>/<name>.json` at run
+ * time: `{ rows: [{ id, seq, value }], pageSize, pageDelayMs }`.
+ *
+ * Every write disposition with an incremental cursor (scd2 takes full snapshots), each direct
+ * (decompose 'none') and staged ('serialize'); and `f_backfill`, an append table filled per hourly
+ * interval. Timeouts are short so that a dead worker is noticed by the real heartbeat timeout in
+ * seconds, and retries come quickly and often enough to outlast a Postgres restart.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { definePipeline, incremental, resource, source } from 'tide';
+import type { Decompose, PipelineDefinition, WriteDisposition } from 'tide';
+
+export interface Row {
+  id: number;
+  seq: number;
+  value: string;
+}
+export interface SourceSpec {
+  rows: Row[];
+  pageSize: number;
+  pageDelayMs: number;
+}
+
+export type Kind = 'append' | 'merge' | 'scd2' | 'upsert';
+export const KINDS: Kind[] = ['append', 'merge', 'scd2', 'upsert'];
+export type Mode = 'none' | 'serialize';
+export const MODES: Mode[] = ['none', 'serialize'];
+export const BACKFILL = 'f_backfill';
+/** Rows each backfill interval holds (ids `hour * 1000 + i`). */
+export const BACKFILL_ROWS = 400;
+
+const dir = () => process.env.FAULT_DATA_DIR ?? '.';
+const prefix = () => process.env.FAULT_PREFIX ?? 'fault';
+export const pipelineName = (kind: Kind, mode: Mode) => `f_${kind}_${mode}`;
+export const datasetOf = (name: string) => `${prefix()}_${name.slice(2)}`;
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+const DISPOSITION: Record<Kind, WriteDisposition> = {
+  append: 'append',
+  merge: { disposition: 'merge', strategy: 'delete-insert' },
+  scd2: { disposition: 'merge', strategy: 'scd2' },
+  upsert: { disposition: 'merge', strategy: 'upsert' },
+};
+
+/** Heartbeat 3 s (a dead worker's attempt is retried after it); retries every 0.2–2 s, for ~40 s. */
+const RELIABLE = {
+  timeouts: { heartbeat: '3s', extract: '2m', load: '2m' },
+  retries: { extract: { maximumAttempts: 25, initialInterval: '200ms', maximumInterval: '2s' }, load: { maximumAttempts: 25, initialInterval: '200ms', maximumInterval: '2s' } },
+};
+
+function def(kind: Kind, mode: Mode): PipelineDefinition {
+  const name = pipelineName(kind, mode);
+  const r = resource(
+    async function* (ctx) {
+      const spec = JSON.parse(readFileSync(join(dir(), `${name}.json`), 'utf8')) as SourceSpec;
+      const start = ctx.incremental ? Number(ctx.incremental.startValue ?? 0) : 0;
+      const rows = spec.rows.filter((x) => x.seq >= start);
+      for (let i = 0; i < rows.length; i += spec.pageSize) {
+        yield rows.slice(i, i + spec.pageSize);
+        if (spec.pageDelayMs) await sleep(spec.pageDelayMs);
+      }
+    },
+    {
+      name: 'items',
+      primaryKey: kind === 'append' ? undefined : 'id',
+      writeDisposition: DISPOSITION[kind],
+      incremental: kind === 'scd2' ? undefined : incremental('seq', { initialValue: 0 }),
+    },
+  );
+  return definePipeline({ name, datasetName: datasetOf(name), source: () => source('src', [r]), decompose: mode as Decompose, ...RELIABLE });
+}
+
+const hourly = resource(
+  async function* (ctx) {
+    const start = ctx.interval!.start.toMillis();
+    const hour = Math.floor(start / 3_600_000) % 100_000;
+    for (let page = 0; page < 4; page++) {
+      yield Array.from({ length: BACKFILL_ROWS / 4 }, (_, i) => ({ id: hour * 1000 + page * (BACKFILL_ROWS / 4) + i, hour, value: `h${hour}` }));
+      await sleep(Number(process.env.FAULT_BACKFILL_DELAY_MS ?? 150));
+    }
+  },
+  { name: 'items', writeDisposition: 'append' },
+);
+
+export default [
+  ...KINDS.flatMap((k) => MODES.map((m) => def(k, m))),
+  definePipeline({ name: BACKFILL, datasetName: datasetOf(BACKFILL), source: () => source('hours', [hourly]), decompose: 'none', ...RELIABLE }),
+];
