@@ -55,18 +55,18 @@ function slowWritesSql(prefix: string, sleepS: number): string {
 }
 
 export async function startLab(opts: { pipelinesModule: string; workers: number; env: Record<string, string>; prefix: string; slowWritesS: number }): Promise<Lab> {
-  const pgServer = await startEphemeralPostgres({
-    prefix: 'tide-fault-pg-',
-    flags: ['-c', 'fsync=on', '-c', 'synchronous_commit=on', '-c', 'full_page_writes=on', '-c', 'max_connections=100'],
-  });
+  const dbFile = join(tempDir('tide-fault-temporal-'), 'temporal.db');
+  const [pgServer, firstTemporal] = await Promise.all([
+    startEphemeralPostgres({ prefix: 'tide-fault-pg-', flags: ['-c', 'fsync=on', '-c', 'synchronous_commit=on', '-c', 'full_page_writes=on', '-c', 'max_connections=100'] }),
+    startDevServer({ dbFile, logLevel: 'error' }),
+  ]);
+  let temporal = firstTemporal;
   const proxy = await startFaultProxy({ host: '127.0.0.1', port: Number(new URL(pgServer.url).port) });
   const adminUrl = new URL(pgServer.url);
   adminUrl.searchParams.set('application_name', ADMIN_APP);
   const admin = new pg.Pool({ connectionString: adminUrl.toString(), max: 3 });
   admin.on('error', () => undefined); // an idle connection cut by a Postgres stop: the pool opens another
   await admin.query(slowWritesSql(opts.prefix, opts.slowWritesS));
-  const dbFile = join(tempDir('tide-fault-temporal-'), 'temporal.db');
-  let temporal = await startDevServer({ dbFile, logLevel: 'error' });
   const port = Number(temporal.address.split(':')[1]);
   const env = { ...opts.env, TIDE_POSTGRES_URL: proxy.via(pgServer.url), TEMPORAL_ADDRESS: temporal.address, REL_STICKY_TIMEOUT: '1s' };
   const all: WorkerProcess[] = [];

@@ -46,11 +46,9 @@ const DISPOSITION: Record<Kind, WriteDisposition> = {
   upsert: { disposition: 'merge', strategy: 'upsert' },
 };
 
-/** Heartbeat 3 s (a dead worker's attempt is retried after it); retries every 0.2–2 s, for ~40 s. */
-const RELIABLE = {
-  timeouts: { heartbeat: '3s', extract: '2m', load: '2m' },
-  retries: { extract: { maximumAttempts: 25, initialInterval: '200ms', maximumInterval: '2s' }, load: { maximumAttempts: 25, initialInterval: '200ms', maximumInterval: '2s' } },
-};
+/** Heartbeat 2 s (a dead worker's attempt is retried after it); retries every 0.2–1 s, for ~30 s. */
+const RETRY = { maximumAttempts: 35, initialInterval: '200ms', maximumInterval: '1s' };
+const RELIABLE = { timeouts: { heartbeat: '2s', extract: '2m', load: '2m' }, retries: { extract: RETRY, load: RETRY } };
 
 function def(kind: Kind, mode: Mode): PipelineDefinition {
   const name = pipelineName(kind, mode);
