@@ -1,8 +1,8 @@
 /**
- * The fault suite's own world (test/reliability/faults.test.ts): a Postgres with fsync, synchronous
- * commit and full-page writes on that it can stop (`pg_ctl stop -m immediate`) and start again; a
- * TCP proxy the workers reach it through (drop / stall); a Temporal dev server with a database file
- * that it can SIGKILL and restart on the same port; worker processes it can SIGKILL. Plus where a
+ * The fault suite's own world (test/reliability/faults.test.ts): per lane, a Postgres with fsync,
+ * synchronous commit and full-page writes on that it can stop (`pg_ctl stop -m immediate`) and start
+ * again, and a TCP proxy the workers reach it through (drop / stall); one Temporal dev server with a
+ * database file that it can SIGKILL and restart on the same port; worker processes it can SIGKILL. Plus where a
  * run stands in Postgres at a given moment (`boundaryNow`), read from `pg_stat_activity`.
  */
 import { join } from 'node:path';
@@ -17,11 +17,17 @@ import { tempDir } from './pipelines.ts';
 /** Where a run's work stands in Postgres. */
 export type Boundary = 'activity' | 'copy' | 'tx-writes' | 'commit';
 
-export interface Lab {
+/** One Postgres with its proxy: the faults of a lane stop, cut or hold only its own server. */
+export interface LabServer {
   pg: EphemeralPostgres;
   proxy: FaultProxy;
   /** Direct (not proxied) connections of the test; they reconnect after a Postgres restart. */
   admin: pg.Pool;
+}
+
+export interface Lab {
+  /** one per lane; the workers reach server `i` at `FAULT_PG_URL_<i>` (server 0 also at `TIDE_POSTGRES_URL`) */
+  servers: LabServer[];
   temporal: () => DevServer;
   address: string;
   workers: () => WorkerProcess[];
@@ -54,21 +60,27 @@ function slowWritesSql(prefix: string, sleepS: number): string {
     CREATE EVENT TRIGGER fault_slow_new_tables ON ddl_command_end WHEN TAG IN ('CREATE TABLE') EXECUTE FUNCTION public.fault_slow_new_tables();`;
 }
 
-export async function startLab(opts: { pipelinesModule: string; workers: number; env: Record<string, string>; prefix: string; slowWritesS: number }): Promise<Lab> {
-  const dbFile = join(tempDir('tide-fault-temporal-'), 'temporal.db');
-  const [pgServer, firstTemporal] = await Promise.all([
-    startEphemeralPostgres({ prefix: 'tide-fault-pg-', flags: ['-c', 'fsync=on', '-c', 'synchronous_commit=on', '-c', 'full_page_writes=on', '-c', 'max_connections=100'] }),
-    startDevServer({ dbFile, logLevel: 'error' }),
-  ]);
-  let temporal = firstTemporal;
-  const proxy = await startFaultProxy({ host: '127.0.0.1', port: Number(new URL(pgServer.url).port) });
-  const adminUrl = new URL(pgServer.url);
+async function startServer(prefix: string, slowWritesS: number): Promise<LabServer> {
+  const server = await startEphemeralPostgres({ prefix: 'tide-fault-pg-', flags: ['-c', 'fsync=on', '-c', 'synchronous_commit=on', '-c', 'full_page_writes=on', '-c', 'max_connections=100'] });
+  const proxy = await startFaultProxy({ host: '127.0.0.1', port: Number(new URL(server.url).port) });
+  const adminUrl = new URL(server.url);
   adminUrl.searchParams.set('application_name', ADMIN_APP);
   const admin = new pg.Pool({ connectionString: adminUrl.toString(), max: 3 });
   admin.on('error', () => undefined); // an idle connection cut by a Postgres stop: the pool opens another
-  await admin.query(slowWritesSql(opts.prefix, opts.slowWritesS));
+  await admin.query(slowWritesSql(prefix, slowWritesS));
+  return { pg: server, proxy, admin };
+}
+
+export async function startLab(opts: { pipelinesModule: string; lanes: number; workers: number; env: Record<string, string>; prefix: string; slowWritesS: number }): Promise<Lab> {
+  const dbFile = join(tempDir('tide-fault-temporal-'), 'temporal.db');
+  const [firstTemporal, ...servers] = await Promise.all([
+    startDevServer({ dbFile, logLevel: 'error' }),
+    ...Array.from({ length: opts.lanes }, () => startServer(opts.prefix, opts.slowWritesS)),
+  ]) as [DevServer, ...LabServer[]];
+  let temporal = firstTemporal;
   const port = Number(temporal.address.split(':')[1]);
-  const env = { ...opts.env, TIDE_POSTGRES_URL: proxy.via(pgServer.url), TEMPORAL_ADDRESS: temporal.address, REL_STICKY_TIMEOUT: '1s' };
+  const urls = Object.fromEntries(servers.map((s, i) => [`FAULT_PG_URL_${i}`, s.proxy.via(s.pg.url)]));
+  const env = { ...opts.env, ...urls, TIDE_POSTGRES_URL: urls.FAULT_PG_URL_0, TEMPORAL_ADDRESS: temporal.address, REL_STICKY_TIMEOUT: '1s' };
   const all: WorkerProcess[] = [];
   const live = () => all.filter((w) => w.alive());
   const spawn = () => {
@@ -80,9 +92,7 @@ export async function startLab(opts: { pipelinesModule: string; workers: number;
   await Promise.all(all.map((w) => w.ready));
   const readyCount = async () => (await Promise.all(live().map((w) => Promise.race([w.ready.then(() => true, () => false), sleep(0).then(() => false)])))).filter(Boolean).length;
   return {
-    pg: pgServer,
-    proxy,
-    admin,
+    servers,
     temporal: () => temporal,
     address: temporal.address,
     workers: live,
@@ -106,9 +116,11 @@ export async function startLab(opts: { pipelinesModule: string; workers: number;
     close: async () => {
       await Promise.all(all.map((w) => stopWorker(w)));
       await temporal.stop();
-      await admin.end().catch(() => undefined);
-      await proxy.close();
-      await pgServer.stop();
+      for (const s of servers) {
+        await s.admin.end().catch(() => undefined);
+        await s.proxy.close();
+        await s.pg.stop();
+      }
     },
   };
 }

@@ -4,13 +4,14 @@
  * time: `{ rows: [{ id, seq, value }], pageSize, pageDelayMs }`.
  *
  * Every write disposition with an incremental cursor (scd2 takes full snapshots), each direct
- * (decompose 'none') and staged ('serialize'); and `f_backfill`, an append table filled per hourly
- * interval. Timeouts are short so that a dead worker is noticed by the real heartbeat timeout in
+ * (decompose 'none') and staged ('serialize'), once per lane (`FAULT_LANES`), each lane's into its
+ * own Postgres (`FAULT_PG_URL_<lane>`); and `f_backfill`, an append table filled per hourly interval
+ * (lane 0's server). Timeouts are short so that a dead worker is noticed by the real heartbeat timeout in
  * seconds, and retries come quickly and often enough to outlast a Postgres restart.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { definePipeline, incremental, resource, source } from 'tide';
+import { definePipeline, incremental, postgres, resource, source } from 'tide';
 import type { Decompose, PipelineDefinition, WriteDisposition } from 'tide';
 
 export interface Row {
@@ -34,8 +35,9 @@ export const BACKFILL_ROWS = 400;
 
 const dir = () => process.env.FAULT_DATA_DIR ?? '.';
 const prefix = () => process.env.FAULT_PREFIX ?? 'fault';
-export const pipelineName = (kind: Kind, mode: Mode) => `f_${kind}_${mode}`;
-export const datasetOf = (name: string) => `${prefix()}_${name.slice(2)}`;
+export const LANES = Number(process.env.FAULT_LANES ?? 2);
+export const pipelineName = (lane: number, kind: Kind, mode: Mode) => `f${lane}_${kind}_${mode}`;
+export const datasetOf = (name: string) => `${prefix()}_${name}`;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -50,8 +52,8 @@ const DISPOSITION: Record<Kind, WriteDisposition> = {
 const RETRY = { maximumAttempts: 35, initialInterval: '200ms', maximumInterval: '1s' };
 const RELIABLE = { timeouts: { heartbeat: '2s', extract: '2m', load: '2m' }, retries: { extract: RETRY, load: RETRY } };
 
-function def(kind: Kind, mode: Mode): PipelineDefinition {
-  const name = pipelineName(kind, mode);
+function def(lane: number, kind: Kind, mode: Mode): PipelineDefinition {
+  const name = pipelineName(lane, kind, mode);
   const r = resource(
     async function* (ctx) {
       const spec = JSON.parse(readFileSync(join(dir(), `${name}.json`), 'utf8')) as SourceSpec;
@@ -69,7 +71,9 @@ function def(kind: Kind, mode: Mode): PipelineDefinition {
       incremental: kind === 'scd2' ? undefined : incremental('seq', { initialValue: 0 }),
     },
   );
-  return definePipeline({ name, datasetName: datasetOf(name), source: () => source('src', [r]), decompose: mode as Decompose, ...RELIABLE });
+  const url = process.env[`FAULT_PG_URL_${lane}`];
+  const destination = url ? { destination: postgres(url) } : {};
+  return definePipeline({ name, datasetName: datasetOf(name), source: () => source('src', [r]), decompose: mode as Decompose, ...destination, ...RELIABLE });
 }
 
 const hourly = resource(
@@ -85,6 +89,6 @@ const hourly = resource(
 );
 
 export default [
-  ...KINDS.flatMap((k) => MODES.map((m) => def(k, m))),
+  ...Array.from({ length: LANES }, (_, lane) => KINDS.flatMap((k) => MODES.map((m) => def(lane, k, m)))).flat(),
   definePipeline({ name: BACKFILL, datasetName: datasetOf(BACKFILL), source: () => source('hours', [hourly]), decompose: 'none', ...RELIABLE }),
 ];

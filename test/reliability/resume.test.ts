@@ -72,7 +72,7 @@ describe('reliability: resumable extraction', () => {
       // the kill landed inside the extract activity, on that worker
       const [pending] = await pendingActivities(handle);
       expect(pending).toMatchObject({ type: 'extract', state: 2, workerPid: first.pid });
-      // the retry comes from the server, at the attempt's heartbeat timeout (2 s), on the new worker
+      // the retry comes from the server, at the attempt's heartbeat timeout (5 s), on the new worker
       await spawn().ready;
       const result = (await handle.result()) as { tables: Record<string, { rows: number }>; attempts: { components?: Record<string, number> } };
       const ratio = served / ITEMS;
