@@ -189,8 +189,8 @@ export interface EphemeralPostgres {
   dir: string;
   stop(): Promise<void>;
   /**
-   * A crash and a restart (fault tests): immediate shutdown (SIGQUIT to the postmaster: no
-   * checkpoint, every connection cut), then a start that runs crash recovery.
+   * A crash and a restart (fault tests): `pg_ctl stop -m immediate` (no checkpoint, every
+   * connection cut), then a start that runs crash recovery.
    */
   crashAndRestart(): Promise<void>;
   /** `pg_ctl stop -m immediate` (the server stays down until `start()`): fault tests. */

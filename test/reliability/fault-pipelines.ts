@@ -35,7 +35,7 @@ export const BACKFILL_ROWS = 400;
 
 const dir = () => process.env.FAULT_DATA_DIR ?? '.';
 const prefix = () => process.env.FAULT_PREFIX ?? 'fault';
-export const LANES = Number(process.env.FAULT_LANES ?? 2);
+export const LANES = Number(process.env.FAULT_LANES ?? 3);
 export const pipelineName = (lane: number, kind: Kind, mode: Mode) => `f${lane}_${kind}_${mode}`;
 export const datasetOf = (name: string) => `${prefix()}_${name}`;
 

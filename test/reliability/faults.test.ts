@@ -11,12 +11,16 @@
  * - `temporal-restart`: the Temporal dev server (SQLite file) is SIGKILLed during a parallel backfill
  *   and started again on the same port.
  *
- * landing at a boundary read from `pg_stat_activity` just before the fault: `activity` (an activity
+ * Each is aimed at a boundary read from `pg_stat_activity` just before the fault: `activity` (an activity
  * of the run is running, no write in progress), `copy` (a COPY into staging or a table is running),
  * `tx-writes` (the load transaction has written rows), `commit` (the COMMIT is in flight: held by a
  * synchronous standby that never answers, flushed locally but not acknowledged). A fault counts only
  * if it landed where it was aimed and the run's history shows an activity attempt retried after it
- * (a backfill's: a load writing when the server died); a fault that hit nothing is tried again.
+ * (after a failure of the fault's kind; a backfill's: a load writing when the server died); a fault
+ * that hit nothing is not counted and the next one is drawn.
+ *
+ * Lanes (`FAULT_LANES`, each on its own Postgres and proxy; Temporal and the workers are shared) run
+ * their faults at once, so that the waits of recoveries overlap.
  *
  * After each recovery: exact rows, exact incremental state (equal to an undisturbed reference run's),
  * scd2 validity without gaps or overlaps, one `_dlt_loads` row per run or interval, staging empty, no
@@ -155,7 +159,7 @@ describe('reliability: randomized faults at every boundary', () => {
     lab = await startLab({
       pipelinesModule: PIPELINES_MODULE,
       lanes: LANES,
-      workers: 3,
+      workers: 4,
       prefix,
       slowWritesS: 0.2,
       env: { FAULT_DATA_DIR: dataDir, FAULT_PREFIX: prefix, FAULT_TASK_QUEUE: tq, FAULT_LANES: String(LANES), TIDE_HOME: tempDir('tide-fault-home-') },
