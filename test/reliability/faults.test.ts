@@ -45,6 +45,8 @@ import { BACKFILL, BACKFILL_ROWS, KINDS, LANES, MODES, datasetOf, pipelineName, 
 const FAULTS = Number(process.env.RELIABILITY_FAULTS ?? 100);
 const SEED = Number(process.env.RELIABILITY_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const PIPELINES_MODULE = fileURLToPath(new URL('./fault-pipelines.ts', import.meta.url));
+/** The activities that do a run's work (and heartbeat): the ones a fault is aimed at. */
+const WORK = ['run', 'extract', 'load'];
 
 type FaultKind = 'sigkill' | 'pg-stop' | 'net-drop' | 'net-stall' | 'temporal-restart';
 interface Plan {
@@ -149,6 +151,8 @@ describe('reliability: randomized faults at every boundary', () => {
   const references = new Map<string, Pipeline>();
   let defs: PipelineDefinition[];
   let runCounter = 0;
+  /** the runs in flight, of every lane */
+  const inFlight = new Set<WorkflowHandle>();
   let hourCursor = 0;
   let intervalsLoaded = 0;
   const tally = new Tally();
@@ -212,17 +216,26 @@ describe('reliability: randomized faults at every boundary', () => {
     let startedAt = 0;
     while (!finished()) {
       const [where, pending] = await Promise.all([boundaryNow(server.admin), pendingActivities(handle)]);
-      const running = pending.find((a) => a.state === 2 && a.workerPid);
+      const running = pending.find((a) => a.state === 2 && a.workerPid && WORK.includes(a.type));
       if (running && !startedAt) startedAt = Date.now();
       // tx-writes: the load transaction's (`run` or `load`), not a decomposed extract's staging writes
       const ready =
         plan.boundary === 'activity'
           ? where.boundary === 'activity' && startedAt && Date.now() - startedAt >= plan.delayMs
           : where.boundary === plan.boundary && (plan.boundary !== 'tx-writes' || running?.type !== 'extract');
-      if (ready && running) return (await fire(plan, server, running.workerPid!)) ? where : undefined;
+      if (ready && running && !(plan.fault === 'sigkill' && (await planningOn(running.workerPid!)))) return (await fire(plan, server, running.workerPid!)) ? where : undefined;
       await sleep(plan.boundary === 'activity' ? 20 : 5);
     }
     return undefined;
+  }
+
+  /**
+   * Whether another run is in `planRun` on that worker: `planRun` has no heartbeat, so killing its
+   * worker would cost that run the 5-minute start-to-close timeout (a SIGKILL then waits a moment).
+   */
+  async function planningOn(pid: number): Promise<boolean> {
+    const all = await Promise.all([...inFlight].map((h) => pendingActivities(h).catch(() => [])));
+    return all.flat().some((a) => a.type === 'planRun' && a.workerPid === pid);
   }
 
   /** Injects the fault; false when there was nothing to do (the worker was already dead: another lane's kill). */
@@ -261,7 +274,11 @@ describe('reliability: randomized faults at every boundary', () => {
     const t0 = Date.now();
     const handle = await client.workflow.start('pipelineRun', { taskQueue: tq, workflowId: `fault-${prefix}-${++runCounter}`, args: [{ pipeline: name, kind: 'manual' }] });
     let finished = false;
-    const result = handle.result().finally(() => (finished = true));
+    inFlight.add(handle);
+    const result = handle.result().finally(() => {
+      finished = true;
+      inFlight.delete(handle);
+    });
     result.catch(() => undefined);
     const landed = quiet ? undefined : await aimAndFire(plan, server, handle, () => finished).catch(async (e) => {
       if (plan.boundary === 'commit') await holdCommits(server.admin, false).catch(() => undefined);
