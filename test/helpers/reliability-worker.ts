@@ -1,11 +1,11 @@
 /**
  * Worker processes for fault-injection tests: spawn `test/reliability/worker-main.ts` as a child
- * (a real OS process: SIGKILL leaves no chance to clean up), wait for `READY`, kill it, and move a
- * killed worker's activity on without waiting for its timeout.
+ * (a real OS process: SIGKILL leaves no chance to clean up), wait for `READY`, kill it; see which
+ * worker runs a workflow's activities.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { Client, WorkflowHandle } from '@temporalio/client';
+import type { WorkflowHandle } from '@temporalio/client';
 
 const WORKER_MAIN = fileURLToPath(new URL('../reliability/worker-main.ts', import.meta.url));
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -81,23 +81,4 @@ export async function pendingActivities(handle: WorkflowHandle): Promise<Pending
     attempt: Number(a.attempt ?? 0),
     workerPid: a.lastWorkerIdentity ? Number(String(a.lastWorkerIdentity).split('@')[0]) : undefined,
   }));
-}
-
-/**
- * What the server would do once the heartbeat / start-to-close timeout of an attempt on a dead
- * worker fires: fails that attempt (retryable), so the retry policy schedules the next one now.
- * Returns how many attempts were failed.
- */
-export async function failAttemptsOfDeadWorker(client: Client, handle: WorkflowHandle, deadPid: number): Promise<number> {
-  let n = 0;
-  for (const a of await pendingActivities(handle)) {
-    if (a.state !== 2 || a.workerPid !== deadPid) continue;
-    try {
-      await client.activity.fail({ workflowId: handle.workflowId, activityId: a.activityId }, new Error(`worker ${deadPid} was killed (simulated timeout)`));
-      n++;
-    } catch {
-      /* already completed or retried */
-    }
-  }
-  return n;
 }

@@ -16,7 +16,7 @@ import { normalizePath } from '../../pipeline/normalize/naming.ts';
 import { testPipeline } from '../helpers/pipelines.ts';
 import { fingerprint } from '../helpers/reliability-db.ts';
 
-const CASES = Number(process.env.RELIABILITY_CASES ?? 1000);
+const CASES = Number(process.env.RELIABILITY_CASES ?? 2000);
 const SEED = Number(process.env.RELIABILITY_SEED ?? Date.now() % 2 ** 31);
 const CASES_PER_DATASET = 100;
 
@@ -420,7 +420,8 @@ describe('reliability: generated bad input', () => {
     for (const p of runner.open) await p.close().catch(() => undefined);
   });
 
-  it(`${CASES} generated inputs each load exactly or fail typed, changing nothing`, { timeout: 600_000 }, async () => {
+  it(`${CASES} generated inputs each load exactly or fail typed, changing nothing`, { timeout: 300_000 + CASES * 500 }, async () => {
+    console.log(`reliability: generated inputs, seed ${SEED} (reproduce: RELIABILITY_SEED=${SEED} RELIABILITY_CASES=${CASES} npx vitest run --config vitest.reliability.config.ts test/reliability/bad-input.test.ts)`);
     const cases = fc.sample(caseArb, { numRuns: CASES, seed: SEED });
     const t0 = Date.now();
     let loaded = 0;
@@ -458,6 +459,6 @@ describe('reliability: generated bad input', () => {
         `kinds ${JSON.stringify(byType)}, ${broken.length} contract violations, ${(ms / 1000).toFixed(1)} s (${(ms / cases.length).toFixed(1)} ms/case)`,
     );
     if (broken.length) console.log(`first violations:\n  ${broken.slice(0, 15).join('\n  ')}`);
-    expect(broken.slice(0, 10)).toEqual([]);
+    expect(broken.slice(0, 10), `seed ${SEED}`).toEqual([]);
   });
 });

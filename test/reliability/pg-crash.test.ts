@@ -2,7 +2,7 @@
  * Postgres crashes (issue 13, item 2): staging is unlogged, so a server crash empties the staged
  * packages. A decomposed run whose packages a crash wiped extracts them again and loads exactly once;
  * a direct run cut by a crash mid-COPY leaves nothing, and its retry loads exactly once. The server
- * is a throw-away one of this file's own (SIGQUIT: immediate shutdown, then crash recovery).
+ * is a throw-away one of this file's own (`pg_ctl stop -m immediate`, then crash recovery).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client, Connection } from '@temporalio/client';

@@ -23,4 +23,14 @@ const items = resource(
   { name: 'items', primaryKey: 'id', incremental: incremental('updated_at') },
 );
 
-export default [definePipeline({ name: RESUME_PIPELINE, datasetName: resumeDataset(), source: () => source('api', [items]), decompose: 'serialize' })];
+// heartbeat 5 s: the server notices the killed worker in seconds and retries on the next one
+export default [
+  definePipeline({
+    name: RESUME_PIPELINE,
+    datasetName: resumeDataset(),
+    source: () => source('api', [items]),
+    decompose: 'serialize',
+    timeouts: { heartbeat: '5s' },
+    retries: { extract: { initialInterval: '200ms' } },
+  }),
+];

@@ -4,7 +4,8 @@
  *   node --import tsx test/reliability/worker-main.ts <pipelinesModule> <taskQueue>
  *
  * `TIDE_POSTGRES_URL` and `TEMPORAL_ADDRESS` come from the environment. Prints `READY <pid>` once
- * the worker is created and polling; SIGTERM shuts it down gracefully (SIGKILL is the point).
+ * the worker is created and polling; SIGTERM shuts it down gracefully (SIGKILL is the point). The
+ * sticky queue timeout is `REL_STICKY_TIMEOUT` (default 2 s, not the SDK's 10 s).
  */
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -27,7 +28,9 @@ const mod = (await import(pathToFileURL(resolve(modulePath)).href)) as { default
 const exported = mod.default ?? mod.pipelines;
 const pipelines = (Array.isArray(exported) ? exported : Object.values(exported as object)) as PipelineDefinition[];
 const destination = postgres(url);
-const { worker, close } = await createWorker({ pipelines, address, taskQueue, destination });
+// a killed worker cannot hand its sticky workflows back: the next workflow task waits this long for it
+const sticky = process.env.REL_STICKY_TIMEOUT ?? '2s';
+const { worker, close } = await createWorker({ pipelines, address, taskQueue, destination, stickyQueueScheduleToStartTimeout: sticky });
 process.on('SIGTERM', () => worker.shutdown());
 const running = worker.run();
 process.stdout.write(`READY ${process.pid}\n`);
