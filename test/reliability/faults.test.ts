@@ -343,7 +343,8 @@ describe('reliability: randomized faults at every boundary', () => {
   }
 
   async function expectNoStaging(p: Pipeline, ds: string, label: string): Promise<void> {
-    const left = await p.query<{ t: string }>(`SELECT table_name AS t FROM information_schema.tables WHERE table_schema = $1 AND table_name <> '_tide_packages'`, [`${ds}_staging`]);
+    // tide's own bookkeeping stays (packages, run log lines); staged data must not
+    const left = await p.query<{ t: string }>(`SELECT table_name AS t FROM information_schema.tables WHERE table_schema = $1 AND table_name NOT IN ('_tide_packages', '_tide_run_log')`, [`${ds}_staging`]);
     expect(left.map((x) => x.t), `${label}: staging tables left`).toEqual([]);
     const packages = await p.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${ds}_staging"."_tide_packages"`).catch(() => [{ n: 0 }]);
     expect(packages[0].n, `${label}: orphaned packages`).toBe(0);
