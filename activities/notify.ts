@@ -9,7 +9,7 @@ import { ApplicationFailure, type Context } from '@temporalio/activity';
 import type { PipelineDefinition, RunEvent } from '../pipeline/define.ts';
 import type { Pipeline } from '../pipeline/pipeline.ts';
 import { activityOptionsFor } from '../temporal/retry.ts';
-import { temporalAddress, temporalNamespace, temporalUiUrl } from '../temporal/connection.ts';
+import { temporalAddress, temporalNamespace, temporalUiUrl, workflowUiUrl } from '../temporal/connection.ts';
 import { toFailure } from './failure.ts';
 import { TideError } from '../pipeline/errors.ts';
 
@@ -53,7 +53,7 @@ export async function deliver(def: PipelineDefinition, p: Pipeline, ev: RunEvent
 
 /** A run's page in the Temporal Web UI. */
 export function runUrl(workflowId: string, runId: string): string {
-  return `${temporalUiUrl(temporalAddress())}/namespaces/${encodeURIComponent(temporalNamespace())}/workflows/${encodeURIComponent(workflowId)}/${runId}/history`;
+  return workflowUiUrl(temporalUiUrl(temporalAddress()), temporalNamespace(), workflowId, runId);
 }
 
 /**

@@ -6,7 +6,7 @@ import { Client, Connection, WorkflowNotFoundError, ScheduleOverlapPolicy, Sched
 import type { PipelineDefinition, ScheduleEvery, ScheduleOverlap, ScheduleSpec } from '../pipeline/define.ts';
 import type { IsoInterval } from '../pipeline/interval.ts';
 import type { backfill, pipelineRun, scheduledRun } from '../workflows/index.ts';
-import { temporalAddress, temporalNamespace, temporalTls, temporalUiUrl } from '../temporal/connection.ts';
+import { temporalAddress, temporalNamespace, temporalTls, temporalUiUrl, workflowUiUrl } from '../temporal/connection.ts';
 import { EVERY_MS, EVERY_OFFSET_MS, splitInterval } from '../temporal/grid.ts';
 import {
   BACKFILL_PROGRESS_QUERY,
@@ -154,7 +154,7 @@ export class TideClient {
   // ------------------------------------------------------------------ links
   /** The Web UI page of one run (the latest run when runId is omitted). */
   workflowUrl(workflowId: string, runId?: string): string {
-    return `${this.uiUrl}/namespaces/${encodeURIComponent(this.namespace)}/workflows/${encodeURIComponent(workflowId)}${runId ? `/${runId}/history` : ''}`;
+    return workflowUiUrl(this.uiUrl, this.namespace, workflowId, runId);
   }
   /** A Web UI list filtered by a visibility query. */
   filterUrl(query: string): string {

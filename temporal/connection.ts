@@ -26,6 +26,11 @@ export function temporalUiUrl(address: string, env: Record<string, string | unde
   return `http://${h}:${Number(port ?? 7233) + 1000}`;
 }
 
+/** A run's page in the Web UI at `uiUrl` (the workflow's latest run when `runId` is omitted). */
+export function workflowUiUrl(uiUrl: string, namespace: string, workflowId: string, runId?: string): string {
+  return `${uiUrl}/namespaces/${encodeURIComponent(namespace)}/workflows/${encodeURIComponent(workflowId)}${runId ? `/${runId}/history` : ''}`;
+}
+
 /** What `Connection.connect` / `NativeConnection.connect` take as `tls` (both SDK types have this shape). */
 export interface TemporalTls {
   serverNameOverride?: string;

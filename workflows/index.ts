@@ -201,7 +201,7 @@ function runEvent(input: PipelineRunInput, event: RunEvent['event']): RunEvent {
 
 /** The failure event of a run whose activity failed after its retries: the error's type and where. */
 function failureEvent(input: PipelineRunInput, e: unknown): RunEvent {
-  const cause = e instanceof ActivityFailure ? (e.cause ?? e) : e;
+  const cause = activityCause(e);
   const app = cause instanceof ApplicationFailure ? cause : undefined;
   const where = (app?.details?.[0] ?? {}) as { resource?: string; table?: string; column?: string };
   return {
@@ -270,8 +270,13 @@ async function extractComponents(input: PipelineRunInput, plan: RunPlanResult, o
   return outcomes.map((o) => (o.error === undefined ? { component: o.item, result: o.result } : { component: o.item, error: failureMessage(o.error), failure: o.error }));
 }
 
+/** What failed inside an activity failure (the activity's own error), or the error itself. */
+function activityCause(e: unknown): unknown {
+  return e instanceof ActivityFailure ? (e.cause ?? e) : e;
+}
+
 function failureMessage(e: unknown): string {
-  const cause = e instanceof ActivityFailure ? (e.cause ?? e) : e;
+  const cause = activityCause(e);
   return (cause as Error)?.message ?? String(cause);
 }
 

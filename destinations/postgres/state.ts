@@ -143,22 +143,43 @@ export async function intervalLoads(db: Queryable, ds: string, pipeline: string,
 }
 
 /**
+ * tide's own bookkeeping tables in the staging schema (notifications, run outcomes, run log lines):
+ * each made on its first write, each read as empty before it exists.
+ */
+const BOOKKEEPING_DDL = {
+  _tide_notified: '(key varchar PRIMARY KEY, notified_at timestamp with time zone NOT NULL DEFAULT now())',
+  _tide_run_outcomes: '(seq bigserial, key varchar PRIMARY KEY, pipeline_name varchar NOT NULL, outcome varchar NOT NULL, recorded_at timestamp with time zone NOT NULL DEFAULT now())',
+  _tide_run_log: `(id bigserial PRIMARY KEY, pipeline_name varchar NOT NULL, workflow_id varchar NOT NULL, run_id varchar NOT NULL,
+       load_id varchar, step varchar NOT NULL, attempt integer NOT NULL, at timestamp with time zone NOT NULL, level varchar NOT NULL, message text NOT NULL)`,
+} as const;
+type BookkeepingTable = keyof typeof BOOKKEEPING_DDL;
+
+/** The bookkeeping table, created (with the staging schema) when missing: for writers. */
+async function bookkeeping(db: Queryable, ds: string, table: BookkeepingTable): Promise<string> {
+  const t = qualified(stagingSchemaOf(ds), table);
+  await db.q(`CREATE SCHEMA IF NOT EXISTS ${ident(stagingSchemaOf(ds))}`);
+  await db.q(`CREATE TABLE IF NOT EXISTS ${t} ${BOOKKEEPING_DDL[table]}`);
+  return t;
+}
+
+/** The bookkeeping table, or undefined while no write has made it: for readers. */
+async function existingBookkeeping(db: Queryable, ds: string, table: BookkeepingTable): Promise<string | undefined> {
+  const t = qualified(stagingSchemaOf(ds), table);
+  return (await db.q('SELECT to_regclass($1) IS NOT NULL AS e', [t])).rows[0].e ? t : undefined;
+}
+
+/**
  * Delivered notifications, by idempotency key (`<workflow id>/<run id>/<event>:<channel>`): a notify
  * activity retried after a delivery does not deliver again. In the staging schema, tide's own.
  */
-const NOTIFIED_TABLE = '_tide_notified';
-
 export async function wasNotified(db: Queryable, ds: string, key: string): Promise<boolean> {
-  const t = qualified(stagingSchemaOf(ds), NOTIFIED_TABLE);
-  const exists = await db.q('SELECT to_regclass($1) IS NOT NULL AS e', [t]);
-  if (!exists.rows[0].e) return false;
+  const t = await existingBookkeeping(db, ds, '_tide_notified');
+  if (!t) return false;
   return ((await db.q(`SELECT 1 FROM ${t} WHERE key = $1`, [key])).rowCount ?? 0) > 0;
 }
 
 export async function markNotified(db: Queryable, ds: string, key: string): Promise<void> {
-  const t = qualified(stagingSchemaOf(ds), NOTIFIED_TABLE);
-  await db.q(`CREATE SCHEMA IF NOT EXISTS ${ident(stagingSchemaOf(ds))}`);
-  await db.q(`CREATE TABLE IF NOT EXISTS ${t} (key varchar PRIMARY KEY, notified_at timestamp with time zone NOT NULL DEFAULT now())`);
+  const t = await bookkeeping(db, ds, '_tide_notified');
   await db.q(`INSERT INTO ${t} (key) VALUES ($1) ON CONFLICT (key) DO NOTHING`, [key]);
 }
 
@@ -166,18 +187,12 @@ export async function markNotified(db: Queryable, ds: string, key: string): Prom
  * The outcome of each finished run of a pipeline, by run key (`<workflow id>/<run id>`), in the order
  * recorded: what `pauseOnFailure` and the `recovered` event count. In the staging schema, tide's own.
  */
-const OUTCOMES_TABLE = '_tide_run_outcomes';
-
 /**
  * Records a run's outcome (once: a retried record keeps the first) and reads, as of that record, the
  * failed runs in a row ending with it and the outcome recorded just before it.
  */
 export async function recordOutcome(db: Queryable, ds: string, pipeline: string, key: string, outcome: RunOutcome): Promise<OutcomeStreak> {
-  const t = qualified(stagingSchemaOf(ds), OUTCOMES_TABLE);
-  await db.q(`CREATE SCHEMA IF NOT EXISTS ${ident(stagingSchemaOf(ds))}`);
-  await db.q(
-    `CREATE TABLE IF NOT EXISTS ${t} (seq bigserial, key varchar PRIMARY KEY, pipeline_name varchar NOT NULL, outcome varchar NOT NULL, recorded_at timestamp with time zone NOT NULL DEFAULT now())`,
-  );
+  const t = await bookkeeping(db, ds, '_tide_run_outcomes');
   await db.q(`INSERT INTO ${t} (key, pipeline_name, outcome) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING`, [key, pipeline, outcome]);
   // the failed runs recorded after the last success before this one
   const r = await db.q(
@@ -197,16 +212,9 @@ export async function recordOutcome(db: Queryable, ds: string, pipeline: string,
  * Run log lines (pipeline/run-log.ts), one row each, written after each attempt of a run's steps by
  * whichever worker ran it. In the staging schema, tide's own, next to `_tide_notified`.
  */
-const RUN_LOG_TABLE = '_tide_run_log';
-
 export async function appendRunLog(db: Queryable, ds: string, key: RunLogKey, lines: RunLogLine[]): Promise<void> {
   if (!lines.length) return;
-  const t = qualified(stagingSchemaOf(ds), RUN_LOG_TABLE);
-  await db.q(`CREATE SCHEMA IF NOT EXISTS ${ident(stagingSchemaOf(ds))}`);
-  await db.q(
-    `CREATE TABLE IF NOT EXISTS ${t} (id bigserial PRIMARY KEY, pipeline_name varchar NOT NULL, workflow_id varchar NOT NULL, run_id varchar NOT NULL,
-       load_id varchar, step varchar NOT NULL, attempt integer NOT NULL, at timestamp with time zone NOT NULL, level varchar NOT NULL, message text NOT NULL)`,
-  );
+  const t = await bookkeeping(db, ds, '_tide_run_log');
   await db.q(
     `INSERT INTO ${t} (pipeline_name, workflow_id, run_id, load_id, step, attempt, at, level, message)
        SELECT $1, $2, $3, $4, * FROM unnest($5::varchar[], $6::integer[], $7::timestamptz[], $8::varchar[], $9::text[])`,
@@ -215,9 +223,8 @@ export async function appendRunLog(db: Queryable, ds: string, key: RunLogKey, li
 }
 
 export async function runLog(db: Queryable, ds: string, pipeline: string, run: string): Promise<StoredRunLogLine[]> {
-  const t = qualified(stagingSchemaOf(ds), RUN_LOG_TABLE);
-  const exists = await db.q('SELECT to_regclass($1) IS NOT NULL AS e', [t]);
-  if (!exists.rows[0].e) return [];
+  const t = await existingBookkeeping(db, ds, '_tide_run_log');
+  if (!t) return [];
   const r = await db.q(
     `SELECT pipeline_name, workflow_id, run_id, load_id, step, attempt, at, level, message FROM ${t}
       WHERE pipeline_name = $1 AND (run_id = $2 OR workflow_id = $2 OR load_id = $2) ORDER BY at, id`,
