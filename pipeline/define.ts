@@ -189,11 +189,14 @@ function checkDecompose(def: PipelineDefinition): void {
 
 const DURATION = /^\d+(\.\d+)?\s*(ms|s|m|h|d|seconds?|minutes?|hours?|days?)$/;
 
+/** `what` (the option, named as the error shows it) is unset or a duration such as '30s', '5m', '2h'. */
+function checkDuration(what: string, v: unknown): void {
+  if (v !== undefined && !(typeof v === 'string' && DURATION.test(v.trim()))) throw new ConfigurationError(`${what} must be a duration such as '30s', '5m', '2h' or '7 days', got ${JSON.stringify(v)}`);
+}
+
 function checkPolicy(def: PipelineDefinition): void {
   const where = `definePipeline("${def.name}")`;
-  const duration = (what: string, v: unknown) => {
-    if (v !== undefined && !(typeof v === 'string' && DURATION.test(v.trim()))) throw new ConfigurationError(`${where}: ${what} must be a duration such as '30s', '5m' or '2h', got ${JSON.stringify(v)}`);
-  };
+  const duration = (what: string, v: unknown) => checkDuration(`${where}: ${what}`, v);
   for (const [k, r] of Object.entries(def.retries ?? {}) as [string, RetrySpec | undefined][]) {
     if (!['extract', 'load'].includes(k)) throw new ConfigurationError(`${where}: retries has extract and load, not "${k}"`);
     if (r?.maximumAttempts !== undefined && !(Number.isInteger(r.maximumAttempts) && r.maximumAttempts >= 1)) {
@@ -222,10 +225,7 @@ function checkSchedule(name: string, s: ScheduleSpec): void {
     const v = s[k];
     if (v !== undefined && Number.isNaN(new Date(v).getTime())) throw new ConfigurationError(`${where}.${k} is not a date: ${JSON.stringify(v)}`);
   }
-  for (const k of ['catchupWindow', 'jitter'] as const) {
-    const v = s[k];
-    if (v !== undefined && !(typeof v === 'string' && DURATION.test(v.trim()))) throw new ConfigurationError(`${where}.${k} must be a duration such as '5m' or '7 days', got ${JSON.stringify(v)}`);
-  }
+  for (const k of ['catchupWindow', 'jitter'] as const) checkDuration(`${where}.${k}`, s[k]);
   if (s.pauseOnFailure !== undefined && !(Number.isInteger(s.pauseOnFailure) && s.pauseOnFailure >= 1)) {
     throw new ConfigurationError(`${where}.pauseOnFailure must be a whole number ≥ 1 (failed runs in a row), got ${JSON.stringify(s.pauseOnFailure)}`);
   }
@@ -242,6 +242,6 @@ function checkNotify(def: PipelineDefinition): void {
   if (n?.webhook !== undefined && !/^https?:\/\//.test(n.webhook)) throw new ConfigurationError(`${where}: notify.webhook must be an http(s) URL, got ${JSON.stringify(n.webhook)}`);
   for (const e of n?.on ?? []) if (!NOTIFY_EVENTS.includes(e)) throw new ConfigurationError(`${where}: notify.on has ${NOTIFY_EVENTS.join(', ')}, not "${e}"`);
   for (const h of ['onFailure', 'onSuccess'] as const) if (def[h] !== undefined && typeof def[h] !== 'function') throw new ConfigurationError(`${where}: ${h} must be a function`);
-  if (def.sla !== undefined && !(typeof def.sla === 'string' && DURATION.test(def.sla.trim()))) throw new ConfigurationError(`${where}: sla must be a duration such as '2h', got ${JSON.stringify(def.sla)}`);
+  checkDuration(`${where}: sla`, def.sla);
   if (def.sla !== undefined && !def.schedule) throw new ConfigurationError(`${where}: sla applies to scheduled intervals: the pipeline needs a schedule`);
 }
