@@ -34,7 +34,6 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import { msToNumber } from '@temporalio/common/lib/time.js';
 import type { TideActivities } from '../activities/index.ts';
 import { intervalEndingAt, nominalTime, splitInterval } from '../temporal/grid.ts';
 import { BACKFILL_PROGRESS_QUERY, PAUSE_SIGNAL, RESUME_SIGNAL, RUN_PRIORITY, SET_PARALLEL_SIGNAL, intervalWorkflowId, poolTaskQueue, scheduleId, slaWorkflowId } from '../temporal/ids.ts';
@@ -51,7 +50,6 @@ import {
   type FailedComponent,
   type LoadResult,
   type RunPlanResult,
-  type RunEvent,
   type IsoInterval,
   type TableCounts,
   type BackfillProgress,
@@ -62,12 +60,13 @@ import {
   type RunSelection,
   type ScheduledRunInput,
   type SlaWatchInput,
-  type OutcomeStreak,
-  type RunOutcome,
 } from '../temporal/payloads.ts';
 import { activityOptionsFor, activityRetryPolicy } from '../temporal/retry.ts';
 import { SCHEDULED_START_TIME, resultAttributes, runAttributes } from '../temporal/search-attributes.ts';
 import type { TideSinks } from '../temporal/sinks.ts';
+import { activityCause, failureEvent, notifyQuietly, reportFailure, reportSuccess, runEvent, slaWatch } from './alerts.ts';
+
+export { slaWatch } from './alerts.ts';
 
 const { tideMetrics } = proxySinks<TideSinks>();
 
@@ -153,68 +152,6 @@ function selectionOf(input: PipelineRunInput, plan?: RunPlanResult): RunSelectio
   return { ...(params ? { params } : {}), ...(input.resources ? { resources: input.resources } : {}), ...(input.refresh ? { refresh: input.refresh } : {}) };
 }
 
-const { notify, recordOutcome, pauseSchedule, intervalLoaded } = proxyActivities<TideActivities>({ startToCloseTimeout: '1 minute', retry: activityRetryPolicy(5) });
-
-/**
- * A failed run: recorded (when the pipeline pauses on failures or is told of recoveries), its
- * schedule paused on every `pauseOnFailure`-th failure in a row, then the failure event, which says both.
- */
-async function reportFailure(plan: RunPlanResult, event: RunEvent): Promise<void> {
-  const streak = await recordQuietly(plan, event.pipeline, 'failure');
-  const n = plan.pauseOnFailure;
-  let paused = false;
-  if (streak && n && streak.consecutiveFailures % n === 0) {
-    const note = `paused by tide: ${streak.consecutiveFailures} failed runs in a row (pauseOnFailure: ${n}); the last: ${event.workflowId}`;
-    paused = await pauseSchedule({ pipeline: event.pipeline, note }).catch(() => false);
-  }
-  await notifyQuietly(plan, { ...event, ...(streak ? { consecutiveFailures: streak.consecutiveFailures } : {}), ...(paused ? { schedulePaused: true } : {}) });
-}
-
-/** A committed run: recorded as above; the first success after failures is also `recovered`. */
-async function reportSuccess(plan: RunPlanResult, event: RunEvent): Promise<void> {
-  const streak = await recordQuietly(plan, event.pipeline, 'success');
-  if (streak?.previous === 'failure') await notifyQuietly(plan, { ...event, event: 'recovered', consecutiveFailures: streak.failuresBefore });
-  await notifyQuietly(plan, event);
-}
-
-/** The run's outcome recorded, when anything reads it; undefined when not (or the record failed). */
-async function recordQuietly(plan: RunPlanResult, pipeline: string, outcome: RunOutcome): Promise<OutcomeStreak | undefined> {
-  if (!plan.pauseOnFailure && !plan.notify?.includes('recovered')) return undefined;
-  const { workflowId, runId } = workflowInfo();
-  return recordOutcome({ pipeline, runKey: `${workflowId}/${runId}`, outcome }).catch(() => undefined);
-}
-
-/** Sends a run event when the definition wants it; a notifier that keeps failing never fails the run. */
-async function notifyQuietly(plan: RunPlanResult, event: RunEvent): Promise<void> {
-  if (!plan.notify?.includes(event.event)) return;
-  try {
-    await notify({ pipeline: event.pipeline, event });
-  } catch {
-    // its attempts are in the history; the run's outcome stands
-  }
-}
-
-function runEvent(input: PipelineRunInput, event: RunEvent['event']): RunEvent {
-  const info = workflowInfo();
-  return { event, pipeline: input.pipeline, kind: input.kind, ...(input.interval ? { interval: input.interval } : {}), workflowId: info.workflowId, runId: info.runId };
-}
-
-/** The failure event of a run whose activity failed after its retries: the error's type and where. */
-function failureEvent(input: PipelineRunInput, e: unknown): RunEvent {
-  const cause = activityCause(e);
-  const app = cause instanceof ApplicationFailure ? cause : undefined;
-  const where = (app?.details?.[0] ?? {}) as { resource?: string; table?: string; column?: string };
-  return {
-    ...runEvent(input, 'failure'),
-    error: { type: app?.type ?? (cause as Error)?.name, message: (cause as Error)?.message ?? String(cause), ...pick(where) },
-    ...(e instanceof ActivityFailure ? { attempts: { activity: e.activityType } } : {}),
-  };
-}
-
-function pick(w: { resource?: string; table?: string; column?: string }) {
-  return { ...(w.resource ? { resource: w.resource } : {}), ...(w.table ? { table: w.table } : {}), ...(w.column ? { column: w.column } : {}) };
-}
-
 /** A run's load activity, with the definition's retries and timeouts. */
 function loading(plan: RunPlanResult) {
   return proxyActivities<TideActivities>(activityOptionsFor('load', plan));
@@ -268,11 +205,6 @@ async function extractComponents(input: PipelineRunInput, plan: RunPlanResult, o
   const limit = plan.decompose === 'parallel' ? plan.maxParallel : 1;
   const outcomes = await eachInLanes(todo, limit, plan.triggerRule === 'all_done', (component) => extractComponent(input, plan, component));
   return outcomes.map((o) => (o.error === undefined ? { component: o.item, result: o.result } : { component: o.item, error: failureMessage(o.error), failure: o.error }));
-}
-
-/** What failed inside an activity failure (the activity's own error), or the error itself. */
-function activityCause(e: unknown): unknown {
-  return e instanceof ActivityFailure ? (e.cause ?? e) : e;
 }
 
 function failureMessage(e: unknown): string {
@@ -430,21 +362,6 @@ async function startSlaWatch(input: SlaWatchInput): Promise<void> {
   } catch (e) {
     if (!(e instanceof WorkflowExecutionAlreadyStartedError)) throw e;
   }
-}
-
-/**
- * Waits until `sla` after the interval's end, then sends `sla_miss` (once: this workflow's id is the
- * interval's) unless the interval is loaded by then, by whatever run.
- */
-export async function slaWatch(input: SlaWatchInput): Promise<{ missed: boolean; due: string }> {
-  const due = Date.parse(input.interval.end) + msToNumber(input.sla as '1 hour');
-  if (due > Date.now()) await sleep(due - Date.now());
-  const dueIso = new Date(due).toISOString();
-  if (await intervalLoaded({ pipeline: input.pipeline, interval: input.interval })) return { missed: false, due: dueIso };
-  const info = workflowInfo();
-  const event: RunEvent = { event: 'sla_miss', pipeline: input.pipeline, kind: 'scheduled', interval: input.interval, sla: { within: input.sla, due: dueIso }, workflowId: info.workflowId, runId: info.runId };
-  await notify({ pipeline: input.pipeline, event }).catch(() => undefined);
-  return { missed: true, due: dueIso };
 }
 
 /** The schedule's interval that ends at `nominal` (a tick, or the start of a later interval). */
